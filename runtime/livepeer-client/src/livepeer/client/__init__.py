@@ -1,5 +1,117 @@
-"""The Livepeer SDK: call any capability of the Livepeer network with run, stream or live."""
+"""The Livepeer SDK: call any capability of the Livepeer network with run, stream or live.
+
+``from livepeer.client import Gateway; Gateway(token=TOKEN).run("text-reversal", input={"text": "hi"})``
+
+Module-level ``run`` / ``stream`` (and async twins) use a default ``Gateway()`` built lazily from the
+``LIVEPEER_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from ._errors import (
+    APIStatusError,
+    CapabilityError,
+    ConfigError,
+    ConnectionError,
+    LivepeerError,
+    NoOrchestratorError,
+    PaymentError,
+    ProtocolError,
+    Rejection,
+    SignerError,
+    TimeoutError,
+    ValidationError,
+)
+from ._files import FileOutput
+from ._gateway import Gateway, Offering
+from ._sse import SSEDecoder, StreamEvent
+from ._streaming import AsyncStreamResponse, StreamResponse
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "APIStatusError",
+    "AsyncStreamResponse",
+    "CapabilityError",
+    "ConfigError",
+    "ConnectionError",
+    "FileOutput",
+    "Gateway",
+    "LivepeerError",
+    "NoOrchestratorError",
+    "Offering",
+    "PaymentError",
+    "ProtocolError",
+    "Rejection",
+    "SSEDecoder",
+    "SignerError",
+    "StreamEvent",
+    "StreamResponse",
+    "TimeoutError",
+    "ValidationError",
+    "__version__",
+    "default_gateway",
+    "run",
+    "run_async",
+    "stream",
+    "stream_async",
+]
+
+_default: Gateway | None = None
+_default_lock = threading.Lock()
+
+
+def default_gateway() -> Gateway:
+    """The process-wide ``Gateway()`` configured from the environment (created on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Gateway()
+        return _default
+
+
+def run(
+    capability: str,
+    *,
+    input: Mapping[str, object] | None = None,
+    model: str | None = None,
+    timeout: float | None = None,
+) -> object:
+    """``livepeer.client.run("text-reversal", input={"text": "hi"})`` with the default Gateway."""
+    return default_gateway().run(capability, input=input, model=model, timeout=timeout)
+
+
+async def run_async(
+    capability: str,
+    *,
+    input: Mapping[str, object] | None = None,
+    model: str | None = None,
+    timeout: float | None = None,
+) -> object:
+    """Async twin of ``run``."""
+    return await default_gateway().run_async(capability, input=input, model=model, timeout=timeout)
+
+
+def stream(
+    capability: str,
+    *,
+    input: Mapping[str, object] | None = None,
+    model: str | None = None,
+    timeout: float | None = None,
+) -> StreamResponse:
+    """``for ev in livepeer.client.stream("token-stream", input={...}): ...`` with the default Gateway."""
+    return default_gateway().stream(capability, input=input, model=model, timeout=timeout)
+
+
+def stream_async(
+    capability: str,
+    *,
+    input: Mapping[str, object] | None = None,
+    model: str | None = None,
+    timeout: float | None = None,
+) -> AsyncStreamResponse:
+    """Async twin of ``stream``."""
+    return default_gateway().stream_async(capability, input=input, model=model, timeout=timeout)

@@ -1,0 +1,117 @@
+"""One error hierarchy for the client: every failure a caller can see is a ``LivepeerError``."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "APIStatusError",
+    "CapabilityError",
+    "ConfigError",
+    "ConnectionError",
+    "LivepeerError",
+    "NoOrchestratorError",
+    "PaymentError",
+    "ProtocolError",
+    "Rejection",
+    "SignerError",
+    "TimeoutError",
+    "ValidationError",
+]
+
+# Error bodies are kept for diagnosis but never unbounded: an orchestrator can send anything.
+BODY_LIMIT = 2048
+
+
+def bounded(body: bytes | str, limit: int = BODY_LIMIT) -> str:
+    """Decode ``body`` leniently and cut it to ``limit`` characters."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class LivepeerError(Exception):
+    """Base class of every error raised by ``livepeer.client``."""
+
+
+class ConfigError(LivepeerError):
+    """The Gateway configuration (kwargs, token or environment) is unusable."""
+
+
+class ValidationError(LivepeerError, ValueError):
+    """The caller's input was rejected before or by the network (4xx validation)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one orchestrator was not used (or failed)."""
+
+    orchestrator: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.orchestrator}: {self.reason}"
+
+
+class NoOrchestratorError(LivepeerError):
+    """No orchestrator could serve the request; ``rejections`` says why for each candidate."""
+
+    def __init__(self, capability: str, rejections: Sequence[Rejection]) -> None:
+        self.capability = capability
+        self.rejections = tuple(rejections)
+        detail = "; ".join(str(r) for r in self.rejections) or "no candidates were found"
+        super().__init__(f"no orchestrator available for {capability!r}: {detail}")
+
+
+class CapabilityError(LivepeerError):
+    """The network does not offer the capability; ``available`` lists what it does offer."""
+
+    def __init__(self, capability: str, available: Sequence[str]) -> None:
+        self.capability = capability
+        self.available = tuple(sorted(set(available)))
+        offered = ", ".join(self.available) or "nothing discoverable"
+        super().__init__(f"capability {capability!r} is not offered; the network offers: {offered}")
+
+
+class SignerError(LivepeerError):
+    """The remote signer failed or refused (its status code is kept)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class PaymentError(LivepeerError):
+    """Payment could not be made or the orchestrator reported insufficient balance."""
+
+
+class APIStatusError(LivepeerError):
+    """An orchestrator answered with an error status."""
+
+    def __init__(
+        self,
+        status_code: int,
+        body: bytes | str,
+        *,
+        orchestrator: str,
+        request_id: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = bounded(body)
+        self.orchestrator = orchestrator
+        self.request_id = request_id
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{orchestrator} answered {status_code}{rid}: {bounded(self.body, 300)}")
+
+
+class TimeoutError(LivepeerError, builtins.TimeoutError):
+    """The overall deadline passed (all attempts together)."""
+
+
+class ConnectionError(LivepeerError, builtins.ConnectionError):
+    """A connection could not be made, or a server handed back an unsafe URL."""
+
+
+class ProtocolError(ConnectionError):
+    """A server broke the wire protocol (e.g. an SSE line over the size limit)."""

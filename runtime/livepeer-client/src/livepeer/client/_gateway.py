@@ -1,0 +1,575 @@
+"""``Gateway``: configuration carrier and the verbs ``run`` / ``stream`` (sync and async)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import httpx
+
+from . import _config
+from ._discovery import Candidate, discover
+from ._errors import (
+    APIStatusError,
+    CapabilityError,
+    ConfigError,
+    ConnectionError,
+    LivepeerError,
+    NoOrchestratorError,
+    Rejection,
+    SignerError,
+    TimeoutError,
+)
+from ._files import FileOutput, replace_urls
+from ._http import (
+    AsyncIO,
+    Call,
+    Deadline,
+    InfoCall,
+    Op,
+    Parallel,
+    Reply,
+    Sleep,
+    SyncIO,
+    adrive,
+    backoff,
+    drive,
+    is_retryable_status,
+)
+from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
+from ._selection import Selector, rank
+from ._signer import Identity, Signer
+from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
+
+if TYPE_CHECKING:
+    from livepeer.capabilities import Capabilities
+
+__all__ = ["Gateway", "Offering"]
+
+log = logging.getLogger("livepeer.client")
+DISCOVERY_TTL = 60.0
+MAX_SIGNER_REFRESH = 3
+_ROUTES = {"ai": ai, "byoc": byoc, "apps": apps}
+
+
+@dataclass(frozen=True)
+class Offering:
+    """One capability an orchestrator offers: ``livepeer capabilities`` prints these."""
+
+    capability: str
+    orchestrator: str
+    route: str
+    price_per_unit: float | None = None
+    unit: str | None = None
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("LIVEPEER_LOG", "").strip().lower()
+    if level in ("debug", "info") and not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+
+
+class _Core:
+    """State shared by sync and async calls: settings, signer, caches. All policy lives here."""
+
+    def __init__(self, settings: _config.Settings) -> None:
+        self.settings = settings
+        self.signer = Signer(settings.signer_url, settings.signer_headers, settings.private_key)
+        self.selector = Selector()
+        self._candidates: tuple[float, list[Candidate], list[Rejection]] | None = None
+        self._lock = threading.Lock()
+
+    def candidates(self) -> Op[tuple[list[Candidate], list[Rejection]]]:
+        with self._lock:
+            cached = self._candidates
+        if cached is not None and time.monotonic() - cached[0] < DISCOVERY_TTL:
+            return cached[1], cached[2]
+        found, rejections = yield from discover(self.settings)
+        if found:
+            with self._lock:
+                self._candidates = (time.monotonic(), found, rejections)
+        return found, rejections
+
+    def execute(
+        self,
+        capability: str,
+        payload: Mapping[str, object] | None,
+        model: str | None,
+        timeout: float | None,
+        stream: bool,
+    ) -> Op[tuple[Reply, Probe, Request]]:
+        """Select, attempt, fail over; return the first successful reply."""
+        if not isinstance(capability, str) or not capability.strip():
+            raise ConfigError("capability must be a non-empty string")
+        if payload is not None and not isinstance(payload, Mapping):
+            raise ConfigError("input must be a mapping of field names to values")
+        req = Request(
+            capability,
+            model,
+            payload,
+            uuid.uuid4().hex,
+            Deadline(timeout if timeout is not None else self.settings.timeout),
+            stream,
+        )
+        ident: Identity = yield from self.signer.identity()
+        candidates, rejections = yield from self.candidates()
+        if not candidates:
+            raise NoOrchestratorError(capability, rejections)
+        last: dict[str, str] = {}
+        for rnd in range(self.settings.max_retries + 1):
+            if rnd:
+                yield Sleep(req.deadline.cap(backoff(rnd - 1)))
+            probes = yield from self.selector.probe(
+                candidates, capability, model, ident, req.deadline
+            )
+            usable, rejected = rank(probes, self.settings.max_price)
+            for r in rejected:
+                last[r.orchestrator] = r.reason
+            if not usable:
+                if (
+                    rnd == 0
+                    and all(p.reachable for p in probes)
+                    and not any(p.offers for p in probes)
+                ):
+                    yield from self._raise_if_unknown(capability, candidates, ident, req.deadline)
+                continue
+            for probe in usable:
+                outcome = yield from self._attempt(probe, req, ident)
+                if isinstance(outcome, Reply):
+                    return outcome, probe, req
+                last[outcome.orchestrator] = outcome.reason
+                self.selector.mark_failed(probe, capability, model, outcome.reason)
+        raise NoOrchestratorError(
+            capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+        )
+
+    def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
+        route = _ROUTES[probe.kind]
+        repaid = False
+        refreshes = 0
+        while True:
+            try:
+                reply: Reply = yield from route.attempt(
+                    self.signer, ident, probe, req, force_payment=repaid
+                )
+            except (ConnectionError, TimeoutError) as exc:
+                if req.deadline.remaining() <= 0:
+                    raise TimeoutError(f"deadline of {req.deadline.seconds:g}s exceeded") from None
+                return Rejection(probe.url, str(exc))
+            except SignerError as exc:
+                if exc.status_code == 480 and refreshes < MAX_SIGNER_REFRESH:
+                    # Ticket params or auth token went stale: re-probe this orchestrator, same state.
+                    refreshes += 1
+                    self.selector.forget(probe.url, req.capability, req.model)
+                    fresh = yield from self.selector.probe(
+                        [Candidate(probe.url)], req.capability, req.model, ident, req.deadline
+                    )
+                    if not fresh[0].ok:
+                        return Rejection(probe.url, fresh[0].reason)
+                    probe = fresh[0]
+                    continue
+                if exc.status_code == 481:
+                    self.signer.forget((probe.url, req.capability))
+                    return Rejection(probe.url, "price above the signer's ceiling (481)")
+                raise
+            if reply.status < 300:
+                return reply
+            if probe.kind == "byoc" and byoc.is_low_balance(reply):
+                if not repaid and self.signer.onchain and probe.price > 0:
+                    repaid = True
+                    continue
+                return Rejection(probe.url, "insufficient balance after re-pay")
+            body = reply.body[:200].decode("utf-8", "replace").strip()
+            if is_retryable_status(reply.status):
+                return Rejection(probe.url, f"HTTP {reply.status}: {body}")
+            raise APIStatusError(
+                reply.status, reply.body, orchestrator=probe.url, request_id=req.request_id
+            )
+
+    def _raise_if_unknown(
+        self, capability: str, candidates: Sequence[Candidate], ident: Identity, deadline: Deadline
+    ) -> Op[None]:
+        offered = yield from self.offerings(candidates, ident, deadline)
+        names = {o.capability for o in offered}
+        if capability not in names and not any(n.startswith(capability + "/") for n in names):
+            raise CapabilityError(capability, sorted(names))
+
+    def offerings(
+        self, candidates: Sequence[Candidate], ident: Identity, deadline: Deadline
+    ) -> Op[list[Offering]]:
+        """What the network offers: discovery lists, GetOrchestrator prices, /discovery runners."""
+        out: list[Offering] = []
+        for c in candidates:
+            for cap in c.capabilities:
+                out.append(
+                    Offering(cap, c.url, "ai" if cap.split("/")[0] in BUILTIN_PIPELINES else "app")
+                )
+        timeout = deadline.cap(5.0)
+        calls: list[Call | InfoCall] = []
+        for c in candidates:
+            calls.append(
+                InfoCall(c.url, ident.address_bytes(), ident.signature_bytes(), None, timeout)
+            )
+            calls.append(apps.probe_call(c.url, timeout))
+        results: list[Reply | LivepeerError] = yield Parallel(calls, 8)
+        for i, c in enumerate(candidates):
+            info, disc = results[2 * i], results[2 * i + 1]
+            if isinstance(info, Reply):
+                out.extend(_offerings_from_info(c.url, info.body))
+            if isinstance(disc, Reply) and disc.status == 200:
+                try:
+                    data = json.loads(disc.body)
+                except ValueError:
+                    data = []
+                for entry in data if isinstance(data, list) else []:
+                    for r in entry.get("runners", []) if isinstance(entry, dict) else []:
+                        if isinstance(r, dict) and isinstance(r.get("app"), str):
+                            pi = r.get("price_info") or {}
+                            out.append(
+                                Offering(r["app"], c.url, "app", pi.get("price"), pi.get("unit"))
+                            )
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for o in out:
+            if (o.capability, o.orchestrator) not in seen:
+                seen.add((o.capability, o.orchestrator))
+                unique.append(o)
+        return unique
+
+
+def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
+    from ._proto import lp_rpc_pb2 as pb
+
+    info = pb.OrchestratorInfo()
+    try:
+        info.ParseFromString(body)
+    except Exception:  # protobuf's DecodeError
+        return []
+    names = {v: k for k, v in BUILTIN_PIPELINES.items()}
+    out: list[Offering] = []
+    for pi in info.capabilities_prices:
+        price = pi.pricePerUnit / pi.pixelsPerUnit if pi.pixelsPerUnit else float(pi.pricePerUnit)
+        if pi.capability == BYOC_CAPABILITY_ID and pi.constraint:
+            out.append(Offering(pi.constraint, url, "byoc", price, "wei/second"))
+        elif pi.capability in names:
+            cap = names[pi.capability] + (f"/{pi.constraint}" if pi.constraint else "")
+            out.append(Offering(cap, url, "ai", price, "wei/pixel"))
+    per = info.capabilities.constraints.PerCapability
+    for cap_id, constraints in per.items():
+        if cap_id in names:
+            for model in constraints.models:
+                out.append(Offering(f"{names[cap_id]}/{model}", url, "ai"))
+    return out
+
+
+def _decode(reply: Reply, probe: Probe, gw: Gateway) -> object:
+    ctype = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            value = json.loads(reply.body)
+        except ValueError:
+            raise APIStatusError(reply.status, reply.body, orchestrator=probe.url) from None
+        if probe.kind == "ai":
+            return replace_urls(value, lambda u: gw._file_output(u, probe.url))
+        return value
+    if not reply.body:
+        return None
+    if ctype.startswith("text/"):
+        return reply.body.decode("utf-8", "replace")
+    return FileOutput(content=reply.body, content_type=ctype or "application/octet-stream")
+
+
+class Gateway:
+    """Entry point to the network; reuse one across calls.
+
+    ``gw = Gateway(token=TOKEN); gw.run("text-reversal", input={"text": "hi"})``
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        signer_url: str | None = None,
+        signer_headers: Mapping[str, str] | None = None,
+        discovery_url: str | None = None,
+        discovery_headers: Mapping[str, str] | None = None,
+        orch_url: str | Sequence[str] | None = None,
+        timeout: float = _config.DEFAULT_TIMEOUT,
+        max_retries: int = _config.DEFAULT_MAX_RETRIES,
+        max_price: float | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
+        private_key: str | None = None,
+    ) -> None:
+        _setup_logging()
+        self._settings = _config.resolve(
+            token=token,
+            signer_url=signer_url,
+            signer_headers=signer_headers,
+            discovery_url=discovery_url,
+            discovery_headers=discovery_headers,
+            orch_url=orch_url if orch_url is None or isinstance(orch_url, str) else list(orch_url),
+            timeout=timeout,
+            max_retries=max_retries,
+            max_price=max_price,
+            private_key=private_key,
+        )
+        self._core = _Core(self._settings)
+        self._user_client = http_client
+        self._sync: SyncIO | None = None
+        self._async: AsyncIO | None = None
+        self._owned: list[httpx.Client | httpx.AsyncClient] = []
+        self._lock = threading.Lock()
+        self._capabilities: Capabilities | None = None
+
+    def __repr__(self) -> str:
+        return f"Gateway({self._settings!r})"
+
+    @property
+    def settings(self) -> _config.Settings:
+        """The resolved configuration (secrets hidden from ``repr``)."""
+        return self._settings
+
+    # -- I/O plumbing -------------------------------------------------------------------------
+
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=256, max_keepalive_connections=64)
+
+    def _sync_io(self) -> SyncIO:
+        with self._lock:
+            if self._sync is None:
+                if isinstance(self._user_client, httpx.Client):
+                    self._sync = SyncIO(self._user_client, self._user_client)
+                else:
+                    # Orchestrators present self-signed certificates (go-livepeer clients skip
+                    # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
+                    orch = httpx.Client(verify=False, http2=True, limits=self._limits())
+                    service = httpx.Client(limits=self._limits())
+                    self._owned += [orch, service]
+                    self._sync = SyncIO(orch, service)
+            return self._sync
+
+    def _async_io(self) -> AsyncIO:
+        with self._lock:
+            if self._async is None:
+                if isinstance(self._user_client, httpx.AsyncClient):
+                    self._async = AsyncIO(self._user_client, self._user_client)
+                else:
+                    orch = httpx.AsyncClient(verify=False, http2=True, limits=self._limits())
+                    service = httpx.AsyncClient(limits=self._limits())
+                    self._owned += [orch, service]
+                    self._async = AsyncIO(orch, service)
+            return self._async
+
+    def _fetch(self, url: str) -> tuple[bytes, str | None]:
+        reply = drive(_fetch_op(url), self._sync_io())
+        return reply.body, reply.headers.get("content-type")
+
+    async def _afetch(self, url: str) -> tuple[bytes, str | None]:
+        reply = await adrive(_fetch_op(url), self._async_io())
+        return reply.body, reply.headers.get("content-type")
+
+    def _file_output(self, url: str, orchestrator: str) -> FileOutput:
+        if url.startswith("data:"):
+            return FileOutput(url)
+        full = safe_url(url, orchestrator)
+        return FileOutput(full, fetch=self._fetch, afetch=self._afetch)
+
+    # -- verbs ----------------------------------------------------------------------------------
+
+    def run(
+        self,
+        capability: str,
+        *,
+        input: Mapping[str, object] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> object:
+        """Call a capability and return its decoded result.
+
+        ``gw.run("text-reversal", input={"text": "hello"})``
+        """
+        reply, probe, _ = drive(
+            self._core.execute(capability, input, model, timeout, False), self._sync_io()
+        )
+        return _decode(reply, probe, self)
+
+    async def run_async(
+        self,
+        capability: str,
+        *,
+        input: Mapping[str, object] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> object:
+        """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
+        reply, probe, _ = await adrive(
+            self._core.execute(capability, input, model, timeout, False), self._async_io()
+        )
+        return _decode(reply, probe, self)
+
+    def stream(
+        self,
+        capability: str,
+        *,
+        input: Mapping[str, object] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> StreamResponse:
+        """Open a server-sent event stream lazily.
+
+        ``with gw.stream("token-stream", input={"text": "a b"}) as s: [ev.data for ev in s]``
+        """
+
+        def opener() -> OpenStream:
+            reply, probe, req = drive(
+                self._core.execute(capability, input, model, timeout, True), self._sync_io()
+            )
+            return _as_open_stream(reply, probe, req)
+
+        return StreamResponse(opener)
+
+    def stream_async(
+        self,
+        capability: str,
+        *,
+        input: Mapping[str, object] | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncStreamResponse:
+        """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
+
+        async def opener() -> AsyncOpenStream:
+            reply, probe, req = await adrive(
+                self._core.execute(capability, input, model, timeout, True), self._async_io()
+            )
+            return _as_async_open_stream(reply, probe, req)
+
+        return AsyncStreamResponse(opener)
+
+    def list_capabilities(self) -> list[Offering]:
+        """What the configured network offers, with prices: ``gw.list_capabilities()``."""
+        return drive(self._offerings_op(), self._sync_io())
+
+    async def list_capabilities_async(self) -> list[Offering]:
+        """Async twin of ``list_capabilities``."""
+        return await adrive(self._offerings_op(), self._async_io())
+
+    def _offerings_op(self) -> Op[list[Offering]]:
+        ident = yield from self._core.signer.identity()
+        candidates, rejections = yield from self._core.candidates()
+        if not candidates:
+            raise NoOrchestratorError("(any)", rejections)
+        found: list[Offering] = yield from self._core.offerings(
+            candidates, ident, Deadline(self._settings.timeout)
+        )
+        return found
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Typed wrappers for every known capability (the ``livepeer-capabilities`` distribution)."""
+        if self._capabilities is None:
+            try:
+                from livepeer.capabilities import Capabilities
+            except ImportError:
+                raise ConfigError(
+                    "gw.capabilities needs the livepeer-capabilities distribution: "
+                    "pip install livepeer-capabilities"
+                ) from None
+            self._capabilities = Capabilities(self)
+        return self._capabilities
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release connection pools (clients passed as ``http_client`` are left open)."""
+        with self._lock:
+            owned, self._owned = self._owned, []
+            self._sync = None
+            self._async = None
+        for client in owned:
+            if isinstance(client, httpx.Client):
+                client.close()
+            else:
+                # An async client closed without a loop: drop its pooled sockets synchronously.
+                _close_async_quietly(client)
+
+    async def aclose(self) -> None:
+        """Async twin of ``close``."""
+        with self._lock:
+            owned, self._owned = self._owned, []
+            self._sync = None
+            self._async = None
+        for client in owned:
+            if isinstance(client, httpx.AsyncClient):
+                await client.aclose()
+            else:
+                client.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _close_async_quietly(client: httpx.AsyncClient) -> None:
+    import anyio
+
+    try:
+        anyio.run(client.aclose)
+    except RuntimeError:
+        log.debug("async client left for the garbage collector (closed inside a running loop)")
+
+
+def _fetch_op(url: str) -> Op[Reply]:
+    reply: Reply = yield Call("GET", url, timeout=60.0)
+    if reply.status != 200:
+        raise APIStatusError(reply.status, reply.body, orchestrator=url)
+    return reply
+
+
+def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
+    stream = reply.stream
+    if not isinstance(stream, OpenStream):
+        raise ConnectionError(f"{probe.url} did not open a stream")
+    stream.orchestrator = probe.url
+    stream.request_id = req.request_id
+    stream.headers = reply.headers
+    return stream
+
+
+def _as_async_open_stream(reply: Reply, probe: Probe, req: Request) -> AsyncOpenStream:
+    stream = reply.stream
+    if not isinstance(stream, AsyncOpenStream):
+        raise ConnectionError(f"{probe.url} did not open a stream")
+    stream.orchestrator = probe.url
+    stream.request_id = req.request_id
+    stream.headers = reply.headers
+    return stream

@@ -1,0 +1,375 @@
+"""HTTP plumbing: request descriptions, one retry policy, and the sync/async drivers that run them.
+
+Every multi-step operation (selection, signer round trips, route attempts) is written once as a
+generator that *yields* what it needs (``Call``, ``Parallel``, ``Sleep``, ``InfoCall``) and receives
+the result; ``drive`` runs such a generator with blocking httpx, ``adrive`` with async httpx under
+anyio. Policy therefore lives in one place and only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
+
+import anyio
+import httpx
+
+from ._config import redact_url
+from ._errors import ConnectionError, LivepeerError, ProtocolError, TimeoutError
+from ._streaming import AsyncOpenStream, OpenStream
+
+__all__ = [
+    "Call",
+    "Deadline",
+    "InfoCall",
+    "Op",
+    "Parallel",
+    "Reply",
+    "Sleep",
+    "adrive",
+    "backoff",
+    "drive",
+    "is_retryable_status",
+]
+
+log = logging.getLogger("livepeer.client")
+
+T = TypeVar("T")
+CONNECT_TIMEOUT = 3.0
+SERVICE_BODY_LIMIT = 4 << 20
+RESULT_BODY_LIMIT = 256 << 20
+SECRET_HEADERS = frozenset({"authorization", "livepeer", "livepeer-payment", "livepeer-segment"})
+
+
+@dataclass
+class Call:
+    """One HTTP request. ``service`` = signer/discovery (verified TLS); else an orchestrator."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: object = None
+    content: bytes | None = None
+    data: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[str, bytes | IO[bytes], str]] | None = None
+    timeout: float = 10.0
+    service: bool = False
+    stream: bool = False
+    limit: int = RESULT_BODY_LIMIT
+
+
+@dataclass
+class Reply:
+    """A response; ``stream`` is set (and ``body`` empty) for an open 2xx streamed response."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    elapsed: float
+    stream: OpenStream | AsyncOpenStream | None = None
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class InfoCall:
+    """gRPC ``GetOrchestrator`` (blocking grpcio; the async driver runs it in a worker thread)."""
+
+    url: str
+    address: bytes
+    sig: bytes
+    capabilities: bytes | None
+    timeout: float
+
+
+@dataclass
+class Parallel:
+    """Run ``calls`` with at most ``limit`` in flight; each result is a Reply or a LivepeerError."""
+
+    calls: Sequence[Call | InfoCall]
+    limit: int = 8
+
+
+@dataclass
+class Sleep:
+    seconds: float
+
+
+Step = Call | InfoCall | Parallel | Sleep
+Op = Generator[Step, Any, T]
+
+
+class Deadline:
+    """An overall time budget shared by all attempts."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def cap(self, seconds: float) -> float:
+        """``seconds`` bounded by what is left; raises ``TimeoutError`` when nothing is."""
+        left = self.remaining()
+        if left <= 0:
+            raise TimeoutError(f"deadline of {self.seconds:g}s exceeded")
+        return min(seconds, left)
+
+
+def is_retryable_status(status: int) -> bool:
+    """Connection-level trouble, overload and capacity go to the next orchestrator; 4xx never."""
+    return status in (408, 429) or status >= 500
+
+
+def backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0) -> float:
+    """Full-jitter exponential backoff: 0.5 s doubling to 8 s."""
+    return random.uniform(base / 2, min(cap, base * (2**attempt)))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: "<redacted>" if k.lower() in SECRET_HEADERS or k.lower().startswith("signer") else v
+        for k, v in headers.items()
+    }
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
+
+
+def _request(client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+    kwargs: dict[str, Any] = {"headers": dict(call.headers), "timeout": _timeout(call.timeout)}
+    if call.files is not None:
+        kwargs["files"] = call.files
+        kwargs["data"] = call.data or {}
+    elif call.content is not None:
+        kwargs["content"] = call.content
+    elif call.json is not None:
+        kwargs["json"] = call.json
+    return client.build_request(call.method, call.url, **kwargs)
+
+
+def _transport_error(exc: httpx.HTTPError, url: str) -> LivepeerError:
+    where = redact_url(url)
+    if isinstance(exc, httpx.TimeoutException):
+        return TimeoutError(f"timed out talking to {where} ({type(exc).__name__})")
+    return ConnectionError(f"cannot reach {where}: {type(exc).__name__}")
+
+
+def _log(call: Call, status: int | str, elapsed: float) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s %s -> %s in %.1f ms headers=%s",
+            call.method,
+            redact_url(call.url),
+            status,
+            elapsed * 1000,
+            redact_headers(call.headers),
+        )
+
+
+class SyncIO:
+    """Runs steps with blocking httpx clients."""
+
+    def __init__(self, orch: httpx.Client, service: httpx.Client) -> None:
+        self.orch = orch
+        self.service = service
+
+    def call(self, call: Call) -> Reply:
+        client = self.service if call.service else self.orch
+        start = time.perf_counter()
+        try:
+            resp = client.send(_request(client, call), stream=True)
+        except httpx.HTTPError as exc:
+            _log(call, type(exc).__name__, time.perf_counter() - start)
+            raise _transport_error(exc, call.url) from None
+        headers = dict(resp.headers.items())
+        if call.stream and resp.status_code < 300:
+            _log(call, resp.status_code, time.perf_counter() - start)
+            return Reply(
+                resp.status_code,
+                headers,
+                b"",
+                call.url,
+                time.perf_counter() - start,
+                OpenStream(_sync_chunks(resp, call.url), resp.close, call.url),
+            )
+        try:
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > call.limit:
+                    raise ProtocolError(
+                        f"response from {redact_url(call.url)} over {call.limit} bytes"
+                    )
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, call.url) from None
+        finally:
+            resp.close()
+        elapsed = time.perf_counter() - start
+        _log(call, resp.status_code, elapsed)
+        return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
+
+    def info(self, call: InfoCall) -> Reply:
+        from ._orchinfo import get_orchestrator_info
+
+        start = time.perf_counter()
+        body = get_orchestrator_info(
+            call.url, call.address, call.sig, call.capabilities, call.timeout
+        )
+        return Reply(200, {}, body, call.url, time.perf_counter() - start)
+
+    def one(self, step: Call | InfoCall) -> Reply:
+        return self.call(step) if isinstance(step, Call) else self.info(step)
+
+    def run(self, step: Step) -> object:
+        if isinstance(step, (Call, InfoCall)):
+            return self.one(step)
+        if isinstance(step, Sleep):
+            time.sleep(max(0.0, step.seconds))
+            return None
+        if len(step.calls) == 1:
+            return [self._capture(step.calls[0])]
+        with ThreadPoolExecutor(max_workers=max(1, min(step.limit, len(step.calls)))) as pool:
+            return list(pool.map(self._capture, step.calls))
+
+    def _capture(self, step: Call | InfoCall) -> Reply | LivepeerError:
+        try:
+            return self.one(step)
+        except LivepeerError as exc:
+            return exc
+
+
+def _sync_chunks(resp: httpx.Response, url: str) -> Any:
+    try:
+        yield from resp.iter_bytes()
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url) from None
+
+
+async def _async_chunks(resp: httpx.Response, url: str) -> Any:
+    try:
+        async for chunk in resp.aiter_bytes():
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, url) from None
+
+
+class AsyncIO:
+    """Runs steps with async httpx clients (anyio: asyncio or trio)."""
+
+    def __init__(self, orch: httpx.AsyncClient, service: httpx.AsyncClient) -> None:
+        self.orch = orch
+        self.service = service
+
+    async def call(self, call: Call) -> Reply:
+        client = self.service if call.service else self.orch
+        start = time.perf_counter()
+        try:
+            resp = await client.send(_request(client, call), stream=True)
+        except httpx.HTTPError as exc:
+            _log(call, type(exc).__name__, time.perf_counter() - start)
+            raise _transport_error(exc, call.url) from None
+        headers = dict(resp.headers.items())
+        if call.stream and resp.status_code < 300:
+            _log(call, resp.status_code, time.perf_counter() - start)
+            return Reply(
+                resp.status_code,
+                headers,
+                b"",
+                call.url,
+                time.perf_counter() - start,
+                AsyncOpenStream(_async_chunks(resp, call.url), resp.aclose, call.url),
+            )
+        try:
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > call.limit:
+                    raise ProtocolError(
+                        f"response from {redact_url(call.url)} over {call.limit} bytes"
+                    )
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, call.url) from None
+        finally:
+            await resp.aclose()
+        elapsed = time.perf_counter() - start
+        _log(call, resp.status_code, elapsed)
+        return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
+
+    async def info(self, call: InfoCall) -> Reply:
+        from ._orchinfo import get_orchestrator_info
+
+        start = time.perf_counter()
+        body = await anyio.to_thread.run_sync(
+            get_orchestrator_info, call.url, call.address, call.sig, call.capabilities, call.timeout
+        )
+        return Reply(200, {}, body, call.url, time.perf_counter() - start)
+
+    async def one(self, step: Call | InfoCall) -> Reply:
+        return await (self.call(step) if isinstance(step, Call) else self.info(step))
+
+    async def run(self, step: Step) -> object:
+        if isinstance(step, (Call, InfoCall)):
+            return await self.one(step)
+        if isinstance(step, Sleep):
+            await anyio.sleep(max(0.0, step.seconds))
+            return None
+        results: list[Reply | LivepeerError | None] = [None] * len(step.calls)
+        limiter = anyio.CapacityLimiter(max(1, step.limit))
+
+        async def worker(i: int, c: Call | InfoCall) -> None:
+            async with limiter:
+                try:
+                    results[i] = await self.one(c)
+                except LivepeerError as exc:
+                    results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, c in enumerate(step.calls):
+                tg.start_soon(worker, i, c)
+        return results
+
+
+def drive(op: Op[T], io: SyncIO) -> T:
+    """Run ``op`` to completion with blocking I/O."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                result = io.run(step)
+            except LivepeerError as exc:
+                step = op.throw(exc)
+                continue
+            step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        op.close()
+
+
+async def adrive(op: Op[T], io: AsyncIO) -> T:
+    """Run ``op`` to completion with async I/O."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                result = await io.run(step)
+            except LivepeerError as exc:
+                step = op.throw(exc)
+                continue
+            step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        op.close()

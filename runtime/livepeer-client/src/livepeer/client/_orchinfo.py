@@ -1,0 +1,142 @@
+"""gRPC ``net.Orchestrator/GetOrchestrator`` with trust-on-first-use certificate pinning.
+
+Orchestrators use self-signed certificates: we fetch the certificate once per ``host:port`` with an
+unverified handshake, then pin it as the gRPC root; a verification failure (the orchestrator restarted
+with a new certificate) evicts the pin and retries once. grpcio is imported here only, lazily.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._config import redact_url
+from ._errors import ConnectionError, TimeoutError
+
+__all__ = ["get_orchestrator_info", "info_request"]
+
+_METHOD = "/net.Orchestrator/GetOrchestrator"
+_lock = threading.Lock()
+_channels: dict[str, Any] = {}
+
+
+def info_request(address: bytes, sig: bytes, capabilities: bytes | None) -> bytes:
+    """Serialize an ``OrchestratorRequest``."""
+    from ._proto import lp_rpc_pb2 as pb
+
+    req = pb.OrchestratorRequest(address=address, sig=sig, ignoreCapacityCheck=True)
+    if capabilities:
+        req.capabilities.ParseFromString(capabilities)
+    return bytes(req.SerializeToString())
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _fetch_cert(host: str, port: int, timeout: float) -> tuple[bytes, str]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection((host, port), timeout=timeout) as sock,
+        ctx.wrap_socket(sock, server_hostname=None if _is_ip(host) else host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        raise ConnectionError(f"{host}:{port} sent no certificate")
+    return ssl.DER_cert_to_PEM_cert(der).encode(), _authority(der, host)
+
+
+def _authority(der: bytes, host: str) -> str:
+    """First DNS SAN, else IP SAN, else CN: the name the pinned certificate will be checked against."""
+    try:
+        from cryptography import x509
+    except ImportError:
+        return host
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if san is not None:
+        dns = san.get_values_for_type(x509.DNSName)
+        if dns:
+            return str(dns[0])
+        ips = san.get_values_for_type(x509.IPAddress)
+        if ips:
+            return str(ips[0])
+    cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else host
+
+
+def _channel(url: str, timeout: float) -> Any:
+    import grpc
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    key = f"{parts.scheme}://{host}:{port}"
+    with _lock:
+        chan = _channels.get(key)
+    if chan is not None:
+        return chan
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if parts.scheme == "http":
+        chan = grpc.insecure_channel(target)
+    else:
+        pem, authority = _fetch_cert(host, port, timeout)
+        creds = grpc.ssl_channel_credentials(root_certificates=pem)
+        chan = grpc.secure_channel(
+            target, creds, options=[("grpc.ssl_target_name_override", authority)]
+        )
+    with _lock:
+        _channels[key] = chan
+    return chan
+
+
+def _evict(url: str) -> None:
+    parts = urlsplit(url)
+    key = f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    with _lock:
+        chan = _channels.pop(key, None)
+    if chan is not None:
+        chan.close()
+
+
+def get_orchestrator_info(
+    url: str, address: bytes, sig: bytes, capabilities: bytes | None, timeout: float
+) -> bytes:
+    """Return the serialized ``OrchestratorInfo`` of the orchestrator at ``url``."""
+    import grpc
+
+    request = info_request(address, sig, capabilities)
+    for attempt in range(2):
+        try:
+            chan = _channel(url, timeout)
+            stub = chan.unary_unary(_METHOD)
+            return bytes(stub(request, timeout=timeout))
+        except OSError as exc:
+            raise ConnectionError(f"cannot reach {redact_url(url)}: {type(exc).__name__}") from None
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"GetOrchestrator on {redact_url(url)} timed out") from None
+            if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                # Likely a restarted orchestrator with a new certificate: forget the pin, retry once.
+                _evict(url)
+                continue
+            details = exc.details() if hasattr(exc, "details") else ""
+            raise ConnectionError(
+                f"GetOrchestrator on {redact_url(url)} failed: {code}: {str(details)[:200]}"
+            ) from None
+    raise ConnectionError(f"GetOrchestrator on {redact_url(url)} failed")

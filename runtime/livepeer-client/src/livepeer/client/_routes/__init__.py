@@ -1,0 +1,87 @@
+"""Request shapes (DESIGN §1): each route knows its endpoints, headers and payment cadence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from livepeer.client._errors import ConnectionError
+from livepeer.client._files import has_files, multipart_parts
+from livepeer.client._http import Deadline
+
+__all__ = ["BUILTIN_PIPELINES", "Probe", "Request", "body_fields", "safe_url", "same_host"]
+
+# go-livepeer core/capabilities.go ids of the built-in AI pipelines.
+BUILTIN_PIPELINES: Mapping[str, int] = {
+    "text-to-image": 27,
+    "image-to-image": 28,
+    "image-to-video": 29,
+    "upscale": 30,
+    "audio-to-text": 31,
+    "segment-anything-2": 32,
+    "llm": 33,
+    "image-to-text": 34,
+    "live-video-to-video": 35,
+    "text-to-speech": 36,
+}
+BYOC_CAPABILITY_ID = 37
+
+
+@dataclass
+class Request:
+    """One verb invocation, as the routes see it."""
+
+    capability: str
+    model: str | None
+    input: Mapping[str, object] | None
+    request_id: str
+    deadline: Deadline
+    stream: bool = False
+
+
+@dataclass
+class Probe:
+    """What probing one orchestrator for one capability found."""
+
+    url: str
+    kind: str  # "ai" | "byoc" | "apps"
+    ok: bool
+    reason: str = ""
+    price: float = 0.0
+    latency: float = 0.0
+    capacity: int | None = None
+    reachable: bool = True
+    offers: bool | None = None
+    token: Mapping[str, Any] | None = None
+    info: bytes | None = None
+    runner: Mapping[str, Any] | None = None
+    balance: float | None = None
+    created: float = field(default_factory=time.monotonic)
+
+
+def body_fields(payload: Mapping[str, object] | None) -> dict[str, Any]:
+    """Call kwargs for a JSON body, or multipart when the input holds files."""
+    if payload is not None and has_files(payload):
+        data, files = multipart_parts(payload)
+        return {"data": data, "files": files}
+    return {"json": dict(payload) if payload is not None else {}}
+
+
+def same_host(url: str, orchestrator: str) -> bool:
+    """True when ``url`` is on the orchestrator's host or a subdomain of it."""
+    host = (urlsplit(url).hostname or "").lower()
+    base = (urlsplit(orchestrator).hostname or "").lower()
+    return bool(host) and (host == base or host.endswith("." + base))
+
+
+def safe_url(url: str, orchestrator: str) -> str:
+    """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else."""
+    full = urljoin(orchestrator + "/", url)
+    if urlsplit(full).scheme not in ("http", "https") or not same_host(full, orchestrator):
+        raise ConnectionError(
+            f"orchestrator {orchestrator} handed back a URL on another host; refusing to follow it"
+        )
+    return full

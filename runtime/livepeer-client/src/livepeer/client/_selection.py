@@ -1,0 +1,144 @@
+"""Choosing orchestrators: bounded parallel probes, a per-(orchestrator, capability) cache, ranking.
+
+Ranking is health first (known free capacity before unknown), then price, then probe latency.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._discovery import Candidate
+from ._errors import LivepeerError, Rejection
+from ._http import Call, Deadline, InfoCall, Op, Parallel, Reply
+from ._routes import BUILTIN_PIPELINES, Probe, ai, apps, byoc
+from ._signer import Identity
+
+__all__ = ["Selector", "rank", "route_kind"]
+
+PROBE_TIMEOUT = 2.0
+PROBE_CONCURRENCY = 8
+OK_TTL = 30.0
+FAIL_TTL = 5.0
+
+
+def route_kind(capability: str) -> str:
+    return "ai" if capability in BUILTIN_PIPELINES else "byoc"
+
+
+def rank(probes: Sequence[Probe], max_price: float | None) -> tuple[list[Probe], list[Rejection]]:
+    """Usable probes in preference order, plus a rejection for every unusable one."""
+    usable: list[Probe] = []
+    rejected: list[Rejection] = []
+    for p in probes:
+        if not p.ok:
+            rejected.append(Rejection(p.url, p.reason or "probe failed"))
+        elif max_price is not None and p.price > max_price:
+            rejected.append(
+                Rejection(p.url, f"price {p.price:g} wei/unit above max_price {max_price:g}")
+            )
+        else:
+            usable.append(p)
+    usable.sort(key=lambda p: (0 if p.capacity else 1, p.price, p.latency))
+    return usable, rejected
+
+
+@dataclass(frozen=True)
+class _Key:
+    url: str
+    capability: str
+    model: str | None
+
+
+class Selector:
+    """Probe cache and selection for one Gateway (thread-safe; shared by sync and async calls)."""
+
+    def __init__(self, *, ok_ttl: float = OK_TTL, fail_ttl: float = FAIL_TTL) -> None:
+        self.ok_ttl = ok_ttl
+        self.fail_ttl = fail_ttl
+        self._cache: dict[_Key, Probe] = {}
+        self._lock = threading.Lock()
+
+    def _fresh(self, key: _Key, now: float) -> Probe | None:
+        with self._lock:
+            p = self._cache.get(key)
+        if p is None:
+            return None
+        ttl = self.ok_ttl if p.ok else self.fail_ttl
+        return p if now - p.created < ttl else None
+
+    def store(self, probe: Probe, capability: str, model: str | None) -> None:
+        with self._lock:
+            self._cache[_Key(probe.url, capability, model)] = probe
+
+    def mark_failed(self, probe: Probe, capability: str, model: str | None, reason: str) -> None:
+        """Remember a failed call so the next request does not start with this orchestrator."""
+        failed = Probe(probe.url, probe.kind, ok=False, reason=reason, reachable=False)
+        self.store(failed, capability, model)
+
+    def forget(self, url: str, capability: str, model: str | None) -> None:
+        with self._lock:
+            self._cache.pop(_Key(url, capability, model), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def probe(
+        self,
+        candidates: Sequence[Candidate],
+        capability: str,
+        model: str | None,
+        ident: Identity,
+        deadline: Deadline,
+    ) -> Op[list[Probe]]:
+        """Probe every candidate not in the cache (in parallel, bounded); return all probes."""
+        now = time.monotonic()
+        kind = route_kind(capability)
+        probes: dict[str, Probe] = {}
+        todo: list[Candidate] = []
+        for c in candidates:
+            cached = self._fresh(_Key(c.url, capability, model), now)
+            if cached is not None:
+                probes[c.url] = cached
+                continue
+            runner = apps.find_runner(c.runners, capability, model) if kind == "byoc" else None
+            if runner is not None:
+                p = apps.probe_from_runner(c.url, runner)
+                self.store(p, capability, model)
+                probes[c.url] = p
+            else:
+                todo.append(c)
+        if todo:
+            timeout = deadline.cap(PROBE_TIMEOUT)
+            calls: list[Call | InfoCall] = [
+                ai.probe_call(c.url, capability, model, ident, timeout)
+                if kind == "ai"
+                else byoc.probe_call(c.url, capability, ident, timeout)
+                for c in todo
+            ]
+            results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
+            second: list[Candidate] = []
+            for c, r in zip(todo, results, strict=True):
+                if kind == "ai":
+                    p = ai.read_probe(c.url, capability, model, r)
+                else:
+                    p = byoc.read_probe(c.url, capability, r)
+                    if not p.ok and p.reachable:
+                        second.append(c)
+                probes[c.url] = p
+            if second:
+                # Not a usable BYOC capability there: maybe a live-runner app of that name.
+                timeout = deadline.cap(PROBE_TIMEOUT)
+                found: list[Reply | LivepeerError] = yield Parallel(
+                    [apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY
+                )
+                for c, r in zip(second, found, strict=True):
+                    p_app = apps.read_probe(c.url, capability, model, r)
+                    if p_app is not None:
+                        probes[c.url] = p_app
+            for c in todo:
+                self.store(probes[c.url], capability, model)
+        return [probes[c.url] for c in candidates]

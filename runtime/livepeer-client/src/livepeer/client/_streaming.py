@@ -1,0 +1,236 @@
+"""``StreamResponse`` / ``AsyncStreamResponse``: lazily opened SSE streams from an orchestrator."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from ._errors import PaymentError
+from ._sse import DEFAULT_MAX_LINE, SSEDecoder, StreamEvent
+
+__all__ = ["AsyncOpenStream", "AsyncStreamResponse", "OpenStream", "StreamResponse"]
+
+INSUFFICIENT_BALANCE = "insufficient balance"
+
+
+@dataclass
+class OpenStream:
+    """An HTTP response whose body is being streamed (sync)."""
+
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+    orchestrator: str
+    request_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AsyncOpenStream:
+    """An HTTP response whose body is being streamed (async)."""
+
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+    orchestrator: str
+    request_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Events:
+    """Policy shared by both stream types: [DONE], the balance event, insufficient balance."""
+
+    def __init__(self, max_line: int) -> None:
+        self.decoder = SSEDecoder(max_line)
+        self.pending: deque[StreamEvent] = deque()
+        self.done = False
+        self.balance: float | None = None
+
+    def feed(self, chunk: bytes, orchestrator: str) -> None:
+        for ev in self.decoder.feed(chunk):
+            if self.done:
+                return
+            if ev.event == INSUFFICIENT_BALANCE:
+                self.done = True
+                raise PaymentError(f"{orchestrator} ended the stream: insufficient balance")
+            if ev.data == "[DONE]":
+                self.done = True
+                return
+            if ev.event is None and ev.data.startswith('{"balance"'):
+                # The orchestrator injects {"balance": n} before [DONE]; it is not the caller's data.
+                try:
+                    value = json.loads(ev.data)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict) and set(value) == {"balance"}:
+                    bal = value["balance"]
+                    if isinstance(bal, (int, float)):
+                        self.balance = float(bal)
+                        continue
+            self.pending.append(ev)
+
+
+class StreamResponse:
+    """Iterate events of a server-sent stream: ``with gw.stream("llm", input=...) as s: for ev in s: ...``.
+
+    Nothing is sent until the block is entered or iteration starts; leaving early closes the connection.
+    ``balance`` holds the orchestrator's last balance event, ``orchestrator`` the URL that answered.
+    """
+
+    def __init__(
+        self, opener: Callable[[], OpenStream], *, max_line: int = DEFAULT_MAX_LINE
+    ) -> None:
+        self._opener = opener
+        self._stream: OpenStream | None = None
+        self._events = _Events(max_line)
+        self._closed = False
+
+    @property
+    def balance(self) -> float | None:
+        return self._events.balance
+
+    @property
+    def orchestrator(self) -> str | None:
+        return self._stream.orchestrator if self._stream else None
+
+    @property
+    def request_id(self) -> str | None:
+        return self._stream.request_id if self._stream else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _open(self) -> OpenStream:
+        if self._stream is None:
+            if self._closed:
+                raise RuntimeError("stream is closed")
+            self._stream = self._opener()
+        return self._stream
+
+    def __enter__(self) -> StreamResponse:
+        self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        ev = self._events
+        while not ev.pending:
+            if ev.done or self._closed:
+                self.close()
+                raise StopIteration
+            stream = self._open()
+            try:
+                chunk = next(stream.chunks)
+            except StopIteration:
+                ev.done = True
+                continue
+            except BaseException:
+                self.close()
+                raise
+            try:
+                ev.feed(chunk, stream.orchestrator)
+            except BaseException:
+                self.close()
+                raise
+        return ev.pending.popleft()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._closed = True
+        if self._stream is not None:
+            self._stream.close()
+
+    def __del__(self) -> None:
+        if self._stream is not None and not self._closed:
+            self.close()
+
+
+class AsyncStreamResponse:
+    """``async with gw.stream_async("llm", input=...) as s: async for ev in s: ...``"""
+
+    def __init__(
+        self, opener: Callable[[], Awaitable[AsyncOpenStream]], *, max_line: int = DEFAULT_MAX_LINE
+    ) -> None:
+        self._opener = opener
+        self._stream: AsyncOpenStream | None = None
+        self._events = _Events(max_line)
+        self._closed = False
+
+    @property
+    def balance(self) -> float | None:
+        return self._events.balance
+
+    @property
+    def orchestrator(self) -> str | None:
+        return self._stream.orchestrator if self._stream else None
+
+    @property
+    def request_id(self) -> str | None:
+        return self._stream.request_id if self._stream else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _open(self) -> AsyncOpenStream:
+        if self._stream is None:
+            if self._closed:
+                raise RuntimeError("stream is closed")
+            self._stream = await self._opener()
+        return self._stream
+
+    async def __aenter__(self) -> AsyncStreamResponse:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        ev = self._events
+        while not ev.pending:
+            if ev.done or self._closed:
+                await self.aclose()
+                raise StopAsyncIteration
+            stream = await self._open()
+            try:
+                chunk = await stream.chunks.__anext__()
+            except StopAsyncIteration:
+                ev.done = True
+                continue
+            except BaseException:
+                await self.aclose()
+                raise
+            try:
+                ev.feed(chunk, stream.orchestrator)
+            except BaseException:
+                await self.aclose()
+                raise
+        return ev.pending.popleft()
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._stream is not None and not self._closed:
+            self._closed = True
+            await self._stream.close()
+        self._closed = True

@@ -1,0 +1,139 @@
+"""Fixtures for client unit tests: config tokens and a small fake BYOC orchestrator (real HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from livepeer.client import _signer
+from livepeer.runner.hosting import hosted
+
+
+def make_token(**fields: object) -> str:
+    return base64.b64encode(json.dumps(fields).encode()).decode()
+
+
+@pytest.fixture
+def token_factory() -> Callable[..., str]:
+    return make_token
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "LIVEPEER_TOKEN",
+        "LIVEPEER_SIGNER_URL",
+        "LIVEPEER_DISCOVERY_URL",
+        "LIVEPEER_ORCH_URL",
+        "LIVEPEER_PRIVATE_KEY",
+        "LIVEPEER_LOG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    _signer._identity_cache.clear()
+
+
+@dataclass
+class FakeOrch:
+    """A BYOC orchestrator stand-in; tweak the attributes to change its behaviour."""
+
+    capabilities: dict[str, int] = field(default_factory=lambda: {"text-reversal": 2})
+    price: int = 0
+    balance: int = 0
+    request_status: int = 200
+    request_body: bytes = b""
+    sse_lines: list[str] | None = None
+    low_balance_until_paid: bool = False
+    token_calls: int = 0
+    request_calls: int = 0
+    payments: list[str] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    content_types: list[str] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> Starlette:
+        async def token(request: Request) -> Response:
+            self.token_calls += 1
+            cap = request.headers.get("livepeer-capability", "")
+            body: dict[str, Any] = {
+                "price": {"pricePerUnit": self.price, "pixelsPerUnit": 1},
+                "balance": self.balance,
+                "service_addr": self.url,
+            }
+            if self.capabilities.get(cap):
+                body["available_capacity"] = self.capabilities[cap]
+            return JSONResponse(body)
+
+        async def process(request: Request) -> Response:
+            self.request_calls += 1
+            job = json.loads(base64.b64decode(request.headers["livepeer"]))
+            self.jobs.append(job)
+            payment = request.headers.get("livepeer-payment")
+            if payment:
+                self.payments.append(payment)
+            raw = await request.body()
+            self.bodies.append(raw)
+            self.content_types.append(request.headers.get("content-type", ""))
+            if self.low_balance_until_paid and not payment:
+                return PlainTextResponse("Insufficient balance for request", status_code=400)
+            if self.request_status != 200:
+                return PlainTextResponse(
+                    self.request_body.decode() or "error", status_code=self.request_status
+                )
+            if self.sse_lines is not None:
+                lines = list(self.sse_lines)
+
+                async def gen() -> AsyncIterator[bytes]:
+                    for line in lines:
+                        yield (line + "\n").encode()
+
+                return StreamingResponse(
+                    gen(),
+                    media_type="text/event-stream",
+                    headers={"Livepeer-Payment-Balance": "12"},
+                )
+            if self.request_body:
+                return Response(self.request_body, media_type="application/octet-stream")
+            data = json.loads(raw or b"{}")
+            text = str(data.get("text", ""))
+            return JSONResponse(
+                {"original": text, "reversed": text[::-1]}, headers={"Livepeer-Balance": "99"}
+            )
+
+        async def discovery(request: Request) -> Response:
+            return PlainTextResponse("live runners are not supported", status_code=404)
+
+        return Starlette(
+            routes=[
+                Route("/process/token", token),
+                Route("/process/request/{path:path}", process, methods=["POST"]),
+                Route("/discovery", discovery),
+            ]
+        )
+
+
+@pytest.fixture
+async def fake_orchs() -> AsyncIterator[Callable[[int], Any]]:
+    """``orchs = await fake_orchs(3)``: that many fake orchestrators on loopback HTTP."""
+    async with AsyncExitStack() as stack:
+
+        async def start(n: int) -> list[FakeOrch]:
+            out = []
+            for _ in range(n):
+                orch = FakeOrch()
+                srv = await stack.enter_async_context(hosted(orch.app()))
+                orch.url = srv.url
+                out.append(orch)
+            return out
+
+        yield start
