@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -123,17 +125,28 @@ class FakeOrch:
 
 
 @pytest.fixture
-async def fake_orchs() -> AsyncIterator[Callable[[int], Any]]:
-    """``orchs = await fake_orchs(3)``: that many fake orchestrators on loopback HTTP."""
-    async with AsyncExitStack() as stack:
+def fake_orchs() -> Iterator[Callable[[int], list[FakeOrch]]]:
+    """``orchs = fake_orchs(3)``: fake orchestrators on loopback HTTP, served from a background
+    thread so that both sync and async clients can call them."""
+    with start_blocking_portal() as portal, ExitStack() as stack:
 
-        async def start(n: int) -> list[FakeOrch]:
+        def start(n: int) -> list[FakeOrch]:
             out = []
             for _ in range(n):
                 orch = FakeOrch()
-                srv = await stack.enter_async_context(hosted(orch.app()))
+                srv = stack.enter_context(portal.wrap_async_context_manager(hosted(orch.app())))
                 orch.url = srv.url
                 out.append(orch)
             return out
 
         yield start
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nobody listens on."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"

@@ -80,7 +80,9 @@ def test_precedence_kwargs_over_token_over_env(token_factory: Callable[..., str]
 def test_env_token_is_used_and_explicit_token_wins(token_factory: Callable[..., str]) -> None:
     env = {"LIVEPEER_TOKEN": token_factory(signer="http://env-tok")}
     assert resolve(env=env).signer_url == "http://env-tok"
-    assert resolve(token=token_factory(signer="http://kw-tok"), env=env).signer_url == "http://kw-tok"
+    assert (
+        resolve(token=token_factory(signer="http://kw-tok"), env=env).signer_url == "http://kw-tok"
+    )
 
 
 def test_gateway_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:

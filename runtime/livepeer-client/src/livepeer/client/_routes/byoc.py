@@ -68,6 +68,7 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
         price=_price(token),
         latency=result.elapsed,
         capacity=capacity,
+        offers=True if capacity > 0 else None,
         token=token,
         balance=float(balance) if isinstance(balance, (int, float)) else 0.0,
     )

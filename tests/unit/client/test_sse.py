@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livepeer.client import ProtocolError, SSEDecoder, StreamEvent
+
+
+def decode(data: bytes, **kw: int) -> list[StreamEvent]:
+    return SSEDecoder(**kw).feed(data)
+
+
+def test_basic_fields_and_multiline_data() -> None:
+    events = decode(b"event: tick\nid: 7\ndata: a\ndata:b\ndata:  c\n\n")
+    assert events == [StreamEvent("a\nb\n c", "tick", "7", None)]
+
+
+def test_comments_unknown_fields_and_no_dispatch_without_data() -> None:
+    events = decode(b": keepalive\nfoo: bar\nevent: x\n\ndata: y\n\n")
+    assert [(e.data, e.event) for e in events] == [("y", None)]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_line_endings(eol: bytes) -> None:
+    raw = eol.join([b"data: one", b"", b"data: two", b"", b""])
+    assert [e.data for e in decode(raw)] == ["one", "two"]
+
+
+def test_crlf_split_across_chunks() -> None:
+    d = SSEDecoder()
+    out = d.feed(b"data: a\r") + d.feed(b"\n\r") + d.feed(b"\ndata: b\r\n\r\n")
+    assert [e.data for e in out] == ["a", "b"]
+
+
+def test_bom_stripped_once_even_when_split() -> None:
+    d = SSEDecoder()
+    out = d.feed(b"\xef") + d.feed(b"\xbb") + d.feed(b"\xbfdata: x\n\n\xef\xbb\xbfdata: y\n\n")
+    # Only a leading BOM is dropped; a later one makes the field name unknown.
+    assert [e.data for e in out] == ["x"]
+
+
+def test_id_persists_and_null_id_ignored() -> None:
+    events = decode(b"id: 1\ndata: a\n\ndata: b\n\nid: x\x00y\ndata: c\n\nid\ndata: d\n\n")
+    assert [e.id for e in events] == ["1", "1", "1", ""]
+
+
+def test_retry_only_digits() -> None:
+    d = SSEDecoder()
+    events = d.feed(b"retry: 1500\ndata: a\n\nretry: 1x\ndata: b\n\n")
+    assert [e.retry for e in events] == [1500, None]
+    assert d.retry == 1500
+
+
+def test_empty_data_dispatches_empty_string() -> None:
+    assert [e.data for e in decode(b"data\n\ndata:\n\n")] == ["", ""]
+
+
+def test_incomplete_event_is_not_dispatched() -> None:
+    assert decode(b"data: never finished\n") == []
+
+
+def test_line_length_limit() -> None:
+    d = SSEDecoder(max_line=16)
+    with pytest.raises(ProtocolError):
+        d.feed(b"data: " + b"x" * 64)
+    d = SSEDecoder(max_line=16)
+    with pytest.raises(ProtocolError):
+        d.feed(b"data: " + b"x" * 64 + b"\n\n")
+
+
+def test_invalid_utf8_is_replaced() -> None:
+    assert decode(b"data: \xff\n\n")[0].data == "\ufffd"
+
+
+def test_json_helper() -> None:
+    assert StreamEvent('{"a": [1]}').json() == {"a": [1]}
+
+
+_field = st.sampled_from([b"data", b"event", b"id", b"retry", b"", b":", b"x"])
+_value = st.binary(max_size=12).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+_eol = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
+@st.composite
+def sse_streams(draw: st.DrawFn) -> bytes:
+    parts = [b"\xef\xbb\xbf"] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(0, 25))):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            parts.append(draw(_eol))
+        else:
+            name = draw(_field)
+            sep = draw(st.sampled_from([b":", b": ", b""]))
+            parts.append(name + sep + draw(_value) + draw(_eol))
+    return b"".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=sse_streams(), cuts=st.lists(st.integers(0, 400), max_size=12))
+def test_any_split_gives_the_same_events(stream: bytes, cuts: list[int]) -> None:
+    whole = SSEDecoder().feed(stream)
+    d = SSEDecoder()
+    pieces: list[StreamEvent] = []
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    start = 0
+    for p in [*points, len(stream)]:
+        pieces += d.feed(stream[start:p])
+        start = p
+    assert pieces == whole
+    # The last event id is consistent with what was dispatched.
+    if whole:
+        assert whole[-1].id is None or isinstance(whole[-1].id, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=10))
+def test_arbitrary_bytes_never_crash(chunks: list[bytes]) -> None:
+    d = SSEDecoder(max_line=48)
+    for c in chunks:
+        try:
+            events = d.feed(c)
+        except ProtocolError:
+            return
+        for ev in events:
+            assert isinstance(ev.data, str)
+            assert "\r" not in ev.data
