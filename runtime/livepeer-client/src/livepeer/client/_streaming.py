@@ -46,6 +46,12 @@ class _Events:
         self.pending: deque[StreamEvent] = deque()
         self.done = False
         self.balance: float | None = None
+        # Raised only after the events that preceded it have been handed out.
+        self.error: PaymentError | None = None
+
+    def take_error(self) -> PaymentError | None:
+        err, self.error = self.error, None
+        return err
 
     def feed(self, chunk: bytes, orchestrator: str) -> None:
         for ev in self.decoder.feed(chunk):
@@ -53,7 +59,8 @@ class _Events:
                 return
             if ev.event == INSUFFICIENT_BALANCE:
                 self.done = True
-                raise PaymentError(f"{orchestrator} ended the stream: insufficient balance")
+                self.error = PaymentError(f"{orchestrator} ended the stream: insufficient balance")
+                return
             if ev.data == "[DONE]":
                 self.done = True
                 return
@@ -127,6 +134,10 @@ class StreamResponse:
     def __next__(self) -> StreamEvent:
         ev = self._events
         while not ev.pending:
+            err = ev.take_error()
+            if err is not None:
+                self.close()
+                raise err
             if ev.done or self._closed:
                 self.close()
                 raise StopIteration
@@ -209,6 +220,10 @@ class AsyncStreamResponse:
     async def __anext__(self) -> StreamEvent:
         ev = self._events
         while not ev.pending:
+            err = ev.take_error()
+            if err is not None:
+                await self.aclose()
+                raise err
             if ev.done or self._closed:
                 await self.aclose()
                 raise StopAsyncIteration
