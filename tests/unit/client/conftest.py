@@ -150,3 +150,65 @@ def dead_url() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class FakeSigner:
+    """A remote-signer stand-in: answers from queues of status codes (200 when empty)."""
+
+    payment_statuses: list[int] = field(default_factory=list)
+    byoc_sign: bool = True
+    info_calls: int = 0
+    payment_bodies: list[dict[str, Any]] = field(default_factory=list)
+    sign_calls: int = 0
+    discovery: list[dict[str, Any]] | None = None
+    url: str = ""
+
+    def app(self) -> Starlette:
+        async def info(request: Request) -> Response:
+            self.info_calls += 1
+            return JSONResponse({"address": "0x" + "Ab" * 20, "signature": "0x" + "11" * 65})
+
+        async def payment(request: Request) -> Response:
+            body = await request.json()
+            self.payment_bodies.append(body)
+            status = self.payment_statuses.pop(0) if self.payment_statuses else 200
+            if status != 200:
+                return JSONResponse({"error": {"message": f"status {status}"}}, status_code=status)
+            n = len(self.payment_bodies)
+            return JSONResponse(
+                {
+                    "payment": base64.b64encode(f"pay-{n}".encode()).decode(),
+                    "segCreds": base64.b64encode(b"seg").decode(),
+                    "state": {"State": base64.b64encode(f"s{n}".encode()).decode(), "Sig": "c2ln"},
+                }
+            )
+
+        async def sign_job(request: Request) -> Response:
+            self.sign_calls += 1
+            if not self.byoc_sign:
+                return PlainTextResponse("404 page not found", status_code=404)
+            return JSONResponse({"sender": "0x" + "Ab" * 20, "signature": "0x" + "22" * 65})
+
+        async def discover(request: Request) -> Response:
+            if self.discovery is None:
+                return PlainTextResponse("not found", status_code=404)
+            return JSONResponse(self.discovery)
+
+        return Starlette(
+            routes=[
+                Route("/sign-orchestrator-info", info, methods=["POST"]),
+                Route("/generate-live-payment", payment, methods=["POST"]),
+                Route("/sign-byoc-job", sign_job, methods=["POST"]),
+                Route("/discover-orchestrators", discover),
+            ]
+        )
+
+
+@pytest.fixture
+def fake_signer() -> Iterator[FakeSigner]:
+    with start_blocking_portal() as portal:
+        signer = FakeSigner()
+        with portal.wrap_async_context_manager(hosted(signer.app())) as srv:
+            signer.url = srv.url
+            yield signer
