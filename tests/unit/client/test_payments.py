@@ -144,4 +144,3 @@ def test_discovery_failure_is_reported(fake_signer: Any) -> None:
     with gw, pytest.raises(NoOrchestratorError) as info:
         gw.run("text-reversal", input={})
     assert "404" in str(info.value)
-

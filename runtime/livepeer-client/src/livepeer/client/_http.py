@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ __all__ = [
     "Parallel",
     "Reply",
     "Sleep",
+    "Wait",
     "adrive",
     "backoff",
     "drive",
@@ -104,7 +106,15 @@ class Sleep:
     seconds: float
 
 
-Step = Call | InfoCall | Parallel | Sleep
+@dataclass
+class Wait:
+    """Wait (bounded) until other callers finish work we share, e.g. a probe already in flight."""
+
+    events: Sequence[threading.Event]
+    timeout: float
+
+
+Step = Call | InfoCall | Parallel | Sleep | Wait
 Op = Generator[Step, Any, T]
 
 
@@ -238,6 +248,11 @@ class SyncIO:
         if isinstance(step, Sleep):
             time.sleep(max(0.0, step.seconds))
             return None
+        if isinstance(step, Wait):
+            end = time.monotonic() + step.timeout
+            for ev in step.events:
+                ev.wait(max(0.0, end - time.monotonic()))
+            return None
         if len(step.calls) == 1:
             return [self._capture(step.calls[0])]
         with ThreadPoolExecutor(max_workers=max(1, min(step.limit, len(step.calls)))) as pool:
@@ -324,6 +339,14 @@ class AsyncIO:
             return await self.one(step)
         if isinstance(step, Sleep):
             await anyio.sleep(max(0.0, step.seconds))
+            return None
+        if isinstance(step, Wait):
+            # threading.Event keeps the waiters loop-agnostic (sync threads, asyncio, trio);
+            # polling costs a few wake-ups per waiter during one probe round trip.
+            with anyio.move_on_after(step.timeout):
+                for ev in step.events:
+                    while not ev.is_set():  # noqa: ASYNC110 - see above
+                        await anyio.sleep(0.002)
             return None
         results: list[Reply | LivepeerError | None] = [None] * len(step.calls)
         limiter = anyio.CapacityLimiter(max(1, step.limit))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._discovery import Candidate
 from ._errors import LivepeerError, Rejection
-from ._http import Call, Deadline, InfoCall, Op, Parallel, Reply
+from ._http import Call, Deadline, InfoCall, Op, Parallel, Reply, Wait
 from ._routes import BUILTIN_PIPELINES, Probe, ai, apps, byoc
 from ._signer import Identity
 
@@ -60,6 +60,7 @@ class Selector:
         self.fail_ttl = fail_ttl
         self._cache: dict[_Key, Probe] = {}
         self._lock = threading.Lock()
+        self._flights: dict[_Key, threading.Event] = {}
 
     def _fresh(self, key: _Key, now: float) -> Probe | None:
         with self._lock:
@@ -93,15 +94,20 @@ class Selector:
         model: str | None,
         ident: Identity,
         deadline: Deadline,
+        *,
+        retry_failed: bool = False,
     ) -> Op[list[Probe]]:
-        """Probe every candidate not in the cache (in parallel, bounded); return all probes."""
+        """Probe every candidate not in the cache (in parallel, bounded); return all probes.
+
+        ``retry_failed`` re-probes candidates whose cached probe failed (a new retry round).
+        """
         now = time.monotonic()
         kind = route_kind(capability)
         probes: dict[str, Probe] = {}
         todo: list[Candidate] = []
         for c in candidates:
             cached = self._fresh(_Key(c.url, capability, model), now)
-            if cached is not None:
+            if cached is not None and (cached.ok or not retry_failed):
                 probes[c.url] = cached
                 continue
             runner = apps.find_runner(c.runners, capability, model) if kind == "byoc" else None
@@ -111,6 +117,41 @@ class Selector:
                 probes[c.url] = p
             else:
                 todo.append(c)
+        # Single flight: concurrent callers wait for a probe already running instead of repeating it.
+        waiting: list[tuple[Candidate, threading.Event]] = []
+        mine: list[Candidate] = []
+        with self._lock:
+            for c in todo:
+                key = _Key(c.url, capability, model)
+                flight = self._flights.get(key)
+                if flight is None:
+                    self._flights[key] = threading.Event()
+                    mine.append(c)
+                else:
+                    waiting.append((c, flight))
+        try:
+            yield from self._probe_now(mine, capability, model, ident, deadline, kind, probes)
+        finally:
+            with self._lock:
+                for c in mine:
+                    self._flights.pop(_Key(c.url, capability, model)).set()
+        if waiting:
+            yield Wait([ev for _, ev in waiting], deadline.cap(PROBE_TIMEOUT * 2))
+            for c, _ in waiting:
+                done = self._fresh(_Key(c.url, capability, model), time.monotonic())
+                probes[c.url] = done or Probe(c.url, kind, ok=False, reason="probe did not finish")
+        return [probes[c.url] for c in candidates]
+
+    def _probe_now(
+        self,
+        todo: list[Candidate],
+        capability: str,
+        model: str | None,
+        ident: Identity,
+        deadline: Deadline,
+        kind: str,
+        probes: dict[str, Probe],
+    ) -> Op[None]:
         if todo:
             timeout = deadline.cap(PROBE_TIMEOUT)
             calls: list[Call | InfoCall] = [
@@ -141,4 +182,3 @@ class Selector:
                         probes[c.url] = p_app
             for c in todo:
                 self.store(probes[c.url], capability, model)
-        return [probes[c.url] for c in candidates]

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from livepeer.client import Gateway
+
+Start = Callable[[int], list[Any]]
+
+
+def _open_connections_to(port: int) -> int:
+    """Established TCP sockets of this process whose peer is 127.0.0.1:port."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        remote, state, inode = parts[2], parts[3], parts[9]
+        if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+
+
+def test_close_releases_sync_connections(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    port = int(orch.url.rsplit(":", 1)[1])
+    gw = Gateway(orch_url=orch.url)
+    gw.run("text-reversal", input={"text": "x"})
+    assert _open_connections_to(port) >= 1  # pooled keep-alive connection
+    gw.close()
+    assert _open_connections_to(port) == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_aclose_releases_async_connections(fake_orchs: Start, anyio_backend: str) -> None:
+    (orch,) = fake_orchs(1)
+    port = int(orch.url.rsplit(":", 1)[1])
+    async with Gateway(orch_url=orch.url) as gw:
+        assert await gw.run_async("text-reversal", input={"text": "ab"}) == {
+            "original": "ab",
+            "reversed": "ba",
+        }
+        assert _open_connections_to(port) >= 1
+    assert _open_connections_to(port) == 0
+
+
+def test_stream_closed_early_releases_connection(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    orch.sse_lines = ["data: a", "", "data: b", "", "data: c", ""]
+    port = int(orch.url.rsplit(":", 1)[1])
+    with Gateway(orch_url=orch.url) as gw:
+        with gw.stream("text-reversal", input={}) as s:
+            assert next(iter(s)).data == "a"
+        # The streamed connection is closed, not returned to the pool half-read.
+        assert s.closed
+    assert _open_connections_to(port) == 0
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_run_async(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    errors: list[BaseException] = []
+    results: list[object] = []
+
+    async with Gateway(orch_url=orch.url) as gw:
+
+        async def one(i: int) -> None:
+            try:
+                results.append(await gw.run_async("text-reversal", input={"text": f"t{i}"}))
+            except Exception as exc:  # collected: the assertion below reports them
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(200):
+                tg.start_soon(one, i)
+    assert errors == []
+    assert len(results) == 200
+    assert orch.token_calls == 1  # concurrent callers share one probe... or a handful at most
