@@ -1,0 +1,321 @@
+"""``serve(pipeline)``: the ASGI app (starlette) that exposes a pipeline the way an orchestrator calls it.
+
+Batch pipelines answer ``POST`` on ``/`` and on every sub-path: the orchestrator forwards
+``/process/request/{route}`` to ``{registered url}/{route}`` and the route may be empty. The sub-path is ignored
+(one pipeline = one capability = one operation), so clients may use any route. The body must be a JSON object
+(an empty body counts as ``{}``); it is validated against the model derived from ``predict``'s signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from livepeer.runner._errors import PipelineError
+from livepeer.runner._openapi import openapi_json
+from livepeer.runner._pipeline import LivePipeline, Pipeline, _Described
+from livepeer.runner._spec import PredictSpec, predict_spec
+
+__all__ = ["serve"]
+
+log = logging.getLogger("livepeer.runner")
+
+Status = Literal["loading", "ready", "error"]
+_DEFAULT_SETUP = _Described.setup
+
+
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse({"detail": {"msg": message}}, status_code=status_code, headers=headers)
+
+
+def validation_response(errors: list[dict[str, Any]]) -> Response:
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def pydantic_errors(
+    exc: PydanticValidationError, prefix: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        out.append({"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]})
+    return out
+
+
+async def read_json_object(request: Request) -> dict[str, Any] | Response:
+    """The body as a JSON object, or the 422 response explaining why it is not one."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return validation_response(
+            [{"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"}]
+        )
+    if not isinstance(data, dict):
+        return validation_response(
+            [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}]
+        )
+    return data
+
+
+async def maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Runtime:
+    """Lifecycle shared by batch and live apps: setup in the background, health, the task group."""
+
+    def __init__(self, instance: Pipeline | LivePipeline, name: str, token: str | None) -> None:
+        self.instance = instance
+        self.cls = type(instance)
+        self.name = name
+        self.token = token
+        self.status: Status = "loading"
+        self.error: str | None = None
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self._setup_started = False
+        self._setup_done: anyio.Event | None = None
+
+    async def run_setup(self) -> None:
+        self._setup_started = True
+        done = self._setup_done = anyio.Event()
+        if getattr(self.cls.setup, "__func__", self.cls.setup) is _DEFAULT_SETUP:
+            self.status = "ready"  # nothing to load: ready before the first request can arrive
+            done.set()
+            return
+        try:
+            setup = self.instance.setup
+            if inspect.iscoroutinefunction(setup):
+                await setup()
+            else:
+                await maybe_await(await anyio.to_thread.run_sync(setup))
+        except Exception as exc:
+            log.exception("setup() of %s failed", self.name)
+            self.status = "error"
+            self.error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.status = "ready"
+        finally:
+            done.set()
+
+    async def ensure_setup(self) -> None:
+        """Run setup inline when the server skipped the ASGI lifespan (e.g. a bare ``Mount``)."""
+        if not self._setup_started:
+            await self.run_setup()
+        elif self._setup_done is not None and self.status == "loading" and self.task_group is None:
+            await self._setup_done.wait()
+
+    def check_auth(self, request: Request) -> Response | None:
+        if self.token is None:
+            return None
+        if request.headers.get("authorization", "") != f"Bearer {self.token}":
+            return error_response(401, "Invalid bearer token", {"WWW-Authenticate": "Bearer"})
+        return None
+
+    def not_ready(self) -> Response | None:
+        if self.status == "ready":
+            return None
+        if self.status == "loading":
+            return error_response(503, "pipeline is loading")
+        return error_response(503, f"pipeline setup failed: {self.error}")
+
+    async def health(self, request: Request) -> Response:
+        body: dict[str, Any] = {"status": self.status}
+        if self.error is not None:
+            body["error"] = self.error
+        return JSONResponse(body, status_code=200 if self.status == "ready" else 503)
+
+    def info_body(self, verbs: list[str]) -> dict[str, Any]:
+        return {
+            "capability": self.name,
+            "version": self.cls.version,
+            "description": self.cls.capability_description(),
+            "verbs": verbs,
+            "schema_url": "/openapi.json",
+        }
+
+
+class _BatchApp:
+    def __init__(self, runtime: Runtime, instance: Pipeline) -> None:
+        self.runtime = runtime
+        self.instance = instance
+        self.spec: PredictSpec = predict_spec(type(instance))
+        self.predict: Callable[..., Any] = instance.predict  # type: ignore[attr-defined]
+        self.limiter = anyio.CapacityLimiter(max(1, type(instance).concurrency))
+        spec = self.spec
+        self.output = TypeAdapter(spec.output_type) if spec.returns_value else None
+        self.item = TypeAdapter(spec.item_type) if spec.streams else None
+        self.fields = list(spec.input_model.model_fields)
+        self.verbs = (["run"] if spec.returns_value else []) + (["stream"] if spec.streams else [])
+
+    async def info(self, request: Request) -> Response:
+        return JSONResponse(self.runtime.info_body(self.verbs))
+
+    async def handle(self, request: Request) -> Response:
+        runtime = self.runtime
+        denied = runtime.check_auth(request)
+        if denied is not None:
+            return denied
+        await runtime.ensure_setup()
+        unavailable = runtime.not_ready()
+        if unavailable is not None:
+            return unavailable
+        data = await read_json_object(request)
+        if isinstance(data, Response):
+            return data
+        try:
+            model = self.spec.input_model.model_validate(data)
+        except PydanticValidationError as exc:
+            return validation_response(pydantic_errors(exc, ("body",)))
+        kwargs = {name: getattr(model, name) for name in self.fields}
+        try:
+            if self.spec.kind == "sync":
+                call = functools.partial(self.predict, **kwargs)
+                result = await anyio.to_thread.run_sync(call, limiter=self.limiter)
+            else:
+                result = self.predict(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+        except PipelineError as exc:
+            return error_response(exc.status_code, exc.message)
+        except Exception as exc:
+            log.exception("predict() of %s failed", runtime.name)
+            return error_response(500, f"{type(exc).__name__}: {exc}")
+        if _is_stream(result):
+            return StreamingResponse(
+                self._sse(result),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            return Response(bytes(result), media_type=type(self.instance).output_media_type)
+        try:
+            adapter = self.output or _ANY
+            body = adapter.dump_json(result, warnings=False)
+        except Exception as exc:
+            log.exception("the output of %s is not JSON-serialisable", runtime.name)
+            return error_response(500, f"output is not JSON-serialisable: {exc}")
+        return Response(body, media_type="application/json")
+
+    async def _sse(self, result: Any) -> AsyncIterator[bytes]:
+        adapter = self.item or _ANY
+        try:
+            async for item in self._iterate(result):
+                yield b"data: " + adapter.dump_json(item, warnings=False) + b"\n\n"
+        except Exception as exc:
+            log.exception("the stream of %s failed", self.runtime.name)
+            if isinstance(exc, PipelineError):
+                message = exc.message
+            else:
+                message = f"{type(exc).__name__}: {exc}"
+            error = json.dumps({"detail": {"msg": message}}, separators=(",", ":"))
+            yield b"event: error\ndata: " + error.encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def _iterate(self, result: Any) -> AsyncIterator[Any]:
+        if hasattr(result, "__aiter__"):
+            iterator = result.__aiter__()
+            try:
+                async for item in iterator:
+                    yield item
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            return
+        sync_iter: Iterator[Any] = iter(result)
+        done = object()
+        try:
+            while True:
+                item = await anyio.to_thread.run_sync(next, sync_iter, done, limiter=self.limiter)
+                if item is done:
+                    return
+                yield item
+        finally:
+            close = getattr(sync_iter, "close", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(close, limiter=self.limiter)
+
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def _is_stream(value: Any) -> bool:
+    if isinstance(value, (str, bytes, bytearray, memoryview, dict, list, tuple, BaseModel)):
+        return False
+    return hasattr(value, "__aiter__") or inspect.isgenerator(value) or isinstance(value, Iterator)
+
+
+def serve(
+    pipeline: type[Pipeline] | type[LivePipeline] | Pipeline | LivePipeline,
+    *,
+    name: str | None = None,
+    token: str | None = None,
+) -> Starlette:
+    """Build the ASGI app for a pipeline class or instance: ``app = serve(TextReversal)``.
+
+    ``token``: when set, POST routes require ``Authorization: Bearer <token>`` (the token given at
+    registration, which the orchestrator forwards). ``GET /health``, ``/`` and ``/openapi.json`` stay open.
+    """
+    instance = pipeline() if isinstance(pipeline, type) else pipeline
+    cls = type(instance)
+    runtime = Runtime(instance, name or cls.capability_name(), token)
+    schema = openapi_json(cls, name=runtime.name)
+
+    async def openapi(request: Request) -> Response:
+        return Response(schema, media_type="application/json")
+
+    routes: list[Route] = [
+        Route("/health", runtime.health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    on_shutdown: Callable[[], Awaitable[None]] | None = None
+    if isinstance(instance, Pipeline):
+        batch = _BatchApp(runtime, instance)
+        routes.append(Route("/", batch.info, methods=["GET"]))
+        routes.append(Route("/", batch.handle, methods=["POST"]))
+        routes.append(Route("/{path:path}", batch.handle, methods=["POST"]))
+    else:
+        from livepeer.runner._live import LiveApp
+
+        live = LiveApp(runtime, instance)
+        routes.extend(live.routes())
+        on_shutdown = live.shutdown
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            runtime.task_group = tg
+            tg.start_soon(runtime.run_setup)
+            try:
+                yield
+            finally:
+                if on_shutdown is not None:
+                    with anyio.move_on_after(5, shield=True):
+                        await on_shutdown()
+                runtime.task_group = None
+                tg.cancel_scope.cancel()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
