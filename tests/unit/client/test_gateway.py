@@ -209,3 +209,29 @@ def test_job_header_is_base64_json(fake_orchs: Start) -> None:
         "timeout_seconds",
     }
     assert base64.b64encode(json.dumps(job).encode())  # round-trips
+
+
+def test_module_level_verbs_use_environment(
+    fake_orchs: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livepeer.client as lc
+
+    (orch,) = fake_orchs(1)
+    monkeypatch.setenv("LIVEPEER_ORCH_URL", orch.url)
+    monkeypatch.setattr(lc, "_default", None)
+    assert lc.run("text-reversal", input={"text": "env"}) == {"original": "env", "reversed": "vne"}
+    assert lc.default_gateway() is lc.default_gateway()
+    lc.default_gateway().close()
+
+
+def test_capabilities_property_is_cached_or_config_error(fake_orchs: Start) -> None:
+    from livepeer.client import ConfigError
+
+    (orch,) = fake_orchs(1)
+    with Gateway(orch_url=orch.url) as gw:
+        try:
+            caps = gw.capabilities
+        except ConfigError as exc:
+            assert "livepeer-capabilities" in str(exc)
+        else:
+            assert gw.capabilities is caps

@@ -91,3 +91,16 @@ async def test_many_concurrent_run_async(fake_orchs: Start) -> None:
     assert errors == []
     assert len(results) == 200
     assert orch.token_calls == 1  # concurrent callers share one probe... or a handful at most
+
+
+def test_one_gateway_across_event_loops(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    gw = Gateway(orch_url=orch.url)
+
+    async def call() -> object:
+        return await gw.run_async("text-reversal", input={"text": "ab"})
+
+    assert anyio.run(call) == {"original": "ab", "reversed": "ba"}
+    assert anyio.run(call, backend="trio") == {"original": "ab", "reversed": "ba"}
+    assert gw.run("text-reversal", input={"text": "c"}) == {"original": "c", "reversed": "c"}
+    gw.close()

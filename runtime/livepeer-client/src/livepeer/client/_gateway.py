@@ -328,6 +328,7 @@ class Gateway:
         self._user_client = http_client
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
+        self._async_loop: object = None
         self._owned: list[httpx.Client | httpx.AsyncClient] = []
         self._lock = threading.Lock()
         self._capabilities: Capabilities | None = None
@@ -360,7 +361,17 @@ class Gateway:
             return self._sync
 
     def _async_io(self) -> AsyncIO:
+        import anyio.lowlevel
+
+        # httpx async pools belong to one event loop; a new loop (a second asyncio.run, say, with
+        # the module-level default Gateway) gets fresh clients instead of a broken pool.
+        loop = anyio.lowlevel.current_token().native_token
         with self._lock:
+            if self._async is not None and self._async_loop is not loop:
+                stale = [self._async.orch, self._async.service]
+                self._owned = [c for c in self._owned if c not in stale]
+                self._async = None
+            self._async_loop = loop
             if self._async is None:
                 if isinstance(self._user_client, httpx.AsyncClient):
                     self._async = AsyncIO(self._user_client, self._user_client)
