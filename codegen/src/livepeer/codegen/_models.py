@@ -1,0 +1,305 @@
+"""Pydantic models of one capability, rendered by datamodel-code-generator, and what the wrappers need to know
+about them (field names, annotations, defaults), read back from the generated source with ``ast``."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from livepeer.codegen._document import Capability
+from livepeer.codegen._errors import CodegenError
+from livepeer.codegen._naming import class_name, field_names
+
+__all__ = ["Field", "ModelInfo", "Models", "render_models"]
+
+_SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "._support"
+_LIVE_RESERVED = frozenset({"model", "request_id", "stream_id", "params"})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One model field as the wrapper signature needs it."""
+
+    name: str  # Python name
+    prop: str  # schema property (wire name)
+    annotation: str  # type without Annotated[...] metadata
+    default: str | None  # Python source of the default, None when required
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    root: str | None  # annotation of a RootModel's root, None for object models
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class Models:
+    code: str  # module body: imports + classes (no header)
+    input: ModelInfo | None
+    output: ModelInfo | None
+    events: ModelInfo | None
+    params: ModelInfo | None
+    names: tuple[str, ...]  # every class defined, in source order
+
+
+def _walk_refs(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            _walk_refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _walk_refs(value, found)
+
+
+def _closure(roots: list[Any], defs: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    todo: set[str] = set()
+    for root in roots:
+        _walk_refs(root, todo)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        _walk_refs(defs[name], todo)
+    return seen
+
+
+def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
+    """Schema as the models of one side see it: files typed, output enums open, refs renamed."""
+    if isinstance(node, list):
+        return [_side(v, output=output, rename=rename) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        k: _side(v, output=output, rename=rename) for k, v in node.items() if k != "x-livepeer-file"
+    }
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        target = ref.rsplit("/", 1)[1]
+        out["$ref"] = "#/$defs/" + rename.get(target, target)
+    is_file = node.get("format") == "binary" or (output and node.get("x-livepeer-file") is True)
+    if is_file and node.get("type") in ("string", ["string", "null"]):
+        out["customTypePath"] = f"{_SUPPORT}.{'FileOutput' if output else 'FileInput'}"
+        out.pop("format", None)
+    if output and "enum" in out and "type" in out and out["type"] in ("string", "integer"):
+        # Outputs accept values the schema did not list, so a newer server never breaks an older client.
+        base = {k: v for k, v in out.items() if k not in ("enum", "default", "description")}
+        extra = {k: out[k] for k in ("default", "description") if k in out}
+        out = {"anyOf": [{**base, "enum": out["enum"]}, base], **extra}
+    return out
+
+
+def _described(node: Any) -> str:
+    return node.get("description", "") if isinstance(node, dict) else ""
+
+
+def _aliases(
+    model: str, schema: dict[str, Any], reserved: frozenset[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    props = schema.get("properties") or {}
+    names = field_names(list(props), reserved)
+    return names, {f"{model}.{prop}": name for prop, name in names.items() if prop != name}
+
+
+def _strip_annotated(node: ast.expr) -> ast.expr:
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "Annotated"
+    ):
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return elts[0]
+    return node
+
+
+def _read_models(code: str) -> dict[str, tuple[str | None, list[tuple[str, str, str | None]]]]:
+    """class name -> (root annotation or None, [(field, annotation, default source)])."""
+    out: dict[str, tuple[str | None, list[tuple[str, str, str | None]]]] = {}
+    for node in ast.parse(code).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        root: str | None = None
+        fields: list[tuple[str, str, str | None]] = []
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                name = item.target.id
+                ann = ast.unparse(_strip_annotated(item.annotation))
+                default = ast.unparse(item.value) if item.value is not None else None
+                if name == "root":
+                    root = ann
+                elif name != "model_config":
+                    fields.append((name, ann, default))
+        out[node.name] = (root, fields)
+    return out
+
+
+def render_models(cap: Capability) -> Models:
+    """Run datamodel-code-generator on one capability: ``render_models(load_capability(path)).code``."""
+    base = class_name(cap.name)
+    defs = copy.deepcopy(cap.definitions)
+    taken = set(defs)
+
+    def fresh(name: str) -> str:
+        candidate, n = name, 2
+        while candidate in taken:
+            candidate, n = f"{name}{n}", n + 1
+        taken.add(candidate)
+        return candidate
+
+    in_roots = [s for s in (cap.input, cap.params) if s is not None]
+    out_roots = [s for s in (cap.output, cap.events) if s is not None]
+    in_defs = _closure(in_roots, defs)
+    out_defs = _closure(out_roots, defs)
+    # A definition both sides use, but which types differently as an output (files, open enums), gets an
+    # output twin so the input side keeps strict validation.
+    rename: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(in_defs & out_defs):
+            if name in rename:
+                continue
+            probe = {**rename}
+            if _side(defs[name], output=True, rename=probe) != _side(
+                defs[name], output=False, rename={}
+            ):
+                rename[name] = fresh(name + "Output")
+                changed = True
+    jdefs: dict[str, Any] = {}
+    for name in sorted(defs):
+        if name in out_defs and name not in in_defs:
+            jdefs[name] = _side(defs[name], output=True, rename=rename)
+        elif name in in_defs or name not in out_defs:
+            jdefs[name] = _side(defs[name], output=False, rename={})
+        if name in rename:
+            jdefs[rename[name]] = _side(defs[name], output=True, rename=rename)
+
+    aliases: dict[str, str] = {}
+    props_of: dict[str, dict[str, str]] = {}
+    roles: dict[str, str] = {}
+
+    def add_root(role: str, schema: dict[str, Any] | None, output: bool, suffix: str) -> None:
+        if schema is None:
+            return
+        side = _side(schema, output=output, rename=rename if output else {})
+        ref = side.get("$ref") if isinstance(side, dict) else None
+        if isinstance(ref, str) and len(side) == 1:
+            target = ref.rsplit("/", 1)[1]
+            target_schema = jdefs.get(target, {})
+            if target_schema.get("type") == "object" or "properties" in target_schema:
+                roles[role] = target
+                return
+        name = fresh(base + suffix)
+        if role in ("input", "params"):
+            side = {"type": "object", **side}
+        jdefs[name] = side
+        roles[role] = name
+
+    add_root("input", cap.input, False, "Input")
+    add_root(
+        "params",
+        cap.params if cap.params and cap.params.get("properties") else None,
+        False,
+        "Params",
+    )
+    add_root("output", cap.output if cap.output != {} else None, True, "Output")
+    add_root("events", cap.events if cap.events != {} else None, True, "Event")
+    for role in ("input", "params"):
+        model = roles.get(role)
+        if model is None:
+            continue
+        reserved = _LIVE_RESERVED if role == "params" else frozenset()
+        names, scoped = _aliases(model, jdefs[model], reserved)
+        props_of[model] = names
+        aliases.update(scoped)
+    for name, schema in jdefs.items():
+        if name not in props_of and isinstance(schema, dict) and schema.get("properties"):
+            names, scoped = _aliases(name, schema, frozenset())
+            props_of[name] = names
+            aliases.update(scoped)
+
+    from datamodel_code_generator import generate
+
+    # Options by their string values (the generator validates them); see docs/codegen.md for why each.
+    options: dict[str, Any] = {
+        "input_file_type": "jsonschema",
+        "output_model_type": "pydantic_v2.BaseModel",
+        "target_python_version": "3.10",
+        "disable_timestamp": True,
+        "extra_fields": "allow",
+        "use_annotated": True,
+        "field_constraints": True,
+        "use_standard_collections": True,
+        "use_union_operator": True,
+        "use_double_quotes": True,
+        "strict_nullable": True,
+        "enum_field_as_literal": "all",
+        "allow_population_by_field_name": True,
+        "use_field_description": False,
+        "keep_model_order": True,
+        "aliases": aliases,
+        "formatters": [],
+    }
+    source = json.dumps({"$defs": jdefs}, sort_keys=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = generate(source, **options)
+    # the generator raises many unrelated types; the schema file is what to fix
+    except Exception as exc:
+        raise CodegenError(f"{cap.file}#/", f"datamodel-code-generator failed: {exc}") from exc
+    if not isinstance(code, str):
+        raise CodegenError(cap.file, "datamodel-code-generator produced several modules")
+    lines = code.splitlines()
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    body = "\n".join(lines) + "\n"
+    body = body.replace(f"from {_SUPPORT} import", "from ._support import")
+    # The empty root of a $defs-only document is not part of our API.
+    body = re.sub(r"\n\nclass Model\(RootModel\[Any\]\):\n    root: Any\n", "\n", body)
+    parsed = _read_models(body)
+
+    def info(role: str, source_schema: dict[str, Any] | None) -> ModelInfo | None:
+        model = roles.get(role)
+        if model is None:
+            return None
+        if model not in parsed:
+            raise CodegenError(
+                f"{cap.file}#/{role}", f"the generator did not produce class {model!r}"
+            )
+        root, fields = parsed[model]
+        schema = jdefs[model]
+        props = schema.get("properties") or {}
+        names = props_of.get(model, {})
+        by_name = {py: prop for prop, py in names.items()}
+        out: list[Field] = []
+        for fname, ann, default in fields:
+            prop = by_name.get(fname)
+            if prop is None:
+                raise CodegenError(
+                    f"{cap.file}#/{role}", f"unexpected field {fname!r} in generated class {model}"
+                )
+            out.append(Field(fname, prop, ann, default, _described(props.get(prop))))
+        if root is None and len(out) != len(props):
+            raise CodegenError(f"{cap.file}#/{role}", f"class {model} lost properties")
+        return ModelInfo(model, root, tuple(out))
+
+    return Models(
+        code=body,
+        input=info("input", cap.input),
+        output=info("output", cap.output),
+        events=info("events", cap.events),
+        params=info("params", cap.params),
+        names=tuple(parsed),
+    )

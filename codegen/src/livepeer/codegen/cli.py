@@ -1,0 +1,188 @@
+"""``livepeer-codegen`` / ``python -m livepeer.codegen``: import schemas, render wrappers, generate packages.
+
+``python -m livepeer.codegen render`` (in the repository root) renders ``generated/`` from ``schemas/*.json``;
+``... import --from FILE|URL [--capability NAME ...] --out schemas/`` imports schemas;
+``... import --sources schemas/SOURCES.md`` re-imports every recorded source;
+``... generate --from FILE|URL --out DIR`` writes an importable package of typed wrappers (``livepeer generate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from livepeer.codegen._document import Capability, dump_document, load_capability
+from livepeer.codegen._errors import CodegenError
+from livepeer.codegen._importer import import_document, keep_descriptions, load_source
+from livepeer.codegen._render import render_package
+from livepeer.codegen._sources import read_sources, write_sources
+
+__all__ = ["generate", "import_schemas", "main", "render"]
+
+_PACKAGE_DIR = Path("generated/src/livepeer/capabilities")
+
+
+def import_schemas(
+    source: str, out: Path, *, capabilities: Sequence[str] = (), root: Path | None = None
+) -> list[Path]:
+    """Import ``source`` into ``out/<capability>.json`` (keeping our descriptions) and rewrite SOURCES.md."""
+    loaded = load_source(source, root=root or Path.cwd())
+    docs = import_document(loaded, capabilities=capabilities)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for doc in docs:
+        target = out / f"{doc['name']}.json"
+        if target.exists():
+            # a broken old file has nothing worth keeping
+            with contextlib.suppress(json.JSONDecodeError):
+                keep_descriptions(doc, json.loads(target.read_text(encoding="utf-8")))
+        data = dump_document(doc)
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
+        written.append(target)
+    write_sources(out)
+    return written
+
+
+def load_schemas(schema_dir: Path, *, display_dir: str | None = None) -> list[Capability]:
+    paths = sorted(schema_dir.glob("*.json"))
+    caps = [
+        load_capability(p, display=f"{display_dir}/{p.name}" if display_dir else None)
+        for p in paths
+    ]
+    names = [c.name for c in caps]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise CodegenError(str(schema_dir), f"capabilities defined twice: {dupes}")
+    return caps
+
+
+def _version(pyproject: Path) -> str | None:
+    if not pyproject.exists():
+        return None
+    match = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.M)
+    return match.group(1) if match else None
+
+
+def _ruff_config(root: Path) -> Path | None:
+    cfg = root / "pyproject.toml"
+    return cfg if cfg.exists() and "[tool.ruff" in cfg.read_text(encoding="utf-8") else None
+
+
+def render(
+    root: Path | None = None, *, schemas: Path | None = None, out: Path | None = None
+) -> list[Path]:
+    """``make generate``: render ``generated/src/livepeer/capabilities`` from ``schemas/*.json``."""
+    root = root or Path.cwd()
+    schema_dir = schemas or root / "schemas"
+    if not schema_dir.is_dir():
+        raise CodegenError(str(schema_dir), "no schemas directory (run from the repository root)")
+    caps = load_schemas(schema_dir, display_dir="schemas")
+    return render_package(
+        caps,
+        out or root / _PACKAGE_DIR,
+        title="Typed wrappers for Livepeer capabilities, generated from ``schemas/``.",
+        version=_version(root / "generated" / "pyproject.toml"),
+        schema_dir="schemas",
+        regenerate="make generate",
+        ruff_config=_ruff_config(root),
+    )
+
+
+def generate(source: str, out: Path, *, capabilities: Sequence[str] = ()) -> list[Path]:
+    """Typed wrappers for your own capabilities: ``generate("http://runner:8000/openapi.json", Path("mycaps"))``.
+
+    Writes ``out/`` as an importable package (``from mycaps import Capabilities``) plus the imported schemas
+    in ``out/_schemas/``.
+    """
+    if not out.name.isidentifier():
+        raise CodegenError(
+            str(out), "the output directory name must be a valid Python package name"
+        )
+    schema_dir = out / "_schemas"
+    import_schemas(source, schema_dir, capabilities=capabilities)
+    caps = load_schemas(schema_dir, display_dir="_schemas")
+    return render_package(
+        caps,
+        out,
+        title=f"Typed wrappers for capabilities imported from {source}.",
+        schema_dir="_schemas",
+        regenerate=f"livepeer generate --from {source} --out {out.name}",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livepeer-codegen", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="import capability schemas into schemas/")
+    group = imp.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--from",
+        dest="source",
+        help="OpenAPI 3.0/3.1 or JSON Schema: a file, URL or runner:mod:Class",
+    )
+    group.add_argument(
+        "--sources", type=Path, help="re-import every source listed in this SOURCES.md"
+    )
+    imp.add_argument(
+        "--capability", action="append", default=[], help="only this capability (repeatable)"
+    )
+    imp.add_argument(
+        "--out", type=Path, default=Path("schemas"), help="schema directory (default: schemas)"
+    )
+    ren = sub.add_parser(
+        "render", help="render generated/ from schemas/ (run in the repository root)"
+    )
+    ren.add_argument("--schemas", type=Path, default=None)
+    ren.add_argument("--out", type=Path, default=None)
+    gen = sub.add_parser("generate", help="import + render into an importable package of your own")
+    gen.add_argument(
+        "--from", dest="source", required=True, help="a runner's /openapi.json URL, or a file"
+    )
+    gen.add_argument(
+        "--out", type=Path, required=True, help="package directory to write (e.g. ./mycaps)"
+    )
+    gen.add_argument(
+        "--capability", action="append", default=[], help="only this capability (repeatable)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0].startswith("--from"):
+        args_list.insert(0, "generate")
+    args = _parser().parse_args(args_list)
+    started = time.perf_counter()
+    try:
+        if args.command == "import":
+            if args.sources is not None:
+                written = []
+                for source, names in read_sources(args.sources).items():
+                    written += import_schemas(source, args.sources.parent, capabilities=names)
+            else:
+                written = import_schemas(args.source, args.out, capabilities=args.capability)
+            print(
+                f"imported {len(written)} schema(s) into {args.out if args.sources is None else args.sources.parent}"
+            )
+        elif args.command == "render":
+            changed = render(schemas=args.schemas, out=args.out)
+            print(
+                f"rendered generated code: {len(changed)} file(s) changed in {time.perf_counter() - started:.1f}s"
+            )
+        else:
+            changed = generate(args.source, args.out, capabilities=args.capability)
+            print(
+                f"wrote package {args.out} ({len(changed)} file(s) changed); import it: from {args.out.name} import Capabilities"
+            )
+    except CodegenError as exc:
+        print(f"livepeer-codegen: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
