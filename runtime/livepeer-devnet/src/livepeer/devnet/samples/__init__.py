@@ -48,7 +48,7 @@ BYOC: dict[str, type[Pipeline] | type[LivePipeline]] = {
 AI_PIPELINES: dict[str, type[Pipeline]] = {"text-to-image": TextToImage, "llm": LLM}
 LV2V_MODELS: dict[str, type[LivePipeline]] = {"noop": Noop, "grayscale": Grayscale}
 
-SAMPLES: dict[str, type] = {
+SAMPLES: dict[str, type[Pipeline] | type[LivePipeline]] = {
     **BYOC,
     **AI_PIPELINES,
     **{f"live-video-to-video/{model}": cls for model, cls in LV2V_MODELS.items()},
