@@ -232,7 +232,7 @@ def test_request_onchain_paid_job_debits_balance(
                 "Livepeer-Capability": "text-reversal",
             },
         ).json()
-        tp = {
+        tp: dict[str, Any] = {
             k: base64.b64decode(v) for k, v in token["ticket_params"].items() if isinstance(v, str)
         }
         payment = pb.Payment(
@@ -286,7 +286,7 @@ def test_request_onchain_ticket_from_another_sender_is_rejected(
                 "Livepeer-Capability": "text-reversal",
             },
         ).json()
-        tp = {
+        tp: dict[str, Any] = {
             k: base64.b64decode(v) for k, v in token["ticket_params"].items() if isinstance(v, str)
         }
         payment = pb.Payment(ticket_params=pb.TicketParams(**tp), sender=thief.address_bytes)
