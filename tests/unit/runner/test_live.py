@@ -298,3 +298,31 @@ def test_emit_without_a_stream_is_an_error() -> None:
         Passthrough().emit_event({"type": "x"})
     with pytest.raises(RunnerError, match="no active stream"):
         Passthrough().emit_data({"x": 1})
+
+
+@pytest.mark.anyio
+async def test_ai_runner_live_video_to_video_alias(running: Any, trickle_channels: Any) -> None:
+    frames_out: list[Frame] = []
+    async with (
+        trickle_channels("l") as ch,
+        running(Passthrough) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(read_frames, ch.url("out"), frames_out)
+        body = {**ch.start_body(), "model_id": "noop", "manifest_id": "m-1", "stream_id": "st-1"}
+        r = await client.post("/live-video-to-video", json=body)
+        busy = await client.post("/live-video-to-video", json=body)
+        await publish_frames(ch.url("in"), 8)
+        await wait_idle(client)
+        tg.cancel_scope.deadline = anyio.current_time() + 10
+    assert r.status_code == 200
+    assert r.json() == {
+        "subscribe_url": ch.url("in"),
+        "publish_url": ch.url("out"),
+        "control_url": ch.url("control"),
+        "events_url": ch.url("events"),
+        "request_id": "req-l",
+        "manifest_id": "m-1",
+    }
+    assert busy.status_code == 409
+    assert len(frames_out) == 8

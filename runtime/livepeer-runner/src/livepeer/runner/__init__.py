@@ -4,19 +4,28 @@
 Routes: ``POST /`` (and any sub-path) runs ``predict`` for a :class:`Pipeline`; ``/stream/start``,
 ``/stream/params``, ``/stream/stop`` drive a :class:`LivePipeline`; ``GET /health``, ``GET /openapi.json``
 (format described in ``livepeer.runner._openapi``) and ``GET /`` describe the runner.
-PyAV and numpy load only when a live stream starts.
+
+Importing this package is cheap: starlette, pydantic and httpx load on first use of ``serve``,
+``openapi_*`` or ``register*``; PyAV and numpy only when a live stream starts.
 """
 
-from livepeer.runner._app import serve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from livepeer.runner._errors import (
     PipelineDefinitionError,
     PipelineError,
     RegistrationError,
     RunnerError,
 )
-from livepeer.runner._openapi import openapi_json, openapi_schema
 from livepeer.runner._pipeline import LivePipeline, Pipeline
-from livepeer.runner._register import register, register_async, unregister, unregister_async
+
+if TYPE_CHECKING:
+    from livepeer.runner._app import serve
+    from livepeer.runner._openapi import openapi_json, openapi_schema
+    from livepeer.runner._register import register, register_async, unregister, unregister_async
 
 __version__ = "0.1.0"
 
@@ -36,3 +45,26 @@ __all__ = [
     "unregister",
     "unregister_async",
 ]
+
+_LAZY = {
+    "serve": "livepeer.runner._app",
+    "openapi_json": "livepeer.runner._openapi",
+    "openapi_schema": "livepeer.runner._openapi",
+    "register": "livepeer.runner._register",
+    "register_async": "livepeer.runner._register",
+    "unregister": "livepeer.runner._register",
+    "unregister_async": "livepeer.runner._register",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'livepeer.runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -11,6 +11,10 @@ end. ``emit_data`` writes JSONL lines to ``data_url``. The session ends on ``POS
 input channel ends; then ``on_stream_stop`` runs, the output and event channels are closed (which tells their
 readers the stream is over) and the runner accepts a new start.
 
+``POST /live-video-to-video`` is an alias of ``/stream/start`` taking the AI runner's
+``LiveVideoToVideoParams`` (``model_id`` and ``manifest_id`` are accepted and ignored) and answering its
+``LiveVideoToVideoResponse`` shape, so an orchestrator can start the LV2V samples the way it starts ai-runner.
+
 Audio is not carried: ``livepeer.trickle.media`` decodes and encodes video only, so ``process_audio`` is not
 called yet and output streams are video-only.
 """
@@ -287,6 +291,7 @@ class LiveApp:
         return [
             Route("/", self.info, methods=["GET"]),
             Route("/stream/start", self.start, methods=["POST"]),
+            Route("/live-video-to-video", self.start_lv2v, methods=["POST"]),
             Route("/stream/params", self.params, methods=["POST"]),
             Route("/stream/stop", self.stop, methods=["POST"]),
             Route("/stream/status", self.status, methods=["GET"]),
@@ -324,6 +329,13 @@ class LiveApp:
         )
 
     async def start(self, request: Request) -> Response:
+        return await self._guarded_start(request, lv2v=False)
+
+    async def start_lv2v(self, request: Request) -> Response:
+        """The AI runner's ``POST /live-video-to-video``: same session, upstream response shape."""
+        return await self._guarded_start(request, lv2v=True)
+
+    async def _guarded_start(self, request: Request, *, lv2v: bool) -> Response:
         runtime = self.runtime
         denied = runtime.check_auth(request)
         if denied is not None:
@@ -337,11 +349,13 @@ class LiveApp:
             return error_response(503, "live streams need a server that runs the ASGI lifespan")
         self._starting = True  # claim the slot before the first await: a concurrent start gets 409
         try:
-            return await self._start(request, runtime.task_group)
+            return await self._start(request, runtime.task_group, lv2v)
         finally:
             self._starting = False
 
-    async def _start(self, request: Request, task_group: anyio.abc.TaskGroup) -> Response:
+    async def _start(
+        self, request: Request, task_group: anyio.abc.TaskGroup, lv2v: bool
+    ) -> Response:
         body = await read_json_object(request)
         if isinstance(body, Response):
             return body
@@ -372,6 +386,17 @@ class LiveApp:
             return error_response(500, f"{type(exc).__name__}: {exc}")
         self.session = session
         task_group.start_soon(session.run)
+        if lv2v:
+            return JSONResponse(
+                {
+                    "subscribe_url": start.subscribe_url,
+                    "publish_url": start.publish_url,
+                    "control_url": start.control_url,
+                    "events_url": start.events_url,
+                    "request_id": start.gateway_request_id,
+                    "manifest_id": str(body.get("manifest_id", "")),
+                }
+            )
         return JSONResponse({"status": "started", "stream_id": stream_id})
 
     async def params(self, request: Request) -> Response:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from livepeer.runner._errors import RegistrationError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["register", "register_async", "unregister", "unregister_async"]
 
@@ -78,6 +81,8 @@ async def register_async(
     ``await register_async("https://127.0.0.1:8935", "secret", "text-reversal", "http://127.0.0.1:9000")``
     ``verify`` is False by default because orchestrators use self-signed certificates (PROTOCOL.md §4).
     """
+    import httpx
+
     endpoint = orchestrator_url.rstrip("/") + "/capability/register"
     body = _payload(name, url, price, capacity, description, price_scaling, currency, token)
     headers = {"Authorization": secret}
@@ -155,6 +160,8 @@ async def unregister_async(
     client: httpx.AsyncClient | None = None,
 ) -> None:
     """Remove capability ``name``: ``POST {orch}/capability/unregister`` with the bare name as body."""
+    import httpx
+
     endpoint = orchestrator_url.rstrip("/") + "/capability/unregister"
     own = client is None
     http = client or httpx.AsyncClient(verify=verify, timeout=request_timeout)
