@@ -134,6 +134,7 @@ class Passthrough(LivePipeline):
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_hooks_that_are_not_overridden_pass_frames_through(
     running: Any, trickle_channels: Any
 ) -> None:
