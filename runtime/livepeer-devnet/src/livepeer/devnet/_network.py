@@ -90,6 +90,9 @@ class OrchestratorHandle:
                 self.cert = self_signed_cert("localhost")
                 try:
                     async with hosted(self.orch.asgi, sock=sock, tls=self.cert.files):
+                        if started:
+                            # Workers re-register with a restarted orchestrator, as they do upstream.
+                            await self._net.register_workers(self)
                         self._running.set()
                         if not started:
                             started = True
@@ -113,7 +116,6 @@ class OrchestratorHandle:
                 self._restart = anyio.Event()
                 await self.orch.live.stop_all()
                 self.orch.reset_after_restart()
-                await self._net.register_workers(self)
         finally:
             sock.close()
 

@@ -1,0 +1,212 @@
+"""The released official client, livepeer-gateway 1.0.0 (Python >= 3.12), against the devnet.
+
+A failure here is a devnet fidelity bug unless docs/devnet.md records that 1.0.0 deviates from go-livepeer.
+The client runs in its own Python 3.12 virtualenv (created once per session with uv) in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livepeer.devnet import DevnetOptions
+from livepeer.devnet.pytest_plugin import RunningDevnet, run_devnet
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
+
+
+def _python312() -> str | None:
+    for candidate in (
+        os.environ.get("LIVEPEER_INTEROP_PYTHON"),
+        str(PY312),
+        shutil.which("python3.12"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def gateway_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.12 interpreter with livepeer-gateway==1.0.0 installed."""
+    python = _python312()
+    if python is None:
+        pytest.skip(
+            "no Python 3.12 interpreter found (livepeer-gateway 1.0.0 needs Python >= 3.12)"
+        )
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed")
+    venv = tmp_path_factory.mktemp("lpgw") / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run([uv, "venv", "-q", "-p", python, str(venv)], check=True, env=env, timeout=120)
+    target = str(venv / "bin" / "python")
+    subprocess.run(
+        [uv, "pip", "install", "-q", "-p", target, "livepeer-gateway==1.0.0"],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    return target
+
+
+@pytest.fixture(scope="module")
+def offchain_net() -> Iterator[RunningDevnet]:
+    with run_devnet(DevnetOptions(orchestrators=2)) as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def onchain_net() -> Iterator[RunningDevnet]:
+    with run_devnet(DevnetOptions(onchain=True, orchestrators=1)) as net:
+        yield net
+
+
+def run_client(python: str, script: str, info: dict[str, Any], timeout: float = 90) -> Any:
+    """Run ``script`` (which reads INFO and prints one JSON line last) with the official client."""
+    code = "import json, sys\nINFO = json.loads(sys.argv[1])\n" + textwrap.dedent(script)
+    proc = subprocess.run(
+        [python, "-c", code, json.dumps(info)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"client failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_get_orch_info_offchain(gateway_python: str, offchain_net: RunningDevnet) -> None:
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.orch_info import get_orch_info
+        info = get_orch_info(INFO["orchestrators"][1])
+        print(json.dumps({"transcoder": info.transcoder, "token": info.auth_token.session_id,
+                          "ticket": info.HasField("ticket_params")}))
+        """,
+        offchain_net.info,
+    )
+    assert out["transcoder"] == offchain_net.orchestrators[1]
+    assert out["token"]
+    assert out["ticket"] is False
+
+
+def test_get_orch_info_onchain_with_signer(gateway_python: str, onchain_net: RunningDevnet) -> None:
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.orch_info import get_orch_info
+        info = get_orch_info(INFO["orchestrators"][0], signer_url=INFO["signer"])
+        print(json.dumps({"price": info.price_info.pricePerUnit, "address": "0x" + info.address.hex(),
+                          "recipient": "0x" + info.ticket_params.recipient.hex()}))
+        """,
+        onchain_net.info,
+    )
+    assert out["price"] > 0
+    assert out["address"] == onchain_net.info["orchestrator_addresses"][0].lower()
+    assert out["recipient"] == out["address"]
+
+
+def test_get_orch_info_survives_restart_with_new_cert(
+    gateway_python: str, offchain_net: RunningDevnet
+) -> None:
+    """TOFU pinning: 1.0.0 evicts the pinned cert on CERTIFICATE_VERIFY_FAILED and retries once."""
+    script = """
+    import sys
+    from livepeer_gateway.orch_info import get_orch_info
+    url = INFO["orchestrators"][0]
+    first = get_orch_info(url).auth_token.session_id
+    sys.stdin.readline()  # wait for the restart
+    second = get_orch_info(url).auth_token.session_id
+    print(json.dumps({"first": first, "second": second}))
+    """
+    code = "import json, sys\nINFO = json.loads(sys.argv[1])\n" + textwrap.dedent(script)
+    proc = subprocess.Popen(
+        [gateway_python, "-c", code, json.dumps(offchain_net.info)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        old_cert = offchain_net.net.orchestrators[0].cert_pem
+        time.sleep(3)  # let the client pin the first certificate (it blocks on stdin afterwards)
+        offchain_net.restart(0)
+        assert offchain_net.net.orchestrators[0].cert_pem != old_cert
+        stdout, stderr = proc.communicate("go\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    out = json.loads(stdout.strip().splitlines()[-1])
+    assert out["first"] != out["second"]
+
+
+def test_submit_byoc_job_offchain(gateway_python: str, offchain_net: RunningDevnet) -> None:
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.byoc import submit_byoc_job, ByocJobRequest
+        r = submit_byoc_job(ByocJobRequest(capability="text-reversal", payload={"text": "hello devnet"}),
+                            orch_url=INFO["orchestrators"])
+        print(json.dumps({"status": r.status_code, "data": r.data, "orch": r.orchestrator_url,
+                          "balance": {k.lower(): v for k, v in r.headers.items()}.get("livepeer-balance")}))
+        """,
+        offchain_net.info,
+    )
+    assert out["status"] == 200
+    assert out["data"] == {"original": "hello devnet", "reversed": "tenved olleh"}
+    assert out["orch"] == offchain_net.orchestrators[0]
+    assert out["balance"] == "0"
+
+
+def test_submit_byoc_job_offchain_via_signer_discovery(
+    gateway_python: str, offchain_net: RunningDevnet
+) -> None:
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.byoc import submit_byoc_job, ByocJobRequest
+        r = submit_byoc_job(ByocJobRequest(capability="sentiment", payload={"text": "this is great"}),
+                            discovery_url=INFO["discovery"])
+        print(json.dumps({"status": r.status_code, "data": r.data}))
+        """,
+        offchain_net.info,
+    )
+    assert out["status"] == 200
+    assert isinstance(out["data"], dict)
+
+
+def test_submit_byoc_job_unknown_capability_fails_cleanly(
+    gateway_python: str, offchain_net: RunningDevnet
+) -> None:
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.byoc import submit_byoc_job, ByocJobRequest
+        from livepeer_gateway.errors import LivepeerGatewayError
+        try:
+            submit_byoc_job(ByocJobRequest(capability="nope", payload={}), orch_url=INFO["orchestrators"])
+            print(json.dumps({"error": None}))
+        except LivepeerGatewayError as e:
+            print(json.dumps({"error": type(e).__name__, "text": str(e)}))
+        """,
+        offchain_net.info,
+    )
+    # 503 from every orchestrator -> 1.0.0 moves on, then gives up.
+    assert out["error"] == "NoOrchestratorAvailableError"
+    assert "503" in out["text"]
