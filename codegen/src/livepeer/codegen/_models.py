@@ -248,6 +248,7 @@ def render_models(cap: Capability) -> Models:
         "allow_population_by_field_name": True,
         "use_field_description": False,
         "keep_model_order": True,
+        "collapse_root_models": True,
         "aliases": aliases,
         "formatters": [],
     }

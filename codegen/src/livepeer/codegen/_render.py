@@ -311,7 +311,9 @@ def _ruff() -> str:
 def _format(directory: Path, config: Path | None) -> None:
     ruff = _ruff()
     opts = (
-        ["--config", str(config)] if config is not None else ["--isolated", "--line-length", "100"]
+        ["--config", str(config)]
+        if config is not None
+        else ["--isolated", "--line-length", "100", "--target-version", "py310"]
     )
     files = sorted(str(p) for p in directory.glob("*.py"))
     check = [ruff, "check", "--fix", "--quiet", "--exit-zero", *opts]

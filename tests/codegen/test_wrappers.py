@@ -1,0 +1,226 @@
+"""Behaviour of the generated wrappers against a recording fake Gateway (no network)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import livepeer.capabilities as lc
+from livepeer.capabilities import Capabilities, InputValidationError, OutputValidationError
+
+
+def caps(gateway: Any) -> Capabilities:
+    return Capabilities(gateway)
+
+
+def test_run_sends_validated_payload_and_model(gateway: Any) -> None:
+    gateway.result = {"images": [{"url": "data:,x", "seed": 7, "nsfw": False}]}
+    out = caps(gateway).text_to_image.run(prompt="a cat", model_id="m/1", seed=3, timeout=5.0)
+    (verb, name, kwargs), = gateway.calls
+    assert (verb, name) == ("run", "text-to-image")
+    assert kwargs["model"] == "m/1"
+    assert kwargs["timeout"] == 5.0
+    assert kwargs["input"]["prompt"] == "a cat"
+    assert kwargs["input"]["seed"] == 3
+    assert kwargs["input"]["height"] == 576  # schema default, sent explicitly
+    assert out.images[0].seed == 7
+
+
+def test_optional_without_default_is_omitted_and_empty_model_is_none(gateway: Any) -> None:
+    gateway.result = {"images": []}
+    caps(gateway).text_to_image.run(prompt="x", model_id="")
+    kwargs = gateway.calls[0][2]
+    assert "seed" not in kwargs["input"]
+    assert kwargs["model"] is None
+
+
+def test_validation_happens_before_any_call_and_names_field_and_constraint(gateway: Any) -> None:
+    with pytest.raises(InputValidationError) as info:
+        caps(gateway).token_stream.stream(text="hi", delay_ms=-5)
+    assert gateway.calls == []
+    message = str(info.value)
+    assert "delay_ms" in message
+    assert "ge=0" in message
+    assert info.value.errors[0]["type"] == "greater_than_equal"
+    assert isinstance(info.value, ValueError)
+
+
+def test_wrong_type_is_rejected(gateway: Any) -> None:
+    with pytest.raises(ValueError, match="height"):
+        caps(gateway).text_to_image.run(prompt="x", model_id="", height="tall")  # type: ignore[arg-type]
+    assert gateway.calls == []
+
+
+@pytest.mark.parametrize("value", [b"\x89PNG", Path("picture.png"), io.BytesIO(b"abc")])
+def test_file_inputs_pass_through_unchanged(gateway: Any, value: object) -> None:
+    gateway.result = {"images": []}
+    caps(gateway).image_to_image.run(prompt="x", image=value, model_id="")  # type: ignore[arg-type]
+    assert gateway.calls[0][2]["input"]["image"] is value
+
+
+def test_str_is_not_a_file(gateway: Any) -> None:
+    with pytest.raises(InputValidationError, match="image"):
+        caps(gateway).image_to_image.run(prompt="x", image="picture.png", model_id="")  # type: ignore[arg-type]
+    assert gateway.calls == []
+
+
+def test_media_url_object_is_kept_as_is(gateway: Any) -> None:
+    marker = object()  # the runtime hands a FileOutput; the model must not convert it
+    gateway.result = {"audio": {"url": marker}}
+    out = caps(gateway).text_to_speech.run(model_id="", text="hi")
+    assert out.audio.url is marker
+
+
+def test_outputs_allow_unknown_fields(gateway: Any) -> None:
+    gateway.result = {"original": "ab", "reversed": "ba", "new_field": 1}
+    out = caps(gateway).text_reversal.run(text="ab")
+    assert out.reversed == "ba"
+    assert out.model_extra == {"new_field": 1}
+
+
+def test_output_not_matching_schema_raises(gateway: Any) -> None:
+    gateway.result = {"original": "ab"}
+    with pytest.raises(OutputValidationError, match="reversed"):
+        caps(gateway).text_reversal.run(text="ab")
+
+
+def test_llm_run_and_stream_flip_the_stream_switch(gateway: Any) -> None:
+    chunk = {
+        "id": "c1",
+        "model": "m",
+        "created": 1,
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}],
+    }
+    gateway.result = {**chunk, "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+    llm = caps(gateway).llm
+    msgs = [lc.llm.LLMMessage(role="user", content="hello")]
+    assert llm.run(messages=msgs).choices[0].message is not None
+    gateway.events = [json.dumps(chunk)]
+    with llm.stream(messages=msgs, model="m") as events:
+        got = list(events)
+    assert [c.choices[0].delta.content for c in got if c.choices[0].delta] == ["hi"]
+    assert gateway.calls[0][2]["input"]["stream"] is False
+    assert gateway.calls[1][2]["input"]["stream"] is True
+    assert gateway.calls[1][2]["model"] == "m"
+    assert gateway.calls[1][2]["input"]["messages"] == [{"role": "user", "content": "hello"}]
+
+
+@pytest.mark.anyio
+async def test_async_twins(gateway: Any) -> None:
+    gateway.result = {"original": "a", "reversed": "a"}
+    out = await caps(gateway).text_reversal.run_async(text="a")
+    assert out.original == "a"
+    gateway.events = [json.dumps({"index": 0, "token": "hi"})]
+    async with caps(gateway).token_stream.stream_async(text="hi") as events:
+        tokens = [t.token async for t in events]
+    assert tokens == ["hi"]
+    assert [c[0] for c in gateway.calls] == ["run_async", "stream_async"]
+
+
+def test_stream_event_not_matching_schema_raises(gateway: Any) -> None:
+    gateway.events = [json.dumps({"index": "zero"})]
+    with pytest.raises(OutputValidationError):
+        list(caps(gateway).token_stream.stream(text="hi"))
+
+
+def test_live_passes_model_and_params(gateway: Any) -> None:
+    caps(gateway).live_video_to_video.live(model="noop", params={"strength": 1}, stream_id="s")
+    verb, name, kwargs = gateway.calls[0]
+    assert (verb, name) == ("live", "live-video-to-video")
+    assert kwargs == {"model": "noop", "params": {"strength": 1}, "request_id": None, "stream_id": "s"}
+
+
+def test_untyped_handle(gateway: Any) -> None:
+    gateway.result = {"anything": True}
+    handle = caps(gateway)["no-schema-yet"]
+    assert handle.run(input={"a": 1}, model="x") == {"anything": True}
+    assert gateway.calls[0] == ("run", "no-schema-yet", {"input": {"a": 1}, "model": "x", "timeout": None})
+    assert handle.name == "no-schema-yet"
+
+
+def test_index_lists_names_and_caches_wrappers(gateway: Any) -> None:
+    c = caps(gateway)
+    assert "text-to-image" in c and "nope" not in c
+    assert set(c.names) >= {"llm", "text-to-image", "live-video-to-video", "text-reversal"}
+    assert c.llm is c.llm
+
+
+def test_capability_modules_load_on_first_use() -> None:
+    code = (
+        "import json, sys, livepeer.capabilities as lc\n"
+        "mods = lambda: sorted(m for m in sys.modules if m.startswith('livepeer.capabilities.'))\n"
+        "before = mods()\n"
+        "lc.Capabilities(object()).text_to_image\n"
+        "print(json.dumps([before, mods(), 'livepeer.client' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    before, after, client_loaded = json.loads(out.stdout)
+    assert before == ["livepeer.capabilities._support"]
+    assert "livepeer.capabilities.text_to_image" in after
+    assert "livepeer.capabilities.llm" not in after
+    assert not client_loaded
+
+
+# ---- the feature fixture (generated by `livepeer generate`) ---------------------------------------------
+
+
+def test_keyword_and_non_identifier_names_go_out_under_their_wire_names(zoo: ModuleType, gateway: Any) -> None:
+    gateway.result = {"color": "red", "file": b"x"}
+    zoo.Capabilities(gateway).kitchen_sink.run(
+        image=b"img", class_="c", points=[{"x": 1, "y": 2}], my_field=3, field_2fast=True, json_="j"
+    )
+    payload = gateway.calls[0][2]["input"]
+    assert payload["class"] == "c"
+    assert payload["my-field"] == 3
+    assert payload["2fast"] is True
+    assert payload["json"] == "j"
+    assert payload["points"] == [{"x": 1.0, "y": 2.0}]
+    assert "tags" not in payload and "nested" not in payload
+
+
+def test_fixture_constraints_enum_and_min_items(zoo: ModuleType, gateway: Any) -> None:
+    sink = zoo.Capabilities(gateway).kitchen_sink
+    with pytest.raises(zoo.InputValidationError) as info:
+        sink.run(image=b"i", class_="c", points=[], shade="grey")
+    text = str(info.value)
+    assert "points" in text and "min_length=1" in text
+    assert "shade" in text
+    with pytest.raises(ValueError, match="my_field"):
+        sink.run(image=b"i", class_="c", points=[{"x": 0, "y": 0}], my_field=-1)
+    assert gateway.calls == []
+
+
+def test_fixture_output_enum_tolerates_unknown_values(zoo: ModuleType, gateway: Any) -> None:
+    gateway.result = {"color": "ultraviolet", "file": b"raw"}
+    out = zoo.Capabilities(gateway).kitchen_sink.run(image=b"i", class_="c", points=[{"x": 0, "y": 0}])
+    assert out.color == "ultraviolet"
+    assert out.file == b"raw"
+
+
+def test_fixture_unions_and_allof(zoo: ModuleType, gateway: Any) -> None:
+    gateway.result = {"color": "red", "file": b""}
+    zoo.Capabilities(gateway).kitchen_sink.run(
+        image=b"i", class_="c", points=[{"x": 0, "y": 0}], either="text", maybe=4, labelled={"name": "n", "label": "l"}
+    )
+    payload = gateway.calls[0][2]["input"]
+    assert payload["either"] == "text"
+    assert payload["maybe"] == 4
+    assert payload["labelled"] == {"name": "n", "label": "l"}
+
+
+def test_fixture_sse_capability_gets_stream_verb_only(zoo: ModuleType, gateway: Any) -> None:
+    ticker = zoo.Capabilities(gateway).ticker
+    assert hasattr(ticker, "stream") and not hasattr(ticker, "run")
+    gateway.events = [json.dumps({"price": 1.5, "side": "hold"})]
+    ticks = list(ticker.stream(symbol="ABC"))
+    assert ticks[0].price == 1.5 and ticks[0].side == "hold"
+    with pytest.raises(zoo.InputValidationError, match="pattern"):
+        ticker.stream(symbol="abc")
