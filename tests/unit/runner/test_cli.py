@@ -78,3 +78,46 @@ def test_serve_runs_a_real_server_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.anyio
+async def test_serve_registers_with_the_orchestrator() -> None:
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from livepeer.runner.hosting import hosted
+
+    received: list[tuple[str, dict[str, object]]] = []
+    registered = anyio.Event()
+
+    async def register(request: Request) -> PlainTextResponse:
+        received.append((request.headers["authorization"], await request.json()))
+        registered.set()
+        return PlainTextResponse("ok")
+
+    orch = Starlette(routes=[Route("/capability/register", register, methods=["POST"])])
+    async with hosted(orch) as srv:
+        proc = await anyio.open_process(
+            [
+                sys.executable, "-m", "livepeer.runner.cli", "serve", TARGET, "--port", "0",
+                "--orchestrator", srv.url, "--secret", "sekret", "--price", "5", "--capacity", "2",
+                "--public-url", "http://worker.example:9000",
+            ]
+        )  # fmt: skip
+        try:
+            with anyio.fail_after(30):
+                await registered.wait()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                assert await proc.wait() == 0
+            await proc.aclose()
+    auth, body = received[0]
+    assert auth == "sekret"
+    assert body["name"] == "text-reversal"
+    assert body["url"] == "http://worker.example:9000"
+    assert (body["price_per_unit"], body["capacity"]) == (5, 2)
+    assert body["description"] == "Reverse a piece of text, character by character."

@@ -327,3 +327,44 @@ async def test_ai_runner_live_video_to_video_alias(running: Any, trickle_channel
     }
     assert busy.status_code == 409
     assert len(frames_out) == 8
+
+
+class Tracked(LivePipeline):
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def on_stream_stop(self) -> None:
+        self.stopped += 1
+
+
+@pytest.mark.anyio
+async def test_server_shutdown_stops_the_running_session(
+    running: Any, trickle_channels: Any
+) -> None:
+    pipeline = Tracked()
+    events: list[dict[str, Any]] = []
+    async with trickle_channels("x") as ch, anyio.create_task_group() as tg:
+        tg.start_soon(read_events, ch.url("events"), events)
+        async with running(pipeline) as client:
+            assert (await client.post("/stream/start", json=ch.start_body())).status_code == 200
+            with anyio.fail_after(10):
+                while not events:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+        # the runner is gone: it stopped the session and closed the events channel, ending the reader
+        tg.cancel_scope.deadline = anyio.current_time() + 10
+    assert pipeline.stopped == 1
+    assert events[-1]["state"] == "stopped"
+
+
+@pytest.mark.anyio
+async def test_setup_failure_refuses_streams(running: Any, trickle_channels: Any) -> None:
+    class Broken(LivePipeline):
+        def setup(self) -> None:
+            raise OSError("no gpu")
+
+    async with trickle_channels("b") as ch, running(Broken) as client:
+        health = await client.get("/health")
+        start = await client.post("/stream/start", json=ch.start_body())
+    assert (health.status_code, health.json()["status"]) == (503, "error")
+    assert start.status_code == 503
+    assert "no gpu" in start.json()["detail"]["msg"]
