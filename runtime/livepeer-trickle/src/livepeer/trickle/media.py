@@ -443,6 +443,7 @@ class MediaSubscriber:
         )
         self._tg: anyio.abc.TaskGroup | None = None
         self._error: BaseException | None = None
+        self._feed_error: Exception | None = None
         self._stop = threading.Event()
         self.segments_received = 0
         self.frames_decoded = 0
@@ -464,8 +465,12 @@ class MediaSubscriber:
         tg, self._tg = self._tg, None
         if tg is None:
             return None
+        # Both child tasks keep their own errors (surfaced by __anext__), so the group has nothing to
+        # report; exiting it without the caller's exception lets that exception propagate unwrapped
+        # instead of inside an ExceptionGroup.
         tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        await tg.__aexit__(None, None, None)
+        return None
 
     async def aclose(self) -> None:
         self._stop.set()
@@ -479,6 +484,8 @@ class MediaSubscriber:
         try:
             return await self._frames_recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._feed_error is not None:
+                raise self._feed_error from None
             if self._error is not None:
                 raise MediaError(f"decoding failed: {self._error}") from self._error
             raise StopAsyncIteration from None
@@ -492,6 +499,10 @@ class MediaSubscriber:
                         await self._chunks_send.send(chunk)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 return  # the decoder stopped; nothing left to feed
+            except Exception as exc:
+                # The subscriber's own error (e.g. the server went away) is re-raised as is by the
+                # iterator once the frames decoded so far are consumed, not wrapped in a task-group error.
+                self._feed_error = exc
 
     async def _decode(self) -> None:
         async with self._frames_send:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import av
     import httpx
 
-    from livepeer.trickle import JsonSegmentWriter, TricklePublisher
+    from livepeer.trickle import JsonSegmentWriter, TricklePublisher, TrickleSubscriber
     from livepeer.trickle.media import MediaPublisher, VideoConfig
 
 __all__ = ["LiveChannels", "LiveJob", "LivePublisher", "LiveSession", "check_channel_url"]
@@ -256,6 +256,7 @@ class LiveSession:
         verify: bool = False,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
         allow_foreign_urls: bool = False,
+        reader_retries: int = 5,
     ) -> None:
         self.capability = capability
         self.model = model
@@ -265,6 +266,8 @@ class LiveSession:
         self._verify = verify
         self._keepalive_interval = keepalive_interval
         self._allow_foreign_urls = allow_foreign_urls
+        # How many failed requests in a row a reader tolerates before it declares the orchestrator gone.
+        self._reader_retries = reader_retries
         self._tg: anyio.abc.TaskGroup | None = None
         self._job: LiveJob | None = None
         self._res = _Resources()
@@ -459,6 +462,17 @@ class LiveSession:
         return publisher
 
     # -- media in, events, data -------------------------------------------------------------------
+    def _subscriber(
+        self, cls: type[TrickleSubscriber], url: str, start_seq: int
+    ) -> TrickleSubscriber:
+        return cls(
+            url,
+            start_seq=start_seq,
+            client=self._client,
+            verify=self._verify,
+            max_retries=self._reader_retries,
+        )
+
     def _reader(
         self,
         produce: Callable[[MemoryObjectSendStream[T]], Awaitable[None]],
@@ -494,9 +508,7 @@ class LiveSession:
         from livepeer.trickle.media import MediaError, MediaSubscriber
 
         async def produce(send: MemoryObjectSendStream[av.VideoFrame]) -> None:
-            async with TrickleSubscriber(
-                url, start_seq=start_seq, client=self._client, verify=self._verify
-            ) as sub:
+            async with self._subscriber(TrickleSubscriber, url, start_seq) as sub:
                 try:
                     async with MediaSubscriber(
                         sub, max_buffered_frames=max_buffered_frames
@@ -516,9 +528,7 @@ class LiveSession:
         from livepeer.trickle import TrickleSubscriber
 
         async def produce(send: MemoryObjectSendStream[bytes]) -> None:
-            async with TrickleSubscriber(
-                url, start_seq=start_seq, client=self._client, verify=self._verify
-            ) as sub:
+            async with self._subscriber(TrickleSubscriber, url, start_seq) as sub:
                 async for segment in sub:
                     await send.send(await segment.read())
 
@@ -531,8 +541,7 @@ class LiveSession:
 
         async def produce(send: MemoryObjectSendStream[dict[str, Any]]) -> None:
             # From the oldest retained segment: events written before the caller asked must not be lost.
-            sub = TrickleSubscriber(url, start_seq=0, client=self._client, verify=self._verify)
-            async with sub:
+            async with self._subscriber(TrickleSubscriber, url, 0) as sub:
                 reader = JsonSegmentReader(sub)
                 while True:
                     try:
@@ -553,8 +562,7 @@ class LiveSession:
         from livepeer.trickle import JsonChannelError, JsonlReader, TrickleSubscriber
 
         async def produce(send: MemoryObjectSendStream[dict[str, Any]]) -> None:
-            sub = TrickleSubscriber(url, start_seq=0, client=self._client, verify=self._verify)
-            async with sub:
+            async with self._subscriber(TrickleSubscriber, url, 0) as sub:
                 reader = JsonlReader(sub)
                 while True:
                     try:
