@@ -44,6 +44,7 @@ from ._http import (
     drive,
     is_retryable_status,
 )
+from ._orchinfo import OrchInfoClient
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank
 from ._signer import Identity, Signer
@@ -329,6 +330,7 @@ class Gateway:
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
         self._async_loop: object = None
+        self._info = OrchInfoClient()
         self._owned: list[httpx.Client | httpx.AsyncClient] = []
         self._lock = threading.Lock()
         self._capabilities: Capabilities | None = None
@@ -350,14 +352,14 @@ class Gateway:
         with self._lock:
             if self._sync is None:
                 if isinstance(self._user_client, httpx.Client):
-                    self._sync = SyncIO(self._user_client, self._user_client)
+                    self._sync = SyncIO(self._user_client, self._user_client, self._info)
                 else:
                     # Orchestrators present self-signed certificates (go-livepeer clients skip
                     # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
                     orch = httpx.Client(verify=False, http2=True, limits=self._limits())
                     service = httpx.Client(limits=self._limits())
                     self._owned += [orch, service]
-                    self._sync = SyncIO(orch, service)
+                    self._sync = SyncIO(orch, service, self._info)
             return self._sync
 
     def _async_io(self) -> AsyncIO:
@@ -374,12 +376,12 @@ class Gateway:
             self._async_loop = loop
             if self._async is None:
                 if isinstance(self._user_client, httpx.AsyncClient):
-                    self._async = AsyncIO(self._user_client, self._user_client)
+                    self._async = AsyncIO(self._user_client, self._user_client, self._info)
                 else:
                     orch = httpx.AsyncClient(verify=False, http2=True, limits=self._limits())
                     service = httpx.AsyncClient(limits=self._limits())
                     self._owned += [orch, service]
-                    self._async = AsyncIO(orch, service)
+                    self._async = AsyncIO(orch, service, self._info)
             return self._async
 
     def _fetch(self, url: str) -> tuple[bytes, str | None]:
@@ -508,6 +510,7 @@ class Gateway:
             owned, self._owned = self._owned, []
             self._sync = None
             self._async = None
+        self._info.close()
         for client in owned:
             if isinstance(client, httpx.Client):
                 client.close()
@@ -521,6 +524,7 @@ class Gateway:
             owned, self._owned = self._owned, []
             self._sync = None
             self._async = None
+        self._info.close()
         for client in owned:
             if isinstance(client, httpx.AsyncClient):
                 await client.aclose()

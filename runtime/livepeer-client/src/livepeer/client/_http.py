@@ -22,6 +22,7 @@ import httpx
 
 from ._config import redact_url
 from ._errors import ConnectionError, LivepeerError, ProtocolError, TimeoutError
+from ._orchinfo import OrchInfoClient
 from ._streaming import AsyncOpenStream, OpenStream
 
 __all__ = [
@@ -191,9 +192,10 @@ def _log(call: Call, status: int | str, elapsed: float) -> None:
 class SyncIO:
     """Runs steps with blocking httpx clients."""
 
-    def __init__(self, orch: httpx.Client, service: httpx.Client) -> None:
+    def __init__(self, orch: httpx.Client, service: httpx.Client, info: OrchInfoClient) -> None:
         self.orch = orch
         self.service = service
+        self.info_client = info
 
     def call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
@@ -231,10 +233,8 @@ class SyncIO:
         return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
 
     def info(self, call: InfoCall) -> Reply:
-        from ._orchinfo import get_orchestrator_info
-
         start = time.perf_counter()
-        body = get_orchestrator_info(
+        body = self.info_client.get(
             call.url, call.address, call.sig, call.capabilities, call.timeout
         )
         return Reply(200, {}, body, call.url, time.perf_counter() - start)
@@ -283,9 +283,12 @@ async def _async_chunks(resp: httpx.Response, url: str) -> Any:
 class AsyncIO:
     """Runs steps with async httpx clients (anyio: asyncio or trio)."""
 
-    def __init__(self, orch: httpx.AsyncClient, service: httpx.AsyncClient) -> None:
+    def __init__(
+        self, orch: httpx.AsyncClient, service: httpx.AsyncClient, info: OrchInfoClient
+    ) -> None:
         self.orch = orch
         self.service = service
+        self.info_client = info
 
     async def call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
@@ -323,11 +326,9 @@ class AsyncIO:
         return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
 
     async def info(self, call: InfoCall) -> Reply:
-        from ._orchinfo import get_orchestrator_info
-
         start = time.perf_counter()
         body = await anyio.to_thread.run_sync(
-            get_orchestrator_info, call.url, call.address, call.sig, call.capabilities, call.timeout
+            self.info_client.get, call.url, call.address, call.sig, call.capabilities, call.timeout
         )
         return Reply(200, {}, body, call.url, time.perf_counter() - start)
 

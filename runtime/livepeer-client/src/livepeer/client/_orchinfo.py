@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from ._config import redact_url
 from ._errors import ConnectionError, TimeoutError
 
-__all__ = ["get_orchestrator_info", "info_request"]
+__all__ = ["OrchInfoClient", "info_request"]
 
 _METHOD = "/net.Orchestrator/GetOrchestrator"
 _lock = threading.Lock()
-_channels: dict[str, Any] = {}
+# Trust-on-first-use pins: (scheme, host, port) -> (PEM certificate, name to verify it against).
+_pins: dict[tuple[str, str, int], tuple[bytes, str]] = {}
 
 
 def info_request(address: bytes, sig: bytes, capabilities: bytes | None) -> bytes:
@@ -79,64 +80,93 @@ def _authority(der: bytes, host: str) -> str:
     return str(cns[0].value) if cns else host
 
 
-def _channel(url: str, timeout: float) -> Any:
-    import grpc
-
+def _key(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    key = f"{parts.scheme}://{host}:{port}"
-    with _lock:
-        chan = _channels.get(key)
-    if chan is not None:
+    return (
+        parts.scheme,
+        parts.hostname or "",
+        parts.port or (443 if parts.scheme == "https" else 80),
+    )
+
+
+class OrchInfoClient:
+    """gRPC channels for one Gateway (closed with it); certificate pins are shared per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[tuple[str, str, int], Any] = {}
+        self._closed = False
+
+    def _channel(self, url: str, timeout: float) -> Any:
+        import grpc
+
+        key = _key(url)
+        with self._lock:
+            chan = self._channels.get(key)
+        if chan is not None:
+            return chan
+        scheme, host, port = key
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if scheme == "http":
+            chan = grpc.insecure_channel(target)
+        else:
+            with _lock:
+                pin = _pins.get(key)
+            if pin is None:
+                pin = _fetch_cert(host, port, timeout)
+                with _lock:
+                    _pins[key] = pin
+            creds = grpc.ssl_channel_credentials(root_certificates=pin[0])
+            chan = grpc.secure_channel(
+                target, creds, options=[("grpc.ssl_target_name_override", pin[1])]
+            )
+        with self._lock:
+            if self._closed:
+                chan.close()
+                raise ConnectionError("the Gateway is closed")
+            self._channels[key] = chan
         return chan
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if parts.scheme == "http":
-        chan = grpc.insecure_channel(target)
-    else:
-        pem, authority = _fetch_cert(host, port, timeout)
-        creds = grpc.ssl_channel_credentials(root_certificates=pem)
-        chan = grpc.secure_channel(
-            target, creds, options=[("grpc.ssl_target_name_override", authority)]
-        )
-    with _lock:
-        _channels[key] = chan
-    return chan
 
+    def _evict(self, url: str) -> None:
+        key = _key(url)
+        with _lock:
+            _pins.pop(key, None)
+        with self._lock:
+            chan = self._channels.pop(key, None)
+        if chan is not None:
+            chan.close()
 
-def _evict(url: str) -> None:
-    parts = urlsplit(url)
-    key = f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-    with _lock:
-        chan = _channels.pop(key, None)
-    if chan is not None:
-        chan.close()
+    def close(self) -> None:
+        with self._lock:
+            chans, self._channels = list(self._channels.values()), {}
+        for chan in chans:
+            chan.close()
 
+    def get(
+        self, url: str, address: bytes, sig: bytes, capabilities: bytes | None, timeout: float
+    ) -> bytes:
+        """Return the serialized ``OrchestratorInfo`` of the orchestrator at ``url``."""
+        import grpc
 
-def get_orchestrator_info(
-    url: str, address: bytes, sig: bytes, capabilities: bytes | None, timeout: float
-) -> bytes:
-    """Return the serialized ``OrchestratorInfo`` of the orchestrator at ``url``."""
-    import grpc
-
-    request = info_request(address, sig, capabilities)
-    for attempt in range(2):
-        try:
-            chan = _channel(url, timeout)
-            stub = chan.unary_unary(_METHOD)
-            return bytes(stub(request, timeout=timeout))
-        except OSError as exc:
-            raise ConnectionError(f"cannot reach {redact_url(url)}: {type(exc).__name__}") from None
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise TimeoutError(f"GetOrchestrator on {redact_url(url)} timed out") from None
-            if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
-                # Likely a restarted orchestrator with a new certificate: forget the pin, retry once.
-                _evict(url)
-                continue
-            details = exc.details() if hasattr(exc, "details") else ""
-            raise ConnectionError(
-                f"GetOrchestrator on {redact_url(url)} failed: {code}: {str(details)[:200]}"
-            ) from None
-    raise ConnectionError(f"GetOrchestrator on {redact_url(url)} failed")
+        request = info_request(address, sig, capabilities)
+        for attempt in range(2):
+            try:
+                stub = self._channel(url, timeout).unary_unary(_METHOD)
+                return bytes(stub(request, timeout=timeout))
+            except OSError as exc:
+                raise ConnectionError(
+                    f"cannot reach {redact_url(url)}: {type(exc).__name__}"
+                ) from None
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise TimeoutError(f"GetOrchestrator on {redact_url(url)} timed out") from None
+                if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                    # Likely a restarted orchestrator with a new certificate: forget the pin, retry.
+                    self._evict(url)
+                    continue
+                details = exc.details() if hasattr(exc, "details") else ""
+                raise ConnectionError(
+                    f"GetOrchestrator on {redact_url(url)} failed: {code}: {str(details)[:200]}"
+                ) from None
+        raise ConnectionError(f"GetOrchestrator on {redact_url(url)} failed")
