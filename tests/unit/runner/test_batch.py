@@ -311,3 +311,29 @@ async def test_http2_over_tls_not_required_but_plain_http11_works(running: Any) 
     assert r.http_version == "HTTP/1.1"
     assert isinstance(r, httpx.Response)
     assert r.json() == {"sum": 3}
+
+
+class Small(Pipeline):
+    max_body_bytes = 64
+
+    def predict(self, text: str) -> int:
+        return len(text)
+
+
+@pytest.mark.anyio
+async def test_oversized_bodies_get_413(running: Any) -> None:
+    async with running(Small) as client:
+        ok = await client.post("/", json={"text": "x" * 40})
+        declared = await client.post("/", json={"text": "x" * 100})
+
+        async def chunks() -> Any:  # no Content-Length: the limit applies while streaming
+            for _ in range(10):
+                yield b" " * 16
+
+        streamed = await client.post("/", content=chunks())
+    assert ok.json() == 40
+    assert (declared.status_code, declared.json()) == (
+        413,
+        {"detail": {"msg": "request body larger than 64 bytes"}},
+    )
+    assert streamed.status_code == 413

@@ -174,7 +174,7 @@ def test_batch_document_describes_inputs_outputs_and_extensions() -> None:
     assert body["additionalProperties"] is False
     ok = post["responses"]["200"]["content"]
     assert ok == {"application/json": {"schema": {"$ref": "#/components/schemas/Detections"}}}
-    assert set(post["responses"]) == {"200", "401", "422", "500", "503"}
+    assert set(post["responses"]) == {"200", "401", "413", "422", "500", "503"}
 
 
 def test_value_or_stream_lists_both_media_types() -> None:

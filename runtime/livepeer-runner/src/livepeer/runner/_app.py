@@ -36,6 +36,7 @@ log = logging.getLogger("livepeer.runner")
 
 Status = Literal["loading", "ready", "error"]
 _DEFAULT_SETUP = _Described.setup
+_DRAIN = 16 * 1024 * 1024
 
 
 def error_response(
@@ -57,9 +58,31 @@ def pydantic_errors(
     return out
 
 
-async def read_json_object(request: Request) -> dict[str, Any] | Response:
-    """The body as a JSON object, or the 422 response explaining why it is not one."""
-    raw = await request.body()
+async def read_body(request: Request, limit: int) -> bytes | Response:
+    """The whole body, or 413 once it is known to exceed ``limit`` bytes (before reading it all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return error_response(413, f"request body larger than {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit + _DRAIN:
+            break
+        if size <= limit:
+            parts.append(chunk)
+    if size > limit:
+        # Up to _DRAIN extra bytes are read and dropped so the client, still sending, gets the 413
+        # instead of a reset connection.
+        return error_response(413, f"request body larger than {limit} bytes")
+    return b"".join(parts)
+
+
+async def read_json_object(request: Request, limit: int = 1 << 20) -> dict[str, Any] | Response:
+    """The body as a JSON object, or the 413/422 response explaining why it is not one."""
+    raw = await read_body(request, limit)
+    if isinstance(raw, Response):
+        return raw
     if not raw.strip():
         return {}
     try:
@@ -179,7 +202,7 @@ class _BatchApp:
         unavailable = runtime.not_ready()
         if unavailable is not None:
             return unavailable
-        data = await read_json_object(request)
+        data = await read_json_object(request, type(self.instance).max_body_bytes)
         if isinstance(data, Response):
             return data
         try:

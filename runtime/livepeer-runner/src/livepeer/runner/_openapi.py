@@ -110,6 +110,7 @@ def _error_responses(*codes: int) -> dict[str, object]:
     texts = {
         401: "Missing or wrong bearer token.",
         409: "A stream is already running.",
+        413: "The request body is too large.",
         500: "The pipeline failed.",
         503: "The pipeline is loading or failed to load.",
     }
@@ -223,7 +224,7 @@ def openapi_schema(
             },
             "responses": {
                 "200": {"description": "The pipeline's output.", "content": content},
-                **_error_responses(401, 422, 500, 503),
+                **_error_responses(401, 413, 422, 500, 503),
             },
         }
         root = _json_get("RunnerInfo", "What this runner serves.", "info")

@@ -59,6 +59,8 @@ class Pipeline(_Described):
     """Content-Type used when ``predict`` returns ``bytes``."""
     concurrency: ClassVar[int] = 1
     """How many sync ``predict`` calls may run at once (each in a worker thread)."""
+    max_body_bytes: ClassVar[int] = 32 * 1024 * 1024
+    """Larger request bodies are refused with 413 before they are read."""
 
 
 class _EventSink(Protocol):
