@@ -100,6 +100,7 @@ class LivePipeline(_Described):
         return frame
 
     def process_audio(self, frame: AudioFrame) -> AudioFrame | Awaitable[AudioFrame]:
+        """Reserved for audio: not called yet, because ``livepeer.trickle.media`` carries video only."""
         return frame
 
     def on_params_update(self, params: dict[str, Any]) -> Awaitable[None] | None:
