@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -42,8 +42,13 @@ class FakeJob:
             raise PaymentError("signer refused (test)")
         self.payments += 1
 
-    async def update(self, params: Mapping[str, object]) -> None:
+    async def update(
+        self,
+        params: Mapping[str, object],
+        send_control: Callable[[Mapping[str, object]], Awaitable[None]],
+    ) -> None:
         self.updates.append(dict(params))
+        await send_control({"params": dict(params)})
 
     async def stop(self) -> None:
         self.stops += 1

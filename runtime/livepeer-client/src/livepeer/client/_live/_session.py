@@ -59,8 +59,12 @@ class LiveJob(Protocol):
     async def pay(self) -> None:
         """One payment cycle. Raises PaymentError (or another LivepeerError) on failure."""
 
-    async def update(self, params: Mapping[str, object]) -> None:
-        """Change the job's parameters the way this route does it."""
+    async def update(
+        self,
+        params: Mapping[str, object],
+        send_control: Callable[[Mapping[str, object]], Awaitable[None]],
+    ) -> None:
+        """Change the job's parameters the way this route does it (LV2V: a control message)."""
 
     async def stop(self) -> None:
         """End the job on the orchestrator (after the session closed its channels)."""
@@ -95,16 +99,17 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
 
     Anything else could point the SDK at the caller's own network (DESIGN §6), so it is refused.
     """
+    from livepeer.client._routes import same_host
+
     try:
-        target, origin = urlsplit(url), urlsplit(orchestrator)
+        target = urlsplit(url)
     except ValueError:
         raise ConnectionError(f"{name} from {orchestrator} is not a valid URL") from None
     if target.scheme not in ("http", "https") or not target.hostname:
         raise ConnectionError(f"{name} from {orchestrator} is not an http(s) URL")
-    host, orch_host = target.hostname.lower(), (origin.hostname or "").lower()
-    if host != orch_host and not host.endswith("." + orch_host):
+    if not same_host(url, orchestrator):
         raise ConnectionError(
-            f"{name} from {orchestrator} points at another host ({host}); refusing it "
+            f"{name} from {orchestrator} points at another host ({target.hostname}); refusing it "
             "(pass allow_foreign_urls=True to the Gateway to accept such URLs)"
         )
     return url
@@ -417,7 +422,7 @@ class LiveSession:
         """Change the running job's parameters (route-specific: control message or update call)."""
         self._require_open()
         assert self._job is not None
-        await self._job.update(params)
+        await self._job.update(params, self.send_control)
 
     # -- payments ---------------------------------------------------------------------------------
     async def _pay_forever(self, interval: float) -> None:

@@ -1,0 +1,301 @@
+"""Live video-to-video (PROTOCOL.md §1c, §8): GetOrchestrator → payment → ``POST /live-video-to-video``.
+
+Selection is the built-in pipeline probe (gRPC ``GetOrchestrator`` asking for ``live-video-to-video/{model}``,
+TOFU-pinned), so LV2V shares the run verbs' candidates, cache, ranking and ``max_price`` filter. Start then:
+
+- on-chain (a signer and a priced orchestrator): ``/generate-live-payment`` with ``type: "lv2v"`` and no state
+  (the first call prepays 60 s), its ``Livepeer-Payment`` / ``Livepeer-Segment`` on the start request;
+- offchain: an empty ``Livepeer-Payment`` and a ``SegData`` carrying only the orchestrator's auth token, which
+  the orchestrator still checks (py-1.0 does the same).
+
+While the session runs, every ``PAYMENT_INTERVAL`` seconds: ``/generate-live-payment`` with the signer's state
+and ``ManifestID`` = the orchestrator's ``manifest_id``, then ``POST {transcoder}/payment``. Signer 480 →
+``GetOrchestrator`` again (fresh ticket params / auth token) and retry with the same state, at most
+``MAX_REFRESH`` times; 481 (price rose above the session's ceiling) and every other failure end the session
+with ``PaymentError``; 482 skips the cycle. LV2V has no stop endpoint: closing the publish channel ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from livepeer.client._errors import (
+    APIStatusError,
+    ConnectionError,
+    NoOrchestratorError,
+    PaymentError,
+    ProtocolError,
+    Rejection,
+    SignerError,
+    TimeoutError,
+    ValidationError,
+)
+from livepeer.client._http import (
+    Call,
+    Deadline,
+    Op,
+    Reply,
+    Sleep,
+    adrive,
+    backoff,
+    is_retryable_status,
+)
+from livepeer.client._live._session import LiveChannels
+from livepeer.client._routes import Probe, safe_url
+from livepeer.client._routes.ai import _offchain_segment, base_url, probe_call
+from livepeer.client._selection import rank
+from livepeer.client._signer import Identity, Signer
+
+if TYPE_CHECKING:
+    from livepeer.client._gateway import Gateway
+
+__all__ = ["CAPABILITY", "Lv2vJob", "start"]
+
+CAPABILITY = "live-video-to-video"
+BILLING = "lv2v"
+PAYMENT_INTERVAL = 5.0
+MAX_REFRESH = 3
+START_TIMEOUT = 30.0
+PAYMENT_TIMEOUT = 10.0
+
+
+@dataclass
+class _Started:
+    probe: Probe
+    base: str
+    info: bytes
+    manifest_id: str
+    channels: LiveChannels
+    response: dict[str, object]
+    session_key: tuple[str, str]
+
+
+def _start_attempt(
+    signer: Signer,
+    probe: Probe,
+    *,
+    model: str,
+    params: Mapping[str, object],
+    request_id: str,
+    stream_id: str,
+    session_key: tuple[str, str],
+    deadline: Deadline,
+) -> Op[_Started | Rejection]:
+    info = probe.info or b""
+    base = base_url(probe)
+    headers = {"X-Request-Id": request_id}
+    if signer.url is not None and probe.price > 0:
+        try:
+            tokens = yield from signer.payment(
+                session_key, info, billing=BILLING, manifest_id=stream_id
+            )
+        except SignerError as exc:
+            if exc.status_code == 481:
+                return Rejection(probe.url, "price above the signer's ceiling (481)")
+            raise
+        if tokens is not None:
+            headers["Livepeer-Payment"] = tokens.payment
+            headers["Livepeer-Segment"] = tokens.seg_creds
+    if "Livepeer-Segment" not in headers:
+        headers["Livepeer-Payment"] = ""
+        headers["Livepeer-Segment"] = _offchain_segment(info, stream_id)
+    body = {
+        "model_id": model,
+        "params": dict(params),
+        "gateway_request_id": request_id,
+        "stream_id": stream_id,
+    }
+    try:
+        reply: Reply = yield Call(
+            "POST",
+            f"{base}/{CAPABILITY}",
+            headers=headers,
+            json=body,
+            timeout=deadline.cap(START_TIMEOUT),
+            limit=1 << 20,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        return Rejection(probe.url, str(exc))
+    if reply.status != 200:
+        text = reply.body[:200].decode("utf-8", "replace").strip()
+        if is_retryable_status(reply.status):
+            return Rejection(probe.url, f"HTTP {reply.status}: {text}")
+        raise APIStatusError(
+            reply.status, reply.body, orchestrator=probe.url, request_id=request_id
+        )
+    try:
+        data = json.loads(reply.body)
+        if not isinstance(data, dict):
+            raise ValueError
+        mid = str(data["manifest_id"])
+        channels = LiveChannels(
+            publish_url=safe_url(str(data["publish_url"]), probe.url),
+            subscribe_url=safe_url(str(data["subscribe_url"]), probe.url),
+            control_url=safe_url(str(data["control_url"]), probe.url),
+            events_url=safe_url(str(data["events_url"]), probe.url),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise ProtocolError(
+            f"{probe.url} answered /{CAPABILITY} without the channel URLs and manifest_id"
+        ) from None
+    data.setdefault("stream_id", stream_id)
+    return _Started(probe, base, info, mid, channels, data, session_key)
+
+
+def _start_op(
+    gw: Gateway,
+    model: str,
+    params: Mapping[str, object],
+    request_id: str,
+    stream_id: str,
+) -> Op[_Started]:
+    """Select, start, fail over — the same policy as the run verbs (DESIGN §6)."""
+    core = gw._core
+    deadline = Deadline(gw.settings.timeout)
+    ident: Identity = yield from core.signer.identity()
+    candidates, rejections = yield from core.candidates()
+    if not candidates:
+        raise NoOrchestratorError(CAPABILITY, rejections)
+    last: dict[str, str] = {}
+    for rnd in range(gw.settings.max_retries + 1):
+        if rnd:
+            yield Sleep(deadline.cap(backoff(rnd - 1)))
+        probes = yield from core.selector.probe(candidates, CAPABILITY, model, ident, deadline)
+        usable, rejected = rank(probes, gw.settings.max_price)
+        for r in rejected:
+            last[r.orchestrator] = r.reason
+        for probe in usable:
+            # One signer state chain per live session (its PMSessionID), never shared between sessions.
+            key = (probe.url, f"{CAPABILITY}:{stream_id}")
+            outcome = yield from _start_attempt(
+                core.signer,
+                probe,
+                model=model,
+                params=params,
+                request_id=request_id,
+                stream_id=stream_id,
+                session_key=key,
+                deadline=deadline,
+            )
+            if isinstance(outcome, _Started):
+                return outcome
+            core.signer.forget(key)
+            last[outcome.orchestrator] = outcome.reason
+            core.selector.mark_failed(probe, CAPABILITY, model, outcome.reason)
+        if deadline.remaining() <= 0:
+            break
+    raise NoOrchestratorError(
+        CAPABILITY, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+    )
+
+
+class Lv2vJob:
+    """The running LV2V job as the session sees it: payments and parameter updates."""
+
+    def __init__(self, gw: Gateway, started: _Started, model: str) -> None:
+        self._gw = gw
+        self._started = started
+        self._model = model
+        self._info = started.info
+        signer = gw._core.signer
+        priced = signer.url is not None and started.probe.price > 0
+        self.payment_interval: float | None = PAYMENT_INTERVAL if priced else None
+        self.payments = 0
+
+    @property
+    def orchestrator(self) -> str:
+        return self._started.probe.url
+
+    async def pay(self) -> None:
+        await adrive(self._pay_op(), self._gw._async_io())
+
+    def _pay_op(self) -> Op[None]:
+        signer = self._gw._core.signer
+        st = self._started
+        refreshes = 0
+        while True:
+            try:
+                tokens = yield from signer.payment(
+                    st.session_key, self._info, billing=BILLING, manifest_id=st.manifest_id
+                )
+            except SignerError as exc:
+                if exc.status_code == 480 and refreshes < MAX_REFRESH:
+                    refreshes += 1
+                    ident: Identity = yield from signer.identity()
+                    fresh: Reply = yield probe_call(
+                        st.probe.url, CAPABILITY, self._model, ident, PAYMENT_TIMEOUT
+                    )
+                    self._info = bytes(fresh.body)
+                    continue
+                if exc.status_code == 481:
+                    raise PaymentError(
+                        f"{st.probe.url} raised its price above this session's ceiling (481)"
+                    ) from None
+                raise PaymentError(f"live payment failed: {exc}") from None
+            break
+        if tokens is None:
+            return  # 482: credit still covers the fee
+        reply: Reply = yield Call(
+            "POST",
+            f"{st.base}/payment",
+            headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
+            timeout=PAYMENT_TIMEOUT,
+            limit=1 << 20,
+        )
+        if reply.status != 200:
+            text = reply.body[:200].decode("utf-8", "replace").strip()
+            raise PaymentError(f"{st.probe.url} refused the payment ({reply.status}): {text}")
+        self._info = _fresh_info(reply.body) or self._info
+        self.payments += 1
+
+    async def update(
+        self,
+        params: Mapping[str, object],
+        send_control: Callable[[Mapping[str, object]], Awaitable[None]],
+    ) -> None:
+        # go-livepeer's gateway forwards parameter updates to the runner over the control channel.
+        await send_control(dict(params))
+
+    async def stop(self) -> None:
+        # No LV2V stop endpoint exists (PROTOCOL §8): closing the publish channel ends the job and the
+        # orchestrator stops once credit lapses. Only our signer state is dropped.
+        self._gw._core.signer.forget(self._started.session_key)
+
+
+def _fresh_info(body: bytes) -> bytes | None:
+    """``PaymentResult.info`` (fresh ticket params), if the orchestrator sent one."""
+    if not body:
+        return None
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    result = pb.PaymentResult()
+    try:
+        result.ParseFromString(body)
+    except Exception:  # protobuf raises its own DecodeError type
+        return None
+    return bytes(result.info.SerializeToString()) if result.HasField("info") else None
+
+
+async def start(
+    gw: Gateway,
+    *,
+    model: str | None,
+    params: Mapping[str, object] | None,
+    request_id: str | None,
+    stream_id: str | None,
+) -> tuple[LiveChannels, Lv2vJob, Mapping[str, object]]:
+    """Start an LV2V job; the LiveSession calls this from ``__aenter__``."""
+    if not model:
+        raise ValidationError(f"{CAPABILITY} needs a model (e.g. model='noop')")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("params must be a mapping")
+    request_id = request_id or uuid.uuid4().hex
+    stream_id = stream_id or uuid.uuid4().hex
+    started = await adrive(
+        _start_op(gw, model, params or {}, request_id, stream_id), gw._async_io()
+    )
+    return started.channels, Lv2vJob(gw, started, model), started.response
