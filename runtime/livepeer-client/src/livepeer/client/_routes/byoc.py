@@ -11,12 +11,29 @@ from typing import Any
 from livepeer.client._errors import LivepeerError
 from livepeer.client._http import Call, Op, Reply
 from livepeer.client._routes import Probe, Request, body_fields
-from livepeer.client._signer import Identity, PaymentTokens, Signer, needs_payment
+from livepeer.client._signer import (
+    PAYMENT_THRESHOLD_SECONDS,
+    Identity,
+    PaymentTokens,
+    Signer,
+    needs_payment,
+)
 
 __all__ = ["attempt", "is_low_balance", "probe_call", "read_probe", "synthesize_info"]
 
-# py-1.0 and the signer's live billing both speak per-second prices; BYOC tickets reuse that type.
-BILLING = "lv2v"
+
+# The master signer has no BYOC billing type. Its legacy per-pixel mode (no ``type``) charges
+# ``price x inPixels``; with the JobToken's per-second price, ``inPixels`` = seconds of credit to buy.
+# go-livepeer's gateway buys ``timeout_seconds`` worth; we also cover the 120 s re-pay threshold so the
+# next calls need no signer round trip.
+def seconds_to_buy(price_per_second: float, balance: float | None, timeout: float) -> int:
+    """Seconds of credit that bring the balance over the re-pay threshold plus this job's timeout."""
+    have = (balance or 0.0) / price_per_second if price_per_second > 0 else 0.0
+    want = PAYMENT_THRESHOLD_SECONDS + math.ceil(timeout)
+    return max(MIN_CREDIT_SECONDS, math.ceil(want - max(0.0, have)))
+
+
+MIN_CREDIT_SECONDS = 60
 
 
 def probe_call(url: str, capability: str, ident: Identity, timeout: float) -> Call:
@@ -126,15 +143,18 @@ def attempt(
 ) -> Op[Reply]:
     """One call to one orchestrator: pay if needed, sign the job, POST the input."""
     headers: dict[str, str] = {}
+    timeout = req.deadline.cap(req.deadline.remaining())
     if probe.price > 0 and (force_payment or needs_payment(probe.price, probe.balance)):
         tokens: PaymentTokens | None = yield from signer.payment(
-            (probe.url, req.capability), synthesize_info(probe), billing=BILLING
+            (probe.url, req.capability),
+            synthesize_info(probe),
+            billing=None,
+            in_pixels=seconds_to_buy(probe.price, probe.balance, timeout),
         )
         if tokens is not None:
             headers["Livepeer-Payment"] = tokens.payment
             if tokens.seg_creds:
                 headers["Livepeer-Segment"] = tokens.seg_creds
-    timeout = req.deadline.cap(req.deadline.remaining())
     job: dict[str, Any] = {
         "id": req.request_id,
         "request": "{}",
