@@ -210,3 +210,88 @@ def test_submit_byoc_job_unknown_capability_fails_cleanly(
     # 503 from every orchestrator -> 1.0.0 moves on, then gives up.
     assert out["error"] == "NoOrchestratorAvailableError"
     assert "503" in out["text"]
+
+
+LV2V_SCRIPT = """
+import asyncio
+from fractions import Fraction
+import av
+from livepeer_gateway.lv2v import start_lv2v, StartJobRequest
+from livepeer_gateway.media_publish import MediaPublishConfig, VideoOutputConfig
+
+
+def make_frame(i):
+    f = av.VideoFrame(64, 64, "yuv420p")
+    for p, plane in enumerate(f.planes):
+        plane.update(bytes([(i * 3 + p * 40) % 256]) * plane.buffer_size)
+    f.pts = i
+    f.time_base = Fraction(1, 30)
+    return f
+
+
+async def main():
+    job = start_lv2v(ORCHS, StartJobRequest(model_id=MODEL, params={"probe": 1}), **KWARGS)
+    media = job.start_media(MediaPublishConfig(tracks=[VideoOutputConfig(fps=30, keyframe_interval_s=0.5)]))
+    out = job.media_output()
+    got = {"frames": [], "events": []}
+
+    async def publish():
+        for i in range(300):
+            await media.write_frame(make_frame(i))
+            await asyncio.sleep(1 / 30)
+
+    async def read_frames():
+        async for fr in out.frames():
+            if fr.kind == "video":
+                yuv = fr.frame.reformat(format="yuv420p")
+                u = yuv.planes[1]
+                raw = bytes(u)
+                plane = b"".join(raw[r * u.line_size : r * u.line_size + u.width] for r in range(u.height))
+                got["frames"].append({"w": fr.frame.width, "h": fr.frame.height, "u": sum(plane) / len(plane)})
+            if len(got["frames"]) >= 10:
+                return
+
+    async def read_events():
+        async for ev in job.events():
+            got["events"].append(ev)
+            return
+
+    pub = asyncio.create_task(publish())
+    await asyncio.wait_for(asyncio.gather(read_frames(), read_events()), 60)
+    pub.cancel()
+    await media.close()
+    await out.close()
+    await job.close()
+    print(json.dumps({"frames": got["frames"], "event": got["events"][0], "manifest": job.manifest_id,
+                      "orch": job.publish_url}))
+
+asyncio.run(main())
+"""
+
+
+def test_start_lv2v_noop_offchain_frames_and_events(
+    gateway_python: str, offchain_net: RunningDevnet
+) -> None:
+    script = "ORCHS = INFO['orchestrators'][0]\nMODEL = 'noop'\nKWARGS = {}\n" + LV2V_SCRIPT
+    out = run_client(gateway_python, script, offchain_net.info)
+    assert len(out["frames"]) >= 10
+    assert out["frames"][0]["w"] == 64
+    assert out["frames"][0]["h"] == 64
+    # noop keeps the colour the client published (the grayscale model would flatten chroma to 128).
+    assert any(abs(f["u"] - 128) > 5 for f in out["frames"])
+    assert out["event"]["type"] == "status"
+    assert out["event"]["inference_status"]["last_params"] == {"probe": 1}
+    assert out["orch"].startswith(offchain_net.orchestrators[0] + "/ai/trickle/")
+
+
+def test_start_lv2v_grayscale_onchain_with_signer_payments(
+    gateway_python: str, onchain_net: RunningDevnet
+) -> None:
+    """On-chain: GetOrchestrator signed by the signer, /generate-live-payment, paid start, grayscale output."""
+    script = "ORCHS = None\nMODEL = 'grayscale'\nKWARGS = {'token': INFO['token']}\n" + LV2V_SCRIPT
+    calls_before = onchain_net.net.signer.calls
+    out = run_client(gateway_python, script, onchain_net.info)
+    assert len(out["frames"]) >= 10
+    # Grayscale output: chroma planes are neutral (128) whatever the input colour.
+    assert all(abs(f["u"] - 128) < 2 for f in out["frames"])
+    assert onchain_net.net.signer.calls > calls_before

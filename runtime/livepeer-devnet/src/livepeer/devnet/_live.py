@@ -1,23 +1,576 @@
-"""Live routes of the orchestrator emulator (filled in below)."""
+"""Orchestrator routes that start work on runners: LV2V (§8), BYOC live streams (§7) and AI batch routes.
+
+Each LV2V session gets its own runner (a ``livepeer.runner`` LivePipeline served on a fresh loopback port),
+as go-livepeer starts one runner container per stream; BYOC live streams go to the registered worker.
+Trickle channels live on the orchestrator under ``/ai/trickle/``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
-from starlette.routing import BaseRoute
+import anyio
+import anyio.abc
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from livepeer.devnet._keys import recover_hash_signer
+from livepeer.devnet._payments import PaymentError, decode_b64_proto
 
 if TYPE_CHECKING:
-    from livepeer.devnet._orchestrator import Orchestrator
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.devnet._orchestrator import ExternalCapability, Orchestrator
 
 __all__ = ["LiveRoutes"]
 
+log = logging.getLogger("livepeer.devnet")
+
+LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30
+ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+AI_MAX_BODY = 32 * 1024 * 1024
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def response(self) -> Response:
+        return PlainTextResponse(self.message, status_code=self.status)
+
+
+@dataclass
+class LiveSession:
+    """One LV2V session (keyed by manifest id) or BYOC stream (keyed by stream id)."""
+
+    id: str
+    kind: str  # "lv2v" | "byoc"
+    sender: str
+    channels: list[str]
+    price_per_second: Fraction = Fraction(0)
+    runner_url: str = ""
+    capability: str = ""
+    done: anyio.Event = field(default_factory=anyio.Event)
+    last_debit: float = field(default_factory=time.monotonic)
+    last_input_seq: int = 0
+    negative_readings: int = 0
+
 
 class LiveRoutes:
+    """LV2V, ``/payment``, ``/ai/stream/*`` and the AI batch routes of one orchestrator."""
+
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
+        self.sessions: dict[str, LiveSession] = {}
+        self.task_group: anyio.abc.TaskGroup | None = None
+        # go-livepeer: LV2V debits every -livePaymentInterval (5 s); BYOC streams every 23 s.
+        self.lv2v_interval = 5.0
+        self.stream_interval = 23.0
 
     def routes(self) -> list[BaseRoute]:
-        return []
+        o = self.orch
+        routes: list[BaseRoute] = [
+            Route("/live-video-to-video", self.start_lv2v, methods=["POST"]),
+            Route("/payment", self.payment, methods=ANY_METHOD),
+            Route("/ai/stream/start", self.stream_start, methods=ANY_METHOD),
+            Route("/ai/stream/update", self.stream_update, methods=ANY_METHOD),
+            Route("/ai/stream/stop", self.stream_stop, methods=ANY_METHOD),
+            Route("/ai/stream/payment", self.stream_payment, methods=ANY_METHOD),
+        ]
+        for pipeline in o.options.ai_models:
+            routes.append(Route(f"/{pipeline}", self._ai_handler(pipeline), methods=["POST"]))
+        return routes
 
     async def stop_all(self) -> None:
-        return None
+        for session in list(self.sessions.values()):
+            await self._end(session)
+
+    # -- payments and credentials -----------------------------------------------------------------------
+
+    def _segment(self, request: Request) -> pb.SegData:
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        seg = pb.SegData()
+        header = request.headers.get("livepeer-segment", "")
+        if not header or not decode_b64_proto(header, seg):
+            raise _Reject(403, "Invalid segment credentials")
+        why = self.orch.tickets.check_auth_token(seg.auth_token)
+        if why is not None:
+            raise _Reject(403, f"Invalid segment credentials: {why}")
+        return seg
+
+    def _payment(
+        self, request: Request, seg: pb.SegData, account: str | None
+    ) -> tuple[str, Fraction]:
+        """Check segment signature and tickets; return (sender, credit). Offchain: ("", 0)."""
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        if not self.orch.options.onchain:
+            return "", Fraction(0)
+        payment = pb.Payment()
+        header = request.headers.get("livepeer-payment", "")
+        if not header or not decode_b64_proto(header, payment):
+            raise _Reject(402, "Could not decode payment")
+        from livepeer.devnet._signer import segment_message
+
+        signer = recover_hash_signer(segment_message(seg), seg.sig)
+        if signer is None or bytes.fromhex(signer[2:]) != payment.sender:
+            raise _Reject(403, "Invalid segment credentials: bad signature")
+        try:
+            credit = self.orch.tickets.credit_of(payment, None)
+        except PaymentError as exc:
+            raise _Reject(exc.status, exc.message) from None
+        sender = "0x" + payment.sender.hex()
+        if account is not None:
+            self.orch.balances.credit((sender, account), credit)
+        return sender, credit
+
+    def lv2v_price_per_second(self) -> Fraction:
+        if not self.orch.options.onchain:
+            return Fraction(0)
+        ppu, ppx = self.orch.base_price()
+        return Fraction(ppu, ppx) * LV2V_PIXELS_PER_SECOND
+
+    # -- LV2V -------------------------------------------------------------------------------------------
+
+    async def start_lv2v(self, request: Request) -> Response:
+        o = self.orch
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return PlainTextResponse("Invalid request body", status_code=400)
+        model = body.get("model_id")
+        if not isinstance(model, str) or not model:
+            return PlainTextResponse("model_id is required", status_code=400)
+        if (
+            model not in o.live_apps
+            or o.faults.no_capacity
+            or o.lv2v_in_use >= o.options.lv2v_capacity
+        ):
+            return PlainTextResponse("insufficient capacity", status_code=503)
+        mid = os.urandom(8).hex()
+        try:
+            seg = self._segment(request) if o.options.onchain else self._offchain_segment(request)
+            sender, credit = self._payment(request, seg, mid)
+        except _Reject as exc:
+            return exc.response()
+        from livepeer.devnet._payments import ticket_ev
+
+        if o.options.onchain and credit < ticket_ev(o.tickets.ticket_params(o.base_price())):
+            return PlainTextResponse("Insufficient balance", status_code=400)
+        names = [mid, f"{mid}-out", f"{mid}-control", f"{mid}-events"]
+        for name in names:
+            o.trickle.create_channel(
+                name, mime_type="video/MP2T" if name in names[:2] else "application/json"
+            )
+        session = LiveSession(
+            id=mid,
+            kind="lv2v",
+            sender=sender,
+            channels=names,
+            price_per_second=self.lv2v_price_per_second(),
+        )
+        base = f"{o.service_url}/ai/trickle"
+        runner_body = {
+            "model_id": model,
+            "params": body.get("params") or {},
+            "gateway_request_id": str(body.get("gateway_request_id", "") or ""),
+            "stream_id": str(body.get("stream_id", "") or ""),
+            "manifest_id": mid,
+            "subscribe_url": f"{base}/{mid}",
+            "publish_url": f"{base}/{mid}-out",
+            "control_url": f"{base}/{mid}-control",
+            "events_url": f"{base}/{mid}-events",
+        }
+        o.lv2v_in_use += 1
+        self.sessions[mid] = session
+        try:
+            await self._start_runner(
+                session, o.live_apps[model], "/live-video-to-video", runner_body
+            )
+        except _Reject as exc:
+            await self._end(session)
+            return exc.response()
+        return JSONResponse(
+            {
+                "publish_url": f"{base}/{mid}",
+                "subscribe_url": f"{base}/{mid}-out",
+                "control_url": f"{base}/{mid}-control",
+                "events_url": f"{base}/{mid}-events",
+                "manifest_id": mid,
+            }
+        )
+
+    def _offchain_segment(self, request: Request) -> pb.SegData:
+        # Offchain go-livepeer still compares the auth token inside Livepeer-Segment (§8.1).
+        return self._segment(request)
+
+    async def _start_runner(
+        self, session: LiveSession, cls: type, path: str, body: dict[str, Any]
+    ) -> None:
+        """Serve a fresh runner for ``session`` and POST its start request; _Reject(500) on failure."""
+        if self.task_group is None:
+            raise _Reject(500, "orchestrator has no task group for runners")
+        from livepeer.runner import serve
+        from livepeer.runner.hosting import HostedApp, hosted
+
+        async def run(*, task_status: anyio.abc.TaskStatus[HostedApp]) -> None:
+            async with hosted(serve(cls)) as srv:
+                task_status.started(srv)
+                await session.done.wait()
+
+        srv: HostedApp = await self.task_group.start(run)
+        session.runner_url = srv.url
+        try:
+            r = await self.orch.http.post(
+                f"{srv.url}{path}", json=body, headers={"X-Stream-Id": session.id}, timeout=15
+            )
+        except httpx.HTTPError as exc:
+            raise _Reject(500, f"runner start failed: {exc}") from None
+        if r.status_code >= 400:
+            raise _Reject(500, f"runner start failed: {r.status_code} {r.text[:200]}")
+        self.task_group.start_soon(self._watch, session)
+
+    async def _watch(self, session: LiveSession) -> None:
+        """Debit live credit while input flows; end the session when input stops or credit runs out."""
+        o = self.orch
+        interval = self.lv2v_interval if session.kind == "lv2v" else self.stream_interval
+        input_channel = session.channels[0]
+        while not session.done.is_set():
+            with anyio.move_on_after(min(interval, 1.0)):
+                await session.done.wait()
+            if session.done.is_set():
+                return
+            if session.kind == "lv2v" and input_channel not in o.trickle:
+                # The client closed its publish channel: go-livepeer tears the whole session down.
+                await anyio.sleep(0.5)  # let the runner flush its last output segment
+                await self._end(session)
+                return
+            now = time.monotonic()
+            if now - session.last_debit < interval or session.price_per_second <= 0:
+                continue
+            elapsed = Fraction(now - session.last_debit)
+            session.last_debit = now
+            if session.kind == "lv2v":
+                seq = o.trickle.next_seq(input_channel) if input_channel in o.trickle else 0
+                if seq == session.last_input_seq:
+                    continue  # debits happen on input segments only
+                session.last_input_seq = seq
+            key = (session.sender, session.id)
+            balance = o.balances.debit(key, session.price_per_second * elapsed)
+            if balance < 0:
+                session.negative_readings += 1
+                if session.kind == "lv2v" or session.negative_readings >= 2:
+                    log.info("session %s out of credit", session.id)
+                    await self._end(session)
+                    return
+
+    async def _end(self, session: LiveSession) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        o = self.orch
+        if session.kind == "lv2v":
+            o.lv2v_in_use = max(0, o.lv2v_in_use - 1)
+        if session.runner_url and session.kind == "lv2v":
+            with anyio.move_on_after(2):
+                with contextlib.suppress(httpx.HTTPError):
+                    await o.http.post(f"{session.runner_url}/stream/stop", json={}, timeout=2)
+        for name in session.channels:
+            o.trickle.close_channel(name)
+        session.done.set()
+
+    async def payment(self, request: Request) -> Response:
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        o = self.orch
+        try:
+            seg = self._segment(request)
+            manifest = seg.manifestId.decode(errors="replace")
+            self._payment(request, seg, manifest)
+        except _Reject as exc:
+            return exc.response()
+        info = o.orchestrator_info()
+        # Same auth token as the session (go-livepeer keeps it); fresh ticket params.
+        info.auth_token.CopyFrom(seg.auth_token)
+        result = pb.PaymentResult(info=info)
+        return Response(result.SerializeToString(), media_type="application/octet-stream")
+
+    # -- BYOC live streams ------------------------------------------------------------------------------
+
+    def _stream_job(self, request: Request, *, low_balance_status: int = 400) -> Any:
+        from livepeer.devnet._orchestrator import _Reject as OrchReject
+
+        try:
+            return self.orch.setup_job(request, low_balance_status=low_balance_status)
+        except OrchReject as exc:
+            # /ai/stream/* answers 400 for every setup error except low credit (402) (§7).
+            status = exc.status if exc.status in (402,) else 400
+            raise _Reject(status, exc.message) from None
+
+    async def stream_start(self, request: Request) -> Response:
+        o = self.orch
+        try:
+            job, cap, key = self._stream_job(request, low_balance_status=402)
+            try:
+                params = json.loads(job.parameters) if job.parameters else {}
+                if not isinstance(params, dict):
+                    raise ValueError
+            except ValueError:
+                raise _Reject(400, "Invalid job parameters") from None
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError
+            except ValueError:
+                raise _Reject(400, "Invalid request body") from None
+        except _Reject as exc:
+            return exc.response()
+        sid = job.id or os.urandom(8).hex()
+        base = f"{o.service_url}/ai/trickle"
+        channels = {"control": f"{sid}-control", "events": f"{sid}-events"}
+        if params.get("enable_video_ingress"):
+            channels["publish"] = sid
+        if params.get("enable_video_egress"):
+            channels["subscribe"] = f"{sid}-out"
+        if params.get("enable_data_output"):
+            channels["data"] = f"{sid}-data"
+        mimes = {"publish": "video/MP2T", "subscribe": "video/MP2T", "data": "application/jsonl"}
+        for kind, name in channels.items():
+            o.trickle.create_channel(name, mime_type=mimes.get(kind, "application/json"))
+        worker_body = dict(body)
+        worker_body.update(
+            {
+                "gateway_request_id": sid,
+                "stream_id": sid,
+                "control_url": f"{base}/{channels['control']}",
+                "events_url": f"{base}/{channels['events']}",
+            }
+        )
+        # The runner's view: it subscribes to what the client publishes and publishes what it reads.
+        if "publish" in channels:
+            worker_body["subscribe_url"] = f"{base}/{channels['publish']}"
+        if "subscribe" in channels:
+            worker_body["publish_url"] = f"{base}/{channels['subscribe']}"
+        if "data" in channels:
+            worker_body["data_url"] = f"{base}/{channels['data']}"
+        ordered = [
+            channels[k]
+            for k in ("publish", "subscribe", "control", "events", "data")
+            if k in channels
+        ]
+        session = LiveSession(
+            id=sid,
+            kind="byoc",
+            sender=key[0],
+            channels=ordered,
+            price_per_second=o.byoc_price_per_second(cap),
+            runner_url=cap.url,
+            capability=cap.name,
+        )
+        try:
+            upstream = await self._worker(cap, "/stream/start", worker_body, sid)
+        except _Reject as exc:
+            for name in ordered:
+                o.trickle.close_channel(name)
+            return exc.response()
+        if upstream.status_code >= 400:
+            for name in ordered:
+                o.trickle.close_channel(name)
+            return PlainTextResponse(upstream.text, status_code=upstream.status_code)
+        self.sessions[sid] = session
+        # Stream credit is keyed like BYOC jobs: (sender, capability); the watcher debits it.
+        session.id = sid
+        if self.task_group is not None:
+            self.task_group.start_soon(self._watch_stream, session, key)
+        headers = {
+            "X-Control-Url": f"{base}/{channels['control']}",
+            "X-Events-Url": f"{base}/{channels['events']}",
+            "Livepeer-Balance": str(round(o.balances.get(key))),
+        }
+        if "publish" in channels:
+            headers["X-Publish-Url"] = f"{base}/{channels['publish']}"
+        if "subscribe" in channels:
+            headers["X-Subscribe-Url"] = f"{base}/{channels['subscribe']}"
+        if "data" in channels:
+            headers["X-Data-Url"] = f"{base}/{channels['data']}"
+        return Response(b"", status_code=200, headers=headers)
+
+    async def _watch_stream(self, session: LiveSession, key: tuple[str, str]) -> None:
+        o = self.orch
+        while not session.done.is_set():
+            with anyio.move_on_after(self.stream_interval):
+                await session.done.wait()
+            if session.done.is_set() or session.price_per_second <= 0:
+                continue
+            if o.balances.debit(key, session.price_per_second * Fraction(self.stream_interval)) < 0:
+                session.negative_readings += 1
+                if session.negative_readings >= 2:
+                    await self._stop_stream(session)
+                    return
+
+    async def _stop_stream(self, session: LiveSession) -> None:
+        cap = self.orch.capabilities.get(session.capability)
+        if cap is not None:
+            with contextlib.suppress(_Reject):
+                await self._worker(cap, "/stream/stop", {}, session.id)
+        await self._end(session)
+
+    async def _worker(
+        self, cap: ExternalCapability, path: str, body: dict[str, Any], sid: str
+    ) -> httpx.Response:
+        headers = {"X-Stream-Id": sid}
+        if cap.token:
+            headers["Authorization"] = f"Bearer {cap.token}"
+        try:
+            if self.orch.faults.worker_dead:
+                raise httpx.ConnectError("worker is dead (devnet fault)")
+            r = await self.orch.http.post(
+                f"{cap.url}{path}", json=body, headers=headers, timeout=15
+            )
+        except httpx.HTTPError as exc:
+            raise _Reject(500, f"worker unreachable: {exc}") from None
+        if r.status_code == 401:
+            self.orch.capabilities.pop(cap.name, None)
+            raise _Reject(500, "worker refused authorization")
+        return r
+
+    def _stream_session(self, job: Any) -> LiveSession | Response:
+        try:
+            sid = json.loads(job.request).get("stream_id", "")
+        except (ValueError, AttributeError):
+            sid = ""
+        session = self.sessions.get(str(sid))
+        if session is None or session.kind != "byoc":
+            return PlainTextResponse("stream not found", status_code=400)
+        return session
+
+    async def stream_update(self, request: Request) -> Response:
+        try:
+            job, cap, _key = self._stream_job(request)
+        except _Reject as exc:
+            return exc.response()
+        session = self._stream_session(job)
+        if isinstance(session, Response):
+            return session
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return PlainTextResponse("Invalid request body", status_code=400)
+        try:
+            r = await self._worker(cap, "/stream/params", body, session.id)
+        except _Reject as exc:
+            return exc.response()
+        return Response(
+            r.content, status_code=r.status_code, media_type=r.headers.get("content-type")
+        )
+
+    async def stream_stop(self, request: Request) -> Response:
+        try:
+            job, cap, _key = self._stream_job(request)
+        except _Reject as exc:
+            return exc.response()
+        session = self._stream_session(job)
+        if isinstance(session, Response):
+            return session
+        try:
+            r = await self._worker(cap, "/stream/stop", {}, session.id)
+            status, content = r.status_code, r.content
+        except _Reject:
+            status, content = 200, b""  # go-livepeer answers 200 when the worker is gone
+        await self._end(session)
+        return Response(content, status_code=status)
+
+    async def stream_payment(self, request: Request) -> Response:
+        try:
+            _job, _cap, key = self._stream_job(request)
+        except _Reject as exc:
+            return exc.response()
+        return Response(b"", headers={"Livepeer-Balance": str(round(self.orch.balances.get(key)))})
+
+    # -- AI batch routes --------------------------------------------------------------------------------
+
+    def _ai_handler(self, pipeline: str) -> Any:
+        async def handler(request: Request) -> Response:
+            return await self.ai_request(request, pipeline)
+
+        return handler
+
+    async def ai_request(self, request: Request, pipeline: str) -> Response:
+        o = self.orch
+        body = await request.body()
+        if len(body) > AI_MAX_BODY:
+            return JSONResponse({"error": {"message": "request body too large"}}, status_code=413)
+        try:
+            seg = self._segment(request) if o.options.onchain else None
+            if seg is not None:
+                manifest = seg.manifestId.decode(errors="replace") or pipeline
+                sender, _credit = self._payment(request, seg, manifest)
+                if o.balances.get((sender, manifest)) <= 0:
+                    raise _Reject(402, "Insufficient balance")
+            else:
+                sender, manifest = "", pipeline
+        except _Reject as exc:
+            return JSONResponse({"error": {"message": exc.message}}, status_code=exc.status)
+        runner = o.ai_runners.get(pipeline)
+        if runner is None or o.faults.no_capacity:
+            return JSONResponse({"error": {"message": "insufficient capacity"}}, status_code=503)
+        if o.faults.worker_delay:
+            await anyio.sleep(o.faults.worker_delay)
+        headers = {"content-type": request.headers.get("content-type", "application/json")}
+        try:
+            if o.faults.worker_dead:
+                raise httpx.ConnectError("runner is dead (devnet fault)")
+            req = o.http.build_request(
+                "POST", f"{runner}/{pipeline}", content=body, headers=headers
+            )
+            upstream = await o.http.send(req, stream=True)
+        except httpx.HTTPError as exc:
+            return JSONResponse({"error": {"message": f"runner error: {exc}"}}, status_code=500)
+        if o.options.onchain:
+            ppu, ppx = o.base_price()
+            o.balances.debit((sender, manifest), Fraction(ppu, ppx) * _ai_units(pipeline, body))
+        if "text/event-stream" in upstream.headers.get("content-type", ""):
+
+            async def relay() -> Any:
+                try:
+                    async for chunk in upstream.aiter_raw():
+                        yield chunk
+                finally:
+                    await upstream.aclose()
+
+            return StreamingResponse(relay(), media_type="text/event-stream")
+        content = await upstream.aread()
+        await upstream.aclose()
+        return Response(
+            content,
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type", "application/json"),
+        )
+
+
+def _ai_units(pipeline: str, body: bytes) -> int:
+    """Billable units of a batch AI request: output pixels for images, tokens for llm."""
+    try:
+        params = json.loads(body)
+    except ValueError:
+        return 1
+    if not isinstance(params, dict):
+        return 1
+    if pipeline == "text-to-image":
+        w, h = int(params.get("width", 1024) or 1024), int(params.get("height", 1024) or 1024)
+        return w * h * int(params.get("num_images_per_prompt", 1) or 1)
+    if pipeline == "llm":
+        return int(params.get("max_tokens", 256) or 256)
+    return 1

@@ -221,6 +221,7 @@ class Devnet:
                 )
             )
             orch.ai_runners = dict(self.ai_runners)
+            orch.live.task_group = self._tg
             orch.live_apps = {m: cls for m, cls in samples.LV2V_MODELS.items()}
             orch.byoc_live_classes = {
                 n: c for n, c in samples.BYOC.items() if not hasattr(c, "predict")
