@@ -190,7 +190,7 @@ def _capability_module(
         support += ["AsyncEventStream", "EventStream"]
     client = ["Gateway"]
     if "live" in cap.verbs:
-        client.append("LiveSession")
+        support.append("live_gateway")
     description = cap.description or f"The ``{cap.name}`` capability."
     verb_text = {
         "run": "Run it once and return the result",

@@ -157,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0].startswith("--from"):
+    if args_list and args_list[0].startswith("--") and args_list[0] != "--help":
+        # `livepeer generate --from URL --out DIR` hands over its arguments without the command
         args_list.insert(0, "generate")
     args = _parser().parse_args(args_list)
     started = time.perf_counter()

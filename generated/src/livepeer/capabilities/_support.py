@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, PlainValidator, TypeAdapter
 from pydantic import ValidationError as _PydanticError
@@ -19,13 +19,22 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from livepeer.client import (
-        AsyncStreamResponse,
-        FileOutput,
-        Gateway,
-        LiveSession,
-        StreamResponse,
-    )
+    from livepeer.client import AsyncStreamResponse, FileOutput, Gateway, StreamResponse
+
+    # The live verb is newer than the rest of the client API: reach it through this protocol so the
+    # wrappers type-check whether or not the installed Gateway declares it yet.
+    from livepeer.client._live import LiveSession as LiveSession
+
+    class _LiveGateway(Protocol):
+        def live(
+            self,
+            capability: str,
+            *,
+            model: str | None = None,
+            params: Mapping[str, object] | None = None,
+            request_id: str | None = None,
+            stream_id: str | None = None,
+        ) -> LiveSession: ...
 
     FileInput: TypeAlias = Path | bytes | IO[bytes]
 else:
@@ -56,6 +65,11 @@ __all__ = [
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+
+def live_gateway(gateway: Gateway) -> _LiveGateway:
+    """The gateway, seen through its ``live`` verb (see ``_LiveGateway``)."""
+    return cast("_LiveGateway", gateway)
 
 
 class CapabilitiesError(Exception):
@@ -282,6 +296,6 @@ class Capability:
         stream_id: str | None = None,
     ) -> LiveSession:
         """A live session: ``async with handle.live(model="noop") as session: ...``."""
-        return self._gateway.live(
+        return live_gateway(self._gateway).live(
             self.name, model=model, params=params, request_id=request_id, stream_id=stream_id
         )

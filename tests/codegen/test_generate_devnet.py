@@ -1,0 +1,94 @@
+"""End to end: `livepeer generate` from a devnet runner's /openapi.json, import the package, call through the
+devnet with the real client, and type-check the package with mypy --strict."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from livepeer.client import Gateway
+from livepeer.client.cli import main as livepeer_main
+from livepeer.devnet.pytest_plugin import devnet  # noqa: F401
+
+USAGE = """\
+from typing_extensions import assert_type
+
+from livepeer.client import Gateway
+from mycaps import Capabilities, EventStream
+from mycaps.text_reversal import ReversalOutput
+from mycaps.token_stream import Token
+
+
+def use(gw: Gateway) -> None:
+    caps = Capabilities(gw)
+    assert_type(caps.text_reversal.run(text="x"), ReversalOutput)
+    assert_type(caps.token_stream.stream(text="a b"), EventStream[Token])
+    caps.text_reversal.run(text=1)  # type: ignore[arg-type]
+"""
+
+
+@pytest.fixture(scope="module")
+def mycaps(devnet: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:  # noqa: F811
+    base = tmp_path_factory.mktemp("user")
+    out = base / "mycaps"
+    for capability in ("text-reversal", "token-stream"):
+        url = devnet.net.workers[capability].rstrip("/") + "/openapi.json"
+        assert livepeer_main(["generate", "--from", url, "--out", str(out)]) == 0
+    sys.path.insert(0, str(base))
+    try:
+        yield importlib.import_module("mycaps")
+    finally:
+        sys.path.remove(str(base))
+        for name in [m for m in sys.modules if m == "mycaps" or m.startswith("mycaps.")]:
+            del sys.modules[name]
+
+
+def test_generated_package_calls_through_the_devnet(mycaps: ModuleType, devnet: Any) -> None:  # noqa: F811
+    with Gateway(token=devnet.token) as gw:
+        caps = mycaps.Capabilities(gw)
+        out = caps.text_reversal.run(text="hello")
+        assert type(out).__name__ == "ReversalOutput"
+        assert out.reversed == "olleh"
+        with caps.token_stream.stream(text="one two three") as tokens:
+            got = [(t.index, t.token) for t in tokens]
+        assert got == [(0, "one"), (1, "two"), (2, "three")]
+        with pytest.raises(mycaps.InputValidationError, match="text"):
+            caps.text_reversal.run(text=None)
+
+
+def test_builtin_wrappers_through_the_devnet(devnet: Any) -> None:  # noqa: F811
+    with Gateway(token=devnet.token) as gw:
+        out = gw.capabilities.text_to_image.run(prompt="a cat", model_id="", width=64, height=64)
+        png = out.images[0].url.read()
+        assert png.startswith(b"\x89PNG")
+        assert gw.capabilities.text_reversal.run(text="abc").reversed == "cba"
+
+
+def test_generated_package_passes_mypy_strict(mycaps: ModuleType) -> None:
+    base = Path(mycaps.__file__).parent.parent
+    (base / "usage_check.py").write_text(USAGE)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(base / ".mypy_cache"),
+            "mycaps",
+            "usage_check.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        check=False,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
