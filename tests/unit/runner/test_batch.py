@@ -337,3 +337,39 @@ async def test_oversized_bodies_get_413(running: Any) -> None:
         {"detail": {"msg": "request body larger than 64 bytes"}},
     )
     assert streamed.status_code == 413
+
+
+class CountingSetup(Pipeline):
+    def __init__(self) -> None:
+        self.setups = 0
+
+    async def setup(self) -> None:
+        self.setups += 1
+
+    def predict(self, x: int) -> int:
+        return x * self.setups
+
+
+@pytest.mark.anyio
+async def test_mounted_without_lifespan_runs_setup_on_first_request() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from livepeer.runner import LivePipeline, serve
+    from livepeer.runner.hosting import hosted
+
+    pipeline = CountingSetup()
+    # A Mount does not forward lifespan events to the inner app.
+    parent = Starlette(
+        routes=[Mount("/batch", app=serve(pipeline)), Mount("/live", app=serve(LivePipeline()))]
+    )
+    async with hosted(parent) as srv, httpx.AsyncClient(base_url=srv.url) as client:
+        loading = await client.get("/batch/health")
+        first = await client.post("/batch/", json={"x": 3})
+        second = await client.post("/batch/run", json={"x": 4})
+        live = await client.post("/live/stream/start", json={})
+    assert loading.json() == {"status": "loading"}
+    assert (first.json(), second.json()) == (3, 4)
+    assert pipeline.setups == 1
+    assert live.status_code == 503
+    assert "ASGI lifespan" in live.json()["detail"]["msg"]

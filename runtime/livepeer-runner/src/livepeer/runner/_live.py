@@ -340,6 +340,7 @@ class LiveApp:
         denied = runtime.check_auth(request)
         if denied is not None:
             return denied
+        await runtime.ensure_setup()
         unavailable = runtime.not_ready()
         if unavailable is not None:
             return unavailable

@@ -11,8 +11,10 @@ HTTPS on one port, as go-livepeer does).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ ASGIApp = Callable[
 ]
 
 __all__ = ["HostedApp", "TLSFiles", "bind_socket", "hosted"]
+
+log = logging.getLogger("livepeer.runner.hosting")
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ async def hosted(
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_serve_quietly, serve, app, config, shutdown_trigger)
+            tg.start_soon(_serve_quietly, serve, app, config, shutdown_trigger, stopped)
             try:
                 yield HostedApp(host=bound_host, port=bound_port, tls=tls is not None)
             finally:
@@ -133,5 +137,15 @@ async def _serve_quietly(
     app: ASGIApp,
     config: Any,
     shutdown_trigger: Callable[[], Awaitable[None]],
+    stopped: anyio.Event,
 ) -> None:
-    await serve(app, config, shutdown_trigger=shutdown_trigger)
+    try:
+        await serve(app, config, shutdown_trigger=shutdown_trigger)
+    except (ssl.SSLError, OSError) as exc:
+        # While shutting down, hypercorn closes every open connection and lets a per-connection
+        # failure escape `serve()` — e.g. asyncio's TLS close raising APPLICATION_DATA_AFTER_CLOSE_NOTIFY
+        # when a client is still sending. The listener is going away anyway; that must not fail the
+        # owner of the server. Before shutdown was requested it is a real failure and propagates.
+        if not stopped.is_set():
+            raise
+        log.debug("connection error while shutting down %s: %s", config.bind, exc)
