@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar, cast
 
-from pydantic import BaseModel, PlainValidator, TypeAdapter
+from pydantic import BaseModel, PlainValidator
 from pydantic import ValidationError as _PydanticError
 
 if TYPE_CHECKING:
@@ -151,16 +151,6 @@ def parse_output(capability: str, model: type[M], value: object) -> M:
     """The runtime's decoded result as the capability's output model."""
     try:
         return model.model_validate(value)
-    except _PydanticError as exc:
-        raise OutputValidationError(
-            capability, [dict(e) for e in exc.errors(include_url=False)], value
-        ) from None
-
-
-def parse_root(capability: str, adapter: TypeAdapter[T], value: object) -> T:
-    """A non-object result (string, list, file...) validated against its schema."""
-    try:
-        return adapter.validate_python(value)
     except _PydanticError as exc:
         raise OutputValidationError(
             capability, [dict(e) for e in exc.errors(include_url=False)], value
