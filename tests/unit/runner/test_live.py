@@ -368,3 +368,25 @@ async def test_setup_failure_refuses_streams(running: Any, trickle_channels: Any
     assert (health.status_code, health.json()["status"]) == (503, "error")
     assert start.status_code == 503
     assert "no gpu" in start.json()["detail"]["msg"]
+
+
+@pytest.mark.anyio
+async def test_orchestrator_closing_the_channels_ends_the_session(
+    running: Any, trickle_channels: Any
+) -> None:
+    pipeline = Tracked()
+    async with trickle_channels("o") as ch, running(pipeline) as client:
+        assert (await client.post("/stream/start", json=ch.start_body())).status_code == 200
+        async with TricklePublisher(ch.url("in")) as pub, MediaPublisher(pub, fps=30) as media:
+            for i in range(45):  # past the first GOP, so whole segments reach the runner
+                await media.write_frame(colour_frame(i))
+            with anyio.fail_after(10):
+                while (await client.get("/stream/status")).json().get("frames_out", 0) < 1:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            # what an orchestrator does on /ai/stream/stop or when credit runs out
+            for kind in ("in", "out", "control", "events", "data"):
+                ch.server.close_channel(f"o-{kind}")
+            await wait_idle(client)
+        restarted = await client.post("/stream/start", json=ch.start_body())
+    assert pipeline.stopped >= 1
+    assert restarted.status_code == 200
