@@ -98,17 +98,27 @@ def gateway() -> FakeGateway:
     return FakeGateway()
 
 
-@pytest.fixture(scope="session")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    """The package `livepeer generate` writes for fixtures/features.openapi.yaml, imported."""
+def _generated(factory: pytest.TempPathFactory, fixture: str, name: str) -> Iterator[ModuleType]:
     from livepeer.codegen.cli import generate
 
-    base = tmp_path_factory.mktemp("zoo")
-    generate(str(FIXTURES / "features.openapi.yaml"), base / "zoo")
+    base = factory.mktemp(name)
+    generate(str(FIXTURES / fixture), base / name)
     sys.path.insert(0, str(base))
     try:
-        yield importlib.import_module("zoo")
+        yield importlib.import_module(name)
     finally:
         sys.path.remove(str(base))
-        for name in [m for m in sys.modules if m == "zoo" or m.startswith("zoo.")]:
-            del sys.modules[name]
+        for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[mod]
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The package `livepeer generate` writes for fixtures/features.openapi.yaml (OpenAPI 3.0), imported."""
+    yield from _generated(tmp_path_factory, "features.openapi.yaml", "zoo")
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The package for fixtures/openapi31.json (OpenAPI 3.1: discriminator, const, type lists), imported."""
+    yield from _generated(tmp_path_factory, "openapi31.json", "shapes")

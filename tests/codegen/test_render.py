@@ -18,20 +18,20 @@ from livepeer.codegen.cli import generate, load_schemas, render
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-GOLDEN = HERE / "golden" / "zoo"
+GOLDEN = HERE / "golden"
 PACKAGE = REPO / "generated" / "src" / "livepeer" / "capabilities"
 RUFF = str(Path(sys.executable).parent / "ruff")
 
 
-def _generate_zoo(tmp_path: Path) -> Path:
+def _generate(tmp_path: Path, fixture: str, name: str) -> Path:
     # relative source path, so the recorded origin does not depend on where the repository lives
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        generate("tests/codegen/fixtures/features.openapi.yaml", tmp_path / "zoo")
+        generate(f"tests/codegen/fixtures/{fixture}", tmp_path / name)
     finally:
         os.chdir(cwd)
-    return tmp_path / "zoo"
+    return tmp_path / name
 
 
 def _tree(root: Path, suffix: str = "") -> dict[str, bytes]:
@@ -42,18 +42,22 @@ def _tree(root: Path, suffix: str = "") -> dict[str, bytes]:
     }
 
 
-def test_golden_output_of_the_feature_fixture(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "name"), [("features.openapi.yaml", "zoo"), ("openapi31.json", "shapes")]
+)
+def test_golden_output_of_fixture_schemas(tmp_path: Path, fixture: str, name: str) -> None:
     """Set LIVEPEER_UPDATE_GOLDEN=1 to accept an intended change (then review the diff).
 
     Golden files carry a ``.golden`` suffix so the repository's linters leave them alone.
     """
-    out = _tree(_generate_zoo(tmp_path))
+    out = _tree(_generate(tmp_path, fixture, name))
+    golden = GOLDEN / name
     if os.environ.get("LIVEPEER_UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        for name, data in out.items():
-            (GOLDEN / f"{name}.golden").parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / f"{name}.golden").write_bytes(data)
-    assert out == _tree(GOLDEN, ".golden")
+        shutil.rmtree(golden, ignore_errors=True)
+        for file, data in out.items():
+            (golden / f"{file}.golden").parent.mkdir(parents=True, exist_ok=True)
+            (golden / f"{file}.golden").write_bytes(data)
+    assert out == _tree(golden, ".golden")
 
 
 def test_committed_generated_package_is_fresh(tmp_path: Path) -> None:

@@ -252,3 +252,22 @@ def test_fixture_sse_capability_gets_stream_verb_only(zoo: ModuleType, gateway: 
     assert ticks[0].side == "hold"
     with pytest.raises(zoo.InputValidationError, match="pattern"):
         ticker.stream(symbol="abc")
+
+
+def test_discriminated_union_const_and_type_lists(shapes: ModuleType, gateway: Any) -> None:
+    gateway.result = [{"value": 3.14, "unit": "sr"}, {"value": 1}]
+    wrapper = shapes.Capabilities(gateway).shapes
+    areas = wrapper.run(shape={"kind": "circle", "r": 1}, scale=None)
+    payload = gateway.calls[0][2]["input"]
+    assert payload == {
+        "shape": {"kind": "circle", "r": 1.0},
+        "scale": None,
+    }  # null sent: default is 1.0
+    assert [a.value for a in areas] == [3.14, 1]
+    assert areas[0].unit == "sr"  # unknown enum value tolerated in outputs
+    assert areas[1].unit == "m2"
+    with pytest.raises(shapes.InputValidationError, match="shape"):
+        wrapper.run(shape={"kind": "triangle", "r": 1})
+    with pytest.raises(shapes.InputValidationError, match="gt=0"):
+        wrapper.run(shape={"kind": "square", "side": 0})
+    assert len(gateway.calls) == 1
