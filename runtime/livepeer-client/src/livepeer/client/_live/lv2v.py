@@ -204,13 +204,15 @@ class Lv2vJob:
         signer = gw._core.signer
         priced = signer.url is not None and started.probe.price > 0
         self.payment_interval: float | None = PAYMENT_INTERVAL if priced else None
-        self.payments = 0
+        self.payment_cycles = 0  # every cycle, including those the signer skipped (482)
+        self.payments = 0  # cycles that posted tickets to the orchestrator
 
     @property
     def orchestrator(self) -> str:
         return self._started.probe.url
 
     async def pay(self) -> None:
+        self.payment_cycles += 1
         await adrive(self._pay_op(), self._gw._async_io())
 
     def _pay_op(self) -> Op[None]:

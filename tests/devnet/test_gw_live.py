@@ -1,0 +1,143 @@
+"""Live video-to-video end to end: client LiveSession -> devnet orchestrator (gRPC, payments, trickle) -> noop /
+grayscale runner -> back, offchain and on-chain, with signer faults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import numpy as np
+import pytest
+
+from livepeer.client import Gateway
+from livepeer.client._errors import NoOrchestratorError, PaymentError, ValidationError
+from livepeer.client._live import LiveSession, lv2v, open_session
+from livepeer.devnet._network import DevnetOptions
+from livepeer.devnet.pytest_plugin import RunningDevnet
+
+RED = np.zeros((64, 96, 3), np.uint8)
+RED[..., 0] = 255
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    while not condition():  # noqa: ASYNC110 - polling observable state; callers bound the wait
+        await anyio.sleep(0.05)
+
+
+async def round_trip(session: LiveSession, frames_in: int = 30, want: int = 20) -> list[np.ndarray]:
+    """Publish red frames while reading output; return the decoded RGB output frames."""
+    out: list[np.ndarray] = []
+    frames = session.subscribe()
+
+    async def produce() -> None:
+        async with session.publish(fps=15) as pub:
+            for _ in range(frames_in):
+                await pub.write_frame(RED)
+                await anyio.sleep(1 / 15)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(produce)
+        async for frame in frames:
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) >= want:
+                break
+    return out
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "gray"), [("noop", False), ("grayscale", True)])
+async def test_lv2v_offchain_round_trip(devnet: RunningDevnet, model: str, gray: bool) -> None:
+    async with Gateway(token=devnet.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-video-to-video", model=model) as session:
+                assert session.manifest_id
+                assert session.orchestrator in devnet.orchestrators
+                assert session.channels.publish_url.startswith(session.orchestrator)
+                out = await round_trip(session)
+                events = session.events()
+                first = await events.__anext__()
+    assert len(out) >= 20
+    pixel = out[-1][10, 10].astype(int)
+    if gray:
+        assert abs(pixel[0] - pixel[1]) < 8  # R == G == B after grayscale
+        assert 60 < pixel[0] < 95  # luma of pure red is ~76
+    else:
+        assert pixel[0] > 200  # still red
+        assert pixel[1] < 40
+    assert first.get("type") == "status"
+
+
+@pytest.mark.anyio
+async def test_model_is_required_before_any_io() -> None:
+    gw = Gateway(orch_url="https://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(ValidationError, match="needs a model"):
+        open_session(gw, "live-video-to-video")
+    with pytest.raises(ValidationError, match="live-video-to-video"):
+        open_session(gw, "text-reversal", model="x")
+    await gw.aclose()
+
+
+@pytest.mark.anyio
+async def test_no_capacity_everywhere_lists_every_rejection(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet],
+) -> None:
+    net = devnet_factory(DevnetOptions(orchestrators=2))
+    for i in range(2):
+        net.faults(i).update({"no_capacity": True})
+    async with Gateway(token=net.token, max_retries=0) as gw:
+        with pytest.raises(NoOrchestratorError) as info:
+            async with open_session(gw, "live-video-to-video", model="noop"):
+                pass
+    assert {r.orchestrator for r in info.value.rejections} == set(net.orchestrators)
+
+
+@pytest.mark.anyio
+async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    async with Gateway(token=net.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-video-to-video", model="noop") as session:
+                out = await round_trip(session, frames_in=15, want=5)
+                job = session._job
+                assert isinstance(job, lv2v.Lv2vJob)
+                await eventually(lambda: job.payment_cycles >= 3)
+                assert not session.closed
+    assert len(out) >= 5
+    # The 60 s prepayment still covers the fee, so the signer answers 482 and nothing is posted.
+    assert job.payments == 0
+
+
+@pytest.mark.anyio
+async def test_onchain_signer_480_refreshes_and_payment_goes_through(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    async with Gateway(token=net.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-video-to-video", model="noop") as session:
+                job = session._job
+                assert isinstance(job, lv2v.Lv2vJob)
+                net.signer_faults.update({"storm_status": 480, "storm_count": 2})
+                await eventually(lambda: job.payment_cycles >= 3)
+                await session.send_control({"prompt": "still alive"})
+                assert not session.closed
+    assert net.signer_faults.storm_count == 0  # both 480s were consumed and survived
+
+
+@pytest.mark.anyio
+async def test_onchain_signer_481_ends_the_session_with_payment_error(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    async with Gateway(token=net.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-video-to-video", model="noop") as session:
+                net.signer_faults.update({"storm_status": 481, "storm_count": 1})
+                await eventually(lambda: session.closed)
+                with pytest.raises(PaymentError, match="481"):
+                    await session.send_control({"prompt": "x"})
