@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from livepeer.capabilities.llm import LLMMessage
 from livepeer.client import Gateway
 from livepeer.client.cli import main as livepeer_main
 from livepeer.devnet.pytest_plugin import devnet  # noqa: F401
@@ -69,6 +70,14 @@ def test_builtin_wrappers_through_the_devnet(devnet: Any) -> None:  # noqa: F811
         png = out.images[0].url.read()
         assert png.startswith(b"\x89PNG")
         assert gw.capabilities.text_reversal.run(text="abc").reversed == "cba"
+        assert gw.capabilities.sentiment.run(text="great, I love it").label == "positive"
+        msgs = [LLMMessage(role="user", content="hello there")]
+        answer = gw.capabilities.llm.run(messages=msgs)
+        assert answer.choices[0].message is not None
+        assert "hello there" in answer.choices[0].message.content
+        with gw.capabilities.llm.stream(messages=msgs) as chunks:
+            text = "".join(c.choices[0].delta.content for c in chunks if c.choices[0].delta)
+        assert "hello there" in text
 
 
 def test_generated_package_passes_mypy_strict(mycaps: ModuleType) -> None:
