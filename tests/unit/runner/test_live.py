@@ -268,7 +268,16 @@ async def test_start_hook_can_refuse_and_stop_then_restart(
         started = await client.post("/stream/start", json=ch.start_body(model="ok"))
         stopped = await client.post("/stream/stop")
         restarted = await client.post("/stream/start", json=ch.start_body(model="ok"))
+        stop_text = await client.post(
+            "/stream/stop", content=b"stream ended"
+        )  # go-livepeer sends text
+    async with trickle_channels("n") as ch, running(Passthrough) as client:
+        null_params = await client.post("/stream/start", json={**ch.start_body(), "params": None})
+        status = (await client.get("/stream/status")).json()
         await client.post("/stream/stop")
+    assert null_params.status_code == 200
+    assert status["params"] == {}
+    assert stop_text.json()["status"] == "stopped"
     assert (refused.status_code, refused.json()) == (404, {"detail": {"msg": "unknown model"}})
     assert idle["status"] == "idle"
     assert started.status_code == 200

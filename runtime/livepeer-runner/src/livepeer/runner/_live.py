@@ -364,7 +364,8 @@ class LiveApp:
             start = LiveStreamStart.model_validate(body)
         except PydanticValidationError as exc:
             return validation_response(pydantic_errors(exc, ("body",)))
-        params = self.validate_params(start.params)
+        # go-livepeer's gateway sends {"params": null} when the stream was started without params.
+        params = self.validate_params(start.params or {})
         if isinstance(params, list):
             return validation_response(
                 [{**e, "loc": ["body", "params", *e["loc"]]} for e in params]

@@ -98,7 +98,7 @@ class LiveStreamStart(BaseModel):
     )
     gateway_request_id: str = ""
     stream_id: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] | None = None
 
 
 class StreamStatus(BaseModel):
