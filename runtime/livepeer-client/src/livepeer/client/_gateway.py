@@ -33,12 +33,14 @@ from ._http import (
     AsyncIO,
     Call,
     Deadline,
+    Flights,
     InfoCall,
     Op,
     Parallel,
     Reply,
     Sleep,
     SyncIO,
+    Wait,
     adrive,
     backoff,
     drive,
@@ -57,6 +59,7 @@ __all__ = ["Gateway", "Offering"]
 
 log = logging.getLogger("livepeer.client")
 DISCOVERY_TTL = 60.0
+ORCH_HTTP2 = False
 MAX_SIGNER_REFRESH = 3
 _ROUTES = {"ai": ai, "byoc": byoc, "apps": apps}
 
@@ -90,13 +93,26 @@ class _Core:
         self.selector = Selector()
         self._candidates: tuple[float, list[Candidate], list[Rejection]] | None = None
         self._lock = threading.Lock()
+        self._flights = Flights()
 
     def candidates(self) -> Op[tuple[list[Candidate], list[Rejection]]]:
         with self._lock:
             cached = self._candidates
         if cached is not None and time.monotonic() - cached[0] < DISCOVERY_TTL:
             return cached[1], cached[2]
-        found, rejections = yield from discover(self.settings)
+        flight = self._flights.join("discovery")
+        if flight is not None:
+            yield Wait([flight], 10.0)
+            with self._lock:
+                cached = self._candidates
+            if cached is not None:
+                return cached[1], cached[2]
+            found, rejections = yield from discover(self.settings)
+            return found, rejections
+        try:
+            found, rejections = yield from discover(self.settings)
+        finally:
+            self._flights.done("discovery")
         if found:
             with self._lock:
                 self._candidates = (time.monotonic(), found, rejections)
@@ -132,7 +148,7 @@ class _Core:
             if rnd:
                 yield Sleep(req.deadline.cap(backoff(rnd - 1)))
             probes = yield from self.selector.probe(
-                candidates, capability, model, ident, req.deadline
+                candidates, capability, model, ident, req.deadline, retry_failed=rnd > 0
             )
             usable, rejected = rank(probes, self.settings.max_price)
             for r in rejected:
@@ -144,6 +160,8 @@ class _Core:
                     and not any(p.offers for p in probes)
                 ):
                     yield from self._raise_if_unknown(capability, candidates, ident, req.deadline)
+                if all(p.ok for p in probes):
+                    break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
                 outcome = yield from self._attempt(probe, req, ident)
@@ -186,9 +204,20 @@ class _Core:
                 raise
             if reply.status < 300:
                 return reply
+            if (
+                probe.kind == "byoc"
+                and reply.status == 400
+                and b"verify job creds" in reply.body[:300]
+                and self.signer.distrust_remote_job_signing()
+            ):
+                # A rejected request may have carried tickets the orchestrator never credited; a
+                # fresh state chain keeps the signer from answering 482 "already paid".
+                self.signer.forget((probe.url, req.capability))
+                continue
             if probe.kind == "byoc" and byoc.is_low_balance(reply):
                 if not repaid and self.signer.onchain and probe.price > 0:
                     repaid = True
+                    self.signer.forget((probe.url, req.capability))
                     continue
                 return Rejection(probe.url, "insufficient balance after re-pay")
             body = reply.body[:200].decode("utf-8", "replace").strip()
@@ -203,7 +232,13 @@ class _Core:
     ) -> Op[None]:
         offered = yield from self.offerings(candidates, ident, deadline)
         names = {o.capability for o in offered}
-        if capability not in names and not any(n.startswith(capability + "/") for n in names):
+        # Only a real offer list proves absence; with nothing discoverable the per-orchestrator
+        # rejections (NoOrchestratorError) say more.
+        if (
+            names
+            and capability not in names
+            and not any(n.startswith(capability + "/") for n in names)
+        ):
             raise CapabilityError(capability, sorted(names))
 
     def offerings(
@@ -346,7 +381,10 @@ class Gateway:
     # -- I/O plumbing -------------------------------------------------------------------------
 
     def _limits(self) -> httpx.Limits:
-        return httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        # Few peers, many requests: a small pool of kept-alive connections beats hundreds of TLS
+        # handshakes (measured: 500 concurrent calls on the devnet, 32 connections ~1.5x faster
+        # than 256); callers queue for a connection within their own deadline.
+        return httpx.Limits(max_connections=32, max_keepalive_connections=32)
 
     def _sync_io(self) -> SyncIO:
         with self._lock:
@@ -356,7 +394,9 @@ class Gateway:
                 else:
                     # Orchestrators present self-signed certificates (go-livepeer clients skip
                     # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
-                    orch = httpx.Client(verify=False, http2=True, limits=self._limits())
+                    # HTTP/1.1 for REST: orchestrators answer errors before reading the body, which
+                    # over HTTP/2 turns into stream resets the client reports as write errors.
+                    orch = httpx.Client(verify=False, http2=ORCH_HTTP2, limits=self._limits())
                     service = httpx.Client(limits=self._limits())
                     self._owned += [orch, service]
                     self._sync = SyncIO(orch, service, self._info)
@@ -378,7 +418,7 @@ class Gateway:
                 if isinstance(self._user_client, httpx.AsyncClient):
                     self._async = AsyncIO(self._user_client, self._user_client, self._info)
                 else:
-                    orch = httpx.AsyncClient(verify=False, http2=True, limits=self._limits())
+                    orch = httpx.AsyncClient(verify=False, http2=ORCH_HTTP2, limits=self._limits())
                     service = httpx.AsyncClient(limits=self._limits())
                     self._owned += [orch, service]
                     self._async = AsyncIO(orch, service, self._info)

@@ -28,6 +28,7 @@ from ._streaming import AsyncOpenStream, OpenStream
 __all__ = [
     "Call",
     "Deadline",
+    "Flights",
     "InfoCall",
     "Op",
     "Parallel",
@@ -116,6 +117,30 @@ class Wait:
 
 
 Step = Call | InfoCall | Parallel | Sleep | Wait
+
+
+class Flights:
+    """Single-flight bookkeeping: the first caller for a key does the work, the others ``Wait``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[object, threading.Event] = {}
+
+    def join(self, key: object) -> threading.Event | None:
+        """None: you lead (call ``done`` when finished); else the event to wait for."""
+        with self._lock:
+            ev = self._events.get(key)
+            if ev is None:
+                self._events[key] = threading.Event()
+            return ev
+
+    def done(self, key: object) -> None:
+        with self._lock:
+            ev = self._events.pop(key, None)
+        if ev is not None:
+            ev.set()
+
+
 Op = Generator[Step, Any, T]
 
 

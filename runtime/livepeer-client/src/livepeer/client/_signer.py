@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ConfigError, PaymentError, SignerError, bounded
-from ._http import Call, Op, Reply
+from ._http import Call, Flights, Op, Reply, Wait
 
 __all__ = [
     "Identity",
@@ -30,6 +30,7 @@ SIGNER_TIMEOUT = 10.0
 # /sign-orchestrator-info is computed once at signer start; cache it per process per signer + headers.
 _identity_lock = threading.Lock()
 _identity_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Identity] = {}
+_identity_flights = Flights()
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,21 @@ class Signer:
         self.byoc_signing: bool | None = None  # unknown until /sign-byoc-job answers once
 
     @property
+    def has_local_key(self) -> bool:
+        return self._key is not None
+
+    def distrust_remote_job_signing(self) -> bool:
+        """After an orchestrator rejected a ``/sign-byoc-job`` signature: use the local key instead.
+
+        Branch signers sign a layout that master orchestrators cannot verify (PROTOCOL §13).
+        Returns True when there is a local key to fall back to.
+        """
+        if self._key is None or not self.byoc_signing:
+            return False
+        self.byoc_signing = False
+        return True
+
+    @property
     def onchain(self) -> bool:
         return self.url is not None or self._key is not None
 
@@ -157,6 +173,21 @@ class Signer:
             cached = _identity_cache.get(key)
         if cached is not None:
             return cached
+        flight = _identity_flights.join(key)
+        if flight is not None:
+            yield Wait([flight], SIGNER_TIMEOUT)
+            with _identity_lock:
+                cached = _identity_cache.get(key)
+            if cached is not None:
+                return cached
+            # The leader failed; try on our own so that its error does not become ours silently.
+            return (yield from self._fetch_identity(key))
+        try:
+            return (yield from self._fetch_identity(key))
+        finally:
+            _identity_flights.done(key)
+
+    def _fetch_identity(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> Op[Identity]:
         reply: Reply = yield self._call("/sign-orchestrator-info", {})
         if reply.status != 200:
             raise signer_error(reply, "/sign-orchestrator-info")
