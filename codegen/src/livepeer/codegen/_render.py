@@ -274,7 +274,7 @@ def render_files(
                 "attr": mod,
                 "cls": class_name(cap.name),
                 "verbs": cap.verbs,
-                "summary": _first_sentence(cap.description) or f"The {cap.name} capability",
+                "summary": _first_sentence(cap.description).rstrip(".") or f"The {cap.name} capability",
             }
         )
     all_head = header(

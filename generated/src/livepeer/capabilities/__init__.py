@@ -104,98 +104,98 @@ class Capabilities:
 
     @property
     def audio_to_text(self) -> AudioToText:
-        """Transcribe speech in an audio file to text, optionally with timestamps. (``audio-to-text``: run)."""
+        """Transcribe speech in an audio file to text, optionally with timestamps (``audio-to-text``: run)."""
         from .audio_to_text import AudioToText
 
         return self._load("audio_to_text", AudioToText, AudioToText)
 
     @property
     def image_to_image(self) -> ImageToImage:
-        """Transform a picture under the guidance of a text prompt. (``image-to-image``: run)."""
+        """Transform a picture under the guidance of a text prompt (``image-to-image``: run)."""
         from .image_to_image import ImageToImage
 
         return self._load("image_to_image", ImageToImage, ImageToImage)
 
     @property
     def image_to_text(self) -> ImageToText:
-        """Describe a picture in words, optionally steered by a prompt. (``image-to-text``: run)."""
+        """Describe a picture in words, optionally steered by a prompt (``image-to-text``: run)."""
         from .image_to_text import ImageToText
 
         return self._load("image_to_text", ImageToText, ImageToText)
 
     @property
     def image_to_video(self) -> ImageToVideo:
-        """Animate a still picture into a short video clip. (``image-to-video``: run)."""
+        """Animate a still picture into a short video clip (``image-to-video``: run)."""
         from .image_to_video import ImageToVideo
 
         return self._load("image_to_video", ImageToVideo, ImageToVideo)
 
     @property
     def live_grayscale(self) -> LiveGrayscale:
-        """Convert live video to grayscale; writes a data row every 30 frames with the mean brightness. (``live-grayscale``: live)."""
+        """Convert live video to grayscale; writes a data row every 30 frames with the mean brightness (``live-grayscale``: live)."""
         from .live_grayscale import LiveGrayscale
 
         return self._load("live_grayscale", LiveGrayscale, LiveGrayscale)
 
     @property
     def live_video_to_video(self) -> LiveVideoToVideo:
-        """Transform a live video stream in real time with an AI pipeline (publish frames in, read frames out). (``live-video-to-video``: live)."""
+        """Transform a live video stream in real time with an AI pipeline (publish frames in, read frames out) (``live-video-to-video``: live)."""
         from .live_video_to_video import LiveVideoToVideo
 
         return self._load("live_video_to_video", LiveVideoToVideo, LiveVideoToVideo)
 
     @property
     def llm(self) -> Llm:
-        """Chat with a large language model; run returns the whole answer, stream yields it in chunks. (``llm``: run, stream)."""
+        """Chat with a large language model; run returns the whole answer, stream yields it in chunks (``llm``: run, stream)."""
         from .llm import Llm
 
         return self._load("llm", Llm, Llm)
 
     @property
     def segment_anything_2(self) -> SegmentAnything2:
-        """Cut objects out of a picture: masks for the regions picked by points or a box. (``segment-anything-2``: run)."""
+        """Cut objects out of a picture: masks for the regions picked by points or a box (``segment-anything-2``: run)."""
         from .segment_anything_2 import SegmentAnything2
 
         return self._load("segment_anything_2", SegmentAnything2, SegmentAnything2)
 
     @property
     def sentiment(self) -> Sentiment:
-        """Classify the sentiment of a text as positive, negative or neutral with a small word list. (``sentiment``: run)."""
+        """Classify the sentiment of a text as positive, negative or neutral with a small word list (``sentiment``: run)."""
         from .sentiment import Sentiment
 
         return self._load("sentiment", Sentiment, Sentiment)
 
     @property
     def text_reversal(self) -> TextReversal:
-        """Reverse a piece of text, character by character. (``text-reversal``: run)."""
+        """Reverse a piece of text, character by character (``text-reversal``: run)."""
         from .text_reversal import TextReversal
 
         return self._load("text_reversal", TextReversal, TextReversal)
 
     @property
     def text_to_image(self) -> TextToImage:
-        """Create pictures from a text prompt with a diffusion model. (``text-to-image``: run)."""
+        """Create pictures from a text prompt with a diffusion model (``text-to-image``: run)."""
         from .text_to_image import TextToImage
 
         return self._load("text_to_image", TextToImage, TextToImage)
 
     @property
     def text_to_speech(self) -> TextToSpeech:
-        """Read a text aloud in a synthesized voice and return the audio. (``text-to-speech``: run)."""
+        """Read a text aloud in a synthesized voice and return the audio (``text-to-speech``: run)."""
         from .text_to_speech import TextToSpeech
 
         return self._load("text_to_speech", TextToSpeech, TextToSpeech)
 
     @property
     def token_stream(self) -> TokenStream:
-        """Stream the words of a text back, one server-sent event per word. (``token-stream``: stream)."""
+        """Stream the words of a text back, one server-sent event per word (``token-stream``: stream)."""
         from .token_stream import TokenStream
 
         return self._load("token_stream", TokenStream, TokenStream)
 
     @property
     def upscale(self) -> Upscale:
-        """Enlarge a picture, adding detail guided by a text prompt. (``upscale``: run)."""
+        """Enlarge a picture, adding detail guided by a text prompt (``upscale``: run)."""
         from .upscale import Upscale
 
         return self._load("upscale", Upscale, Upscale)
