@@ -399,3 +399,21 @@ async def test_orchestrator_closing_the_channels_ends_the_session(
         restarted = await client.post("/stream/start", json=ch.start_body())
     assert pipeline.stopped >= 1
     assert restarted.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_bad_channel_urls_end_the_session_cleanly(
+    running: Any, trickle_channels: Any
+) -> None:
+    pipeline = Tracked()
+    async with trickle_channels("u") as ch, running(pipeline) as client:
+        body = {**ch.start_body(), "subscribe_url": ch.url("missing"), "events_url": "not a url"}
+        r = await client.post("/stream/start", json=body)
+        await wait_idle(client)
+        again = await client.post("/stream/start", json=ch.start_body())
+        await client.post("/stream/stop")
+    assert (
+        r.status_code == 200
+    )  # like the AI runner, channels are only dialled once the stream runs
+    assert pipeline.stopped == 2
+    assert again.status_code == 200

@@ -85,6 +85,7 @@ class _Session:
         self.finished = anyio.Event()
         self._work: anyio.CancelScope | None = None
         self._stop_requested = False
+        self._finished_hooks = False
         self._events_send: MemoryObjectSendStream[dict[str, Any]]
         self._events_recv: MemoryObjectReceiveStream[dict[str, Any]]
         self._events_send, self._events_recv = anyio.create_memory_object_stream(_QUEUE)
@@ -156,6 +157,11 @@ class _Session:
         except Exception:
             log.exception("live stream %s failed", self.stream_id)
         finally:
+            if (
+                not self._finished_hooks
+            ):  # _run failed before its own cleanup (e.g. a bad channel URL)
+                with anyio.CancelScope(shield=True):
+                    await self._finish()
             self.app.session_ended(self)
             self.finished.set()
 
@@ -181,7 +187,13 @@ class _Session:
                                 tg.start_soon(self._heartbeat)
                                 if self.start.control_url:
                                     tg.start_soon(self._control)
-                                await self._media()
+                                try:
+                                    await self._media()
+                                except Exception as exc:  # channel gone, undecodable input, ...
+                                    log.warning(
+                                        "stream %s: media loop ended: %r", self.stream_id, exc
+                                    )
+                                    self.record_error(f"media: {type(exc).__name__}: {exc}")
                                 tg.cancel_scope.cancel()
                 finally:
                     with anyio.CancelScope(shield=True):
@@ -189,6 +201,7 @@ class _Session:
                         pumps.cancel_scope.deadline = anyio.current_time() + _FLUSH_TIMEOUT
 
     async def _finish(self) -> None:
+        self._finished_hooks = True
         try:
             await maybe_await(self.pipeline.on_stream_stop())
         except Exception as exc:
