@@ -271,3 +271,10 @@ def test_discriminated_union_const_and_type_lists(shapes: ModuleType, gateway: A
     with pytest.raises(shapes.InputValidationError, match="gt=0"):
         wrapper.run(shape={"kind": "square", "side": 0})
     assert len(gateway.calls) == 1
+
+
+def test_partly_consumed_stream_resumes(gateway: Any) -> None:
+    gateway.events = [json.dumps({"index": i, "token": w}) for i, w in enumerate(["a", "b", "c"])]
+    events = caps(gateway).token_stream.stream(text="a b c")
+    assert next(events).token == "a"
+    assert [t.token for t in events] == ["b", "c"]

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from livepeer.client import AsyncStreamResponse, FileOutput, Gateway, StreamResponse
+    from livepeer.client import (
+        AsyncStreamResponse,
+        FileOutput,
+        Gateway,
+        StreamEvent,
+        StreamResponse,
+    )
 
     # The live verb is newer than the rest of the client API: reach it through this protocol so the
     # wrappers type-check whether or not the installed Gateway declares it yet.
@@ -176,10 +182,16 @@ class EventStream(Generic[T]):
     def __init__(self, response: StreamResponse, decode: Callable[[object], T]) -> None:
         self.response = response
         self._decode = decode
+        self._events: Iterator[StreamEvent] | None = None
 
-    def __iter__(self) -> Iterator[T]:
-        for event in self.response:
-            yield self._decode(event_data(event.data))
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> T:
+        # One underlying iterator, so a partly consumed stream resumes where it stopped.
+        if self._events is None:
+            self._events = iter(self.response)
+        return self._decode(event_data(next(self._events).data))
 
     def __enter__(self) -> Self:
         self.response.__enter__()
@@ -203,13 +215,16 @@ class AsyncEventStream(Generic[T]):
     def __init__(self, response: AsyncStreamResponse, decode: Callable[[object], T]) -> None:
         self.response = response
         self._decode = decode
+        self._events: AsyncIterator[StreamEvent] | None = None
 
-    async def _events(self) -> AsyncIterator[T]:
-        async for event in self.response:
-            yield self._decode(event_data(event.data))
+    def __aiter__(self) -> Self:
+        return self
 
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self._events()
+    async def __anext__(self) -> T:
+        if self._events is None:
+            self._events = self.response.__aiter__()
+        event = await self._events.__anext__()
+        return self._decode(event_data(event.data))
 
     async def __aenter__(self) -> Self:
         await self.response.__aenter__()
