@@ -11,6 +11,7 @@ Format (stable key order; :func:`openapi_json` gives the exact bytes the server 
       "paths": {
         "/": {"get": <runner info>, "post": <the capability operation>},        # batch pipelines
         "/stream/start" | "/stream/params" | "/stream/stop": {"post": ...},    # live pipelines
+        "/stream/status": {"get": ...},
         "/health": {"get": ...}, "/openapi.json": {"get": ...}
       },
       "components": {"schemas": {...}}
@@ -102,7 +103,9 @@ class LiveStreamStart(BaseModel):
 
 
 class StreamStatus(BaseModel):
-    status: str
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="started, running, updated, stopped or idle")
     stream_id: str | None = None
 
 
@@ -287,6 +290,9 @@ def openapi_schema(
         paths["/stream/start"] = start_op
         paths["/stream/params"] = post("updateStreamParams", params_schema, (401, 409, 422, 500))
         paths["/stream/stop"] = post("stopStream", None, (401, 500))
+        paths["/stream/status"] = _json_get(
+            "StreamStatus", "The running stream, if any.", "streamStatus"
+        )
 
     paths["/health"] = {
         "get": {
