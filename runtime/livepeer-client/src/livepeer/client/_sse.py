@@ -15,7 +15,7 @@ _BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamEvent:
     """One server-sent event: ``ev.data``, ``ev.json()``."""
 
@@ -84,6 +84,9 @@ class SSEDecoder:
                 continue
             if len(line) > self.max_line:
                 raise ProtocolError(f"SSE line longer than {self.max_line} bytes")
+            if line[:6] == b"data: ":  # the common case, first
+                self._data.append(line[6:].decode("utf-8", "replace"))
+                continue
             if line[0] == 0x3A:  # ":" comment (keep-alives)
                 continue
             name, colon, raw = line.partition(b":")
