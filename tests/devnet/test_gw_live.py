@@ -11,7 +11,7 @@ import pytest
 
 from livepeer.client import Gateway
 from livepeer.client._errors import NoOrchestratorError, PaymentError, ValidationError
-from livepeer.client._live import LiveSession, lv2v, open_session
+from livepeer.client._live import LiveSession, byoc_live, lv2v, open_session
 from livepeer.devnet._network import DevnetOptions
 from livepeer.devnet.pytest_plugin import RunningDevnet
 
@@ -72,8 +72,8 @@ async def test_model_is_required_before_any_io() -> None:
     gw = Gateway(orch_url="https://127.0.0.1:9")  # nothing listens there
     with pytest.raises(ValidationError, match="needs a model"):
         open_session(gw, "live-video-to-video")
-    with pytest.raises(ValidationError, match="live-video-to-video"):
-        open_session(gw, "text-reversal", model="x")
+    with pytest.raises(ValidationError, match="params must be a mapping"):
+        open_session(gw, "live-grayscale", params=["not", "a", "mapping"])  # type: ignore[arg-type]
     await gw.aclose()
 
 
@@ -141,3 +141,64 @@ async def test_onchain_signer_481_ends_the_session_with_payment_error(
                 await eventually(lambda: session.closed)
                 with pytest.raises(PaymentError, match="481"):
                     await session.send_control({"prompt": "x"})
+
+
+@pytest.mark.anyio
+async def test_byoc_live_stream_round_trip_with_data_update_and_stop(devnet: RunningDevnet) -> None:
+    async with Gateway(token=devnet.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-grayscale", params={"strength": 1}) as session:
+                assert session.stream_id
+                assert session.channels.data_url
+                data = session.data()
+                out = await round_trip(session, frames_in=45, want=30)
+                row = await data.__anext__()
+                await session.update({"strength": 0.5})
+                job = session._job
+                stream_id = session.stream_id
+                assert isinstance(job, byoc_live.ByocLiveJob)
+                handle = next(h for h in devnet.net.orchestrators if h.url == job.orchestrator)
+                assert stream_id in handle.orch.live.sessions  # running while the session is open
+    pixel = out[-1][10, 10].astype(int)
+    assert abs(pixel[0] - pixel[1]) < 8  # grayscale
+    assert row["frame"] == 30
+    assert "mean_luma" in row
+    assert isinstance(job, byoc_live.ByocLiveJob)
+    # /ai/stream/stop removed the stream on the orchestrator that ran it (its channels went with it).
+    handle = next(h for h in devnet.net.orchestrators if h.url == job.orchestrator)
+    assert stream_id not in handle.orch.live.sessions
+    assert not any(name.startswith(stream_id) for name in handle.orch.trickle.channels)
+
+
+@pytest.mark.anyio
+async def test_byoc_live_unknown_capability_is_rejected_by_every_orchestrator(
+    devnet: RunningDevnet,
+) -> None:
+    async with Gateway(token=devnet.token, max_retries=0) as gw:
+        with pytest.raises(NoOrchestratorError) as info:
+            async with open_session(gw, "no-such-live-capability"):
+                pass
+    assert len(info.value.rejections) == len(devnet.orchestrators)
+
+
+@pytest.mark.anyio
+async def test_byoc_live_onchain_pays_periodically(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    # Master orchestrators verify BYOC job signatures that no master signer can make (PROTOCOL §13), so
+    # on-chain BYOC signs jobs with a local key: here the signer's own, the sender its tickets name.
+    # A master signer has no /sign-byoc-job (it would sign the branch-only V1 layout).
+    key = "0x" + net.net.signer.key.private_key.hex()
+    net.signer_faults.update({"sign_byoc_job": False})
+    async with Gateway(token=net.token, private_key=key) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-grayscale") as session:
+                job = session._job
+                assert isinstance(job, byoc_live.ByocLiveJob)
+                assert job.payment_interval == 0.2
+                await eventually(lambda: job.payment_cycles >= 3)
+                out = await round_trip(session, frames_in=15, want=5)
+                assert not session.closed
+    assert len(out) >= 5

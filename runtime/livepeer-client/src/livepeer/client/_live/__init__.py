@@ -39,23 +39,29 @@ def open_session(
     stream_id: str | None = None,
 ) -> LiveSession:
     """A not-yet-started session; ``async with`` starts it (selection, payment, job start)."""
-    if capability != LV2V:
-        # BYOC live streams (/ai/stream/*) and persistent live-runner apps are not wired yet.
-        raise ValidationError(
-            f"live sessions are available for {LV2V!r} only in this version, not {capability!r}"
-        )
-    if not model:
+    if not isinstance(capability, str) or not capability.strip():
+        raise ValidationError("capability must be a non-empty string")
+    if capability == LV2V and not model:
         raise ValidationError(f"{LV2V} needs a model (e.g. model='noop')")
-    from livepeer.client._live import lv2v
-
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("params must be a mapping")
     orchestrator: list[str] = []
 
     async def start() -> tuple[LiveChannels, LiveJob, Mapping[str, object]]:
-        channels, job, response = await lv2v.start(
-            gw, model=model, params=params, request_id=request_id, stream_id=stream_id
-        )
+        # The built-in LV2V pipeline has its own route; any other name is a BYOC live capability.
+        job: lv2v.Lv2vJob | byoc_live.ByocLiveJob
+        if capability == LV2V:
+            channels, job, response = await lv2v.start(
+                gw, model=model, params=params, request_id=request_id, stream_id=stream_id
+            )
+        else:
+            channels, job, response = await byoc_live.start(
+                gw, capability, params=params, request_id=request_id, stream_id=stream_id
+            )
         orchestrator.append(job.orchestrator)
         return channels, job, response
+
+    from livepeer.client._live import byoc_live, lv2v
 
     return LiveSession(
         start,

@@ -1,0 +1,309 @@
+"""BYOC live streams (PROTOCOL.md §7): ``/ai/stream/start|update|stop|payment`` on the orchestrator.
+
+Selection is the BYOC probe (``GET /process/token`` on every candidate, keep those with capacity), shared with
+the run verbs. Start sends a signed ``Livepeer`` job header whose ``id`` is the stream id and whose
+``parameters`` enable video in, video out and the data channel; the orchestrator answers 200 with an empty body
+and the channel URLs in ``X-*-Url`` headers (host-less URLs resolve against the orchestrator; other hosts are
+refused). Low credit is 402 here (400 on batch requests): pay once more and retry, then move on.
+
+Payments follow go-livepeer's gateway: every ``PAYMENT_INTERVAL`` seconds a fresh ``/process/token`` and, when
+the balance is under the re-pay threshold, tickets on ``POST /ai/stream/payment``. The orchestrator debits 23 s
+of price every 23 s and drops the stream on its second negative reading. ``update`` posts the new parameters
+to ``/ai/stream/update``; ``stop`` posts ``/ai/stream/stop`` (paying first if the balance ran dry, since the
+60 s rule applies to every stream route).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from livepeer.client._errors import (
+    APIStatusError,
+    ConnectionError,
+    NoOrchestratorError,
+    PaymentError,
+    Rejection,
+    SignerError,
+    TimeoutError,
+    ValidationError,
+)
+from livepeer.client._http import (
+    Call,
+    Deadline,
+    Op,
+    Reply,
+    Sleep,
+    adrive,
+    backoff,
+    is_retryable_status,
+)
+from livepeer.client._live._session import LiveChannels
+from livepeer.client._routes import Probe, safe_url
+from livepeer.client._routes.byoc import probe_call, read_probe, seconds_to_buy, synthesize_info
+from livepeer.client._selection import rank
+from livepeer.client._signer import Identity, Signer, needs_payment
+
+if TYPE_CHECKING:
+    from livepeer.client._gateway import Gateway
+
+__all__ = ["ByocLiveJob", "start"]
+
+PAYMENT_INTERVAL = 50.0
+# go-livepeer's gateway signs stream control requests with this timeout.
+STREAM_TIMEOUT_SECONDS = 70
+REQUEST_TIMEOUT = 30.0
+CHANNEL_HEADERS = {
+    "publish_url": "x-publish-url",
+    "subscribe_url": "x-subscribe-url",
+    "control_url": "x-control-url",
+    "events_url": "x-events-url",
+    "data_url": "x-data-url",
+}
+
+
+def _signed_headers(
+    signer: Signer,
+    ident: Identity,
+    probe: Probe,
+    *,
+    capability: str,
+    stream_id: str,
+    request: Mapping[str, object],
+    parameters: Mapping[str, object],
+    pay: bool,
+) -> Op[dict[str, str]]:
+    """``Livepeer`` job header (+ ``Livepeer-Payment`` when ``pay``) for one stream route call."""
+    headers: dict[str, str] = {}
+    if pay and probe.price > 0 and signer.url is not None:
+        tokens = yield from signer.payment(
+            (probe.url, f"{capability}:{stream_id}"),
+            synthesize_info(probe),
+            billing=None,
+            in_pixels=seconds_to_buy(probe.price, probe.balance, STREAM_TIMEOUT_SECONDS),
+        )
+        if tokens is not None:
+            headers["Livepeer-Payment"] = tokens.payment
+    job: dict[str, Any] = {
+        "id": stream_id,
+        "request": json.dumps(dict(request), separators=(",", ":")),
+        "parameters": json.dumps(dict(parameters), separators=(",", ":")),
+        "capability": capability,
+        "timeout_seconds": STREAM_TIMEOUT_SECONDS,
+    }
+    signed = yield from signer.sign_job(job)
+    job["sender"], job["sig"] = signed if signed else (ident.address, "0x")
+    headers["Livepeer"] = base64.b64encode(json.dumps(job).encode()).decode()
+    headers["Livepeer-Capability"] = capability
+    return headers
+
+
+def _balance(reply: Reply) -> float | None:
+    value = reply.headers.get("livepeer-balance")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Started:
+    probe: Probe
+    ident: Identity
+    capability: str
+    stream_id: str
+    channels: LiveChannels
+    response: dict[str, object]
+
+
+def _start_attempt(
+    signer: Signer,
+    ident: Identity,
+    probe: Probe,
+    *,
+    capability: str,
+    params: Mapping[str, object],
+    stream_id: str,
+    request_id: str,
+    deadline: Deadline,
+) -> Op[_Started | Rejection]:
+    parameters = {
+        "enable_video_ingress": True,
+        "enable_video_egress": True,
+        "enable_data_output": True,
+    }
+    repaid = False
+    while True:
+        pay = repaid or needs_payment(probe.price, probe.balance)
+        try:
+            headers = yield from _signed_headers(
+                signer, ident, probe, capability=capability, stream_id=stream_id,
+                request={}, parameters=parameters, pay=pay,
+            )  # fmt: skip
+        except SignerError as exc:
+            if exc.status_code == 481:
+                return Rejection(probe.url, "price above the signer's ceiling (481)")
+            raise
+        headers["X-Request-Id"] = request_id
+        try:
+            reply: Reply = yield Call(
+                "POST",
+                f"{probe.url}/ai/stream/start",
+                headers=headers,
+                json={"params": dict(params)},
+                timeout=deadline.cap(REQUEST_TIMEOUT),
+                limit=1 << 20,
+            )
+        except (ConnectionError, TimeoutError) as exc:
+            return Rejection(probe.url, str(exc))
+        if reply.status == 402 and not repaid and signer.url is not None and probe.price > 0:
+            repaid = True
+            continue
+        break
+    if reply.status == 402:
+        return Rejection(probe.url, "insufficient balance after re-pay")
+    if reply.status != 200:
+        text = reply.body[:200].decode("utf-8", "replace").strip()
+        if is_retryable_status(reply.status):
+            return Rejection(probe.url, f"HTTP {reply.status}: {text}")
+        raise APIStatusError(
+            reply.status, reply.body, orchestrator=probe.url, request_id=request_id
+        )
+    urls: dict[str, str | None] = {}
+    for field, header in CHANNEL_HEADERS.items():
+        value = reply.headers.get(header)
+        urls[field] = safe_url(value, probe.url) if value else None
+    if not urls["control_url"] or not urls["events_url"]:
+        raise ConnectionError(f"{probe.url} started the stream without control and events URLs")
+    probe.balance = _balance(reply) if _balance(reply) is not None else probe.balance
+    response: dict[str, object] = {"stream_id": stream_id, **{k: v for k, v in urls.items() if v}}
+    return _Started(probe, ident, capability, stream_id, LiveChannels(**urls), response)
+
+
+def _start_op(
+    gw: Gateway, capability: str, params: Mapping[str, object], stream_id: str, request_id: str
+) -> Op[_Started]:
+    core = gw._core
+    deadline = Deadline(gw.settings.timeout)
+    ident: Identity = yield from core.signer.identity()
+    candidates, rejections = yield from core.candidates()
+    if not candidates:
+        raise NoOrchestratorError(capability, rejections)
+    last: dict[str, str] = {}
+    for rnd in range(gw.settings.max_retries + 1):
+        if rnd:
+            yield Sleep(deadline.cap(backoff(rnd - 1)))
+        probes = yield from core.selector.probe(candidates, capability, None, ident, deadline)
+        usable, rejected = rank(probes, gw.settings.max_price)
+        for r in rejected:
+            last[r.orchestrator] = r.reason
+        for probe in usable:
+            outcome = yield from _start_attempt(
+                core.signer, ident, probe, capability=capability, params=params,
+                stream_id=stream_id, request_id=request_id, deadline=deadline,
+            )  # fmt: skip
+            if isinstance(outcome, _Started):
+                return outcome
+            last[outcome.orchestrator] = outcome.reason
+            core.selector.mark_failed(probe, capability, None, outcome.reason)
+        if deadline.remaining() <= 0:
+            break
+    raise NoOrchestratorError(
+        capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+    )
+
+
+class ByocLiveJob:
+    """A running BYOC stream: periodic payments, parameter updates, stop."""
+
+    def __init__(self, gw: Gateway, started: _Started) -> None:
+        self._gw = gw
+        self._s = started
+        priced = gw._core.signer.url is not None and started.probe.price > 0
+        self.payment_interval: float | None = PAYMENT_INTERVAL if priced else None
+        self.payment_cycles = 0
+        self.payments = 0
+
+    @property
+    def orchestrator(self) -> str:
+        return self._s.probe.url
+
+    def _control_call(self, route: str, body: Mapping[str, object], *, pay: bool) -> Op[Reply]:
+        s = self._s
+        headers = yield from _signed_headers(
+            self._gw._core.signer, s.ident, s.probe, capability=s.capability,
+            stream_id=s.stream_id, request={"stream_id": s.stream_id}, parameters={}, pay=pay,
+        )  # fmt: skip
+        reply: Reply = yield Call(
+            "POST",
+            f"{s.probe.url}/ai/stream/{route}",
+            headers=headers,
+            json=dict(body),
+            timeout=REQUEST_TIMEOUT,
+            limit=1 << 20,
+        )
+        balance = _balance(reply)
+        if balance is not None:
+            s.probe.balance = balance
+        return reply
+
+    def _pay_op(self) -> Op[None]:
+        s = self._s
+        token: Reply = yield probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+        fresh = read_probe(s.probe.url, s.capability, token)
+        if fresh.token is not None:
+            # Fresh ticket params and balance; the probe object stays the one the stream started on.
+            s.probe.token, s.probe.price, s.probe.balance = fresh.token, fresh.price, fresh.balance
+        if not needs_payment(s.probe.price, s.probe.balance):
+            return
+        try:
+            reply = yield from self._control_call("payment", {}, pay=True)
+        except SignerError as exc:
+            raise PaymentError(f"stream payment failed: {exc}") from None
+        if reply.status != 200:
+            text = reply.body[:200].decode("utf-8", "replace").strip()
+            raise PaymentError(f"{s.probe.url} refused the stream payment ({reply.status}): {text}")
+        self.payments += 1
+
+    async def pay(self) -> None:
+        self.payment_cycles += 1
+        await adrive(self._pay_op(), self._gw._async_io())
+
+    async def update(
+        self,
+        params: Mapping[str, object],
+        send_control: Callable[[Mapping[str, object]], Awaitable[None]],
+    ) -> None:
+        reply = await adrive(self._control_call("update", params, pay=False), self._gw._async_io())
+        if reply.status != 200:
+            raise APIStatusError(reply.status, reply.body, orchestrator=self.orchestrator)
+
+    async def stop(self) -> None:
+        io = self._gw._async_io()
+        reply = await adrive(self._control_call("stop", {}, pay=False), io)
+        if reply.status == 400 and b"insufficient balance" in reply.body[:300].lower():
+            # Every stream route needs 60 s of credit; the Go gateway pays before stopping a drained stream.
+            await adrive(self._control_call("stop", {}, pay=True), io)
+
+
+async def start(
+    gw: Gateway,
+    capability: str,
+    *,
+    params: Mapping[str, object] | None,
+    request_id: str | None,
+    stream_id: str | None,
+) -> tuple[LiveChannels, ByocLiveJob, Mapping[str, object]]:
+    """Start a BYOC live stream; the LiveSession calls this from ``__aenter__``."""
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("params must be a mapping")
+    stream_id = stream_id or uuid.uuid4().hex
+    started = await adrive(
+        _start_op(gw, capability, params or {}, stream_id, request_id or uuid.uuid4().hex),
+        gw._async_io(),
+    )
+    return started.channels, ByocLiveJob(gw, started), started.response
