@@ -32,6 +32,7 @@ _MUTABLE_DEFAULT = re.compile(r"^[\[{]|^\w+\(")
 @dataclass(frozen=True)
 class Rendered:
     files: dict[str, str]  # file name (relative to the package directory) -> content
+    readme: str  # the distribution's README.md (written by `render` for generated/)
 
 
 def _env() -> Any:
@@ -274,7 +275,8 @@ def render_files(
                 "attr": mod,
                 "cls": class_name(cap.name),
                 "verbs": cap.verbs,
-                "summary": _first_sentence(cap.description).rstrip(".") or f"The {cap.name} capability",
+                "summary": _first_sentence(cap.description).rstrip(".")
+                or f"The {cap.name} capability",
             }
         )
     all_head = header(
@@ -291,7 +293,10 @@ def render_files(
         first_verb=first["verbs"][0],
     )
     files["py.typed"] = ""
-    return Rendered(files)
+    readme = env.get_template("README.md.jinja").render(
+        header=" ".join(line.removeprefix("# ") for line in all_head.splitlines()), caps=index
+    )
+    return Rendered(files, readme)
 
 
 def _ruff() -> str:
@@ -336,8 +341,12 @@ def render_package(
     schema_dir: str = "schemas",
     regenerate: str = "make generate",
     ruff_config: Path | None = None,
+    readme: Path | None = None,
 ) -> list[Path]:
-    """Render, format and write the package; returns the files that changed (others are left untouched)."""
+    """Render, format and write the package; returns the files that changed (others are left untouched).
+
+    ``readme``: also write the distribution's README.md there.
+    """
     rendered = render_files(
         caps, title=title, version=version, schema_dir=schema_dir, regenerate=regenerate
     )
@@ -354,6 +363,11 @@ def render_package(
             if not target.exists() or target.read_bytes() != data:
                 target.write_bytes(data)
                 changed.append(target)
+    if readme is not None and (
+        not readme.exists() or readme.read_text(encoding="utf-8") != rendered.readme
+    ):
+        readme.write_text(rendered.readme, encoding="utf-8")
+        changed.append(readme)
     # Modules of capabilities whose schema is gone: only files we generated (they carry the header).
     for stale in sorted(out_dir.glob("*.py")):
         if stale.name not in rendered.files:

@@ -92,6 +92,7 @@ def render(
         schema_dir="schemas",
         regenerate="make generate",
         ruff_config=_ruff_config(root),
+        readme=root / "generated" / "README.md" if out is None else None,
     )
 
 
