@@ -3,6 +3,7 @@ server, processed by a runner, read back from the output channel; events, data a
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -417,3 +418,49 @@ async def test_bad_channel_urls_end_the_session_cleanly(
     )  # like the AI runner, channels are only dialled once the stream runs
     assert pipeline.stopped == 2
     assert again.status_code == 200
+
+
+class Threaded(LivePipeline):
+    """Sync hooks run off the event loop and can still emit events and data."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def on_stream_start(self, params: dict[str, Any]) -> None:
+        self.threads.add(threading.get_ident())
+        self.emit_event({"type": "from-start"})
+
+    def process_video(self, frame: Any) -> Any:
+        self.threads.add(threading.get_ident())
+        self.emit_data({"pts": frame.pts})
+        return frame
+
+
+@pytest.mark.anyio
+async def test_sync_hooks_run_in_worker_threads(running: Any, trickle_channels: Any) -> None:
+    pipeline = Threaded()
+    events: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    loop_thread = threading.get_ident()
+    async with (
+        trickle_channels("t") as ch,
+        running(pipeline) as client,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def read_rows() -> None:
+            async for row in JsonlReader(ch.url("data"), start_seq=0):
+                rows.append(row)
+
+        tg.start_soon(read_events, ch.url("events"), events)
+        tg.start_soon(read_rows)
+        assert (await client.post("/stream/start", json=ch.start_body())).status_code == 200
+        await publish_frames(ch.url("in"), 12)
+        await wait_idle(client)
+        with anyio.fail_after(15):
+            while not (events and events[-1].get("state") == "stopped"):  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+        tg.cancel_scope.deadline = anyio.current_time() + 10
+    assert loop_thread not in pipeline.threads
+    assert {"type": "from-start"} in events
+    assert len(rows) == 12

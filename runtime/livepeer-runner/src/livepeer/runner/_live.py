@@ -21,15 +21,19 @@ called yet and output streams are video-only.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import Request
@@ -55,6 +59,25 @@ log = logging.getLogger("livepeer.runner")
 _QUEUE = 256
 _STOP_TIMEOUT = 10.0
 _FLUSH_TIMEOUT = 5.0
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Await an async hook on the loop; run a sync one in a worker thread so a slow model cannot stall
+    heartbeats, control messages or HTTP (calls stay sequential: the session awaits each one)."""
+    if inspect.iscoroutinefunction(hook):
+        return await hook(*args)
+    if getattr(hook, "__func__", None) in _DEFAULT_HOOKS:
+        return hook(*args)  # the base class's passthroughs cost nothing: no thread hop per frame
+    return await maybe_await(await anyio.to_thread.run_sync(hook, *args))
+
+
+_DEFAULT_HOOKS = {
+    LivePipeline.on_stream_start,
+    LivePipeline.process_video,
+    LivePipeline.process_audio,
+    LivePipeline.on_params_update,
+    LivePipeline.on_stream_stop,
+}
 
 
 def _unwrap(params: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +109,7 @@ class _Session:
         self._work: anyio.CancelScope | None = None
         self._stop_requested = False
         self._finished_hooks = False
+        self._loop_thread = threading.get_ident()
         self._events_send: MemoryObjectSendStream[dict[str, Any]]
         self._events_recv: MemoryObjectReceiveStream[dict[str, Any]]
         self._events_send, self._events_recv = anyio.create_memory_object_stream(_QUEUE)
@@ -105,6 +129,13 @@ class _Session:
         self, stream: MemoryObjectSendStream[dict[str, Any]], obj: dict[str, Any], wanted: bool
     ) -> None:
         if not wanted:
+            return
+        if threading.get_ident() != self._loop_thread:
+            # Called from a sync hook in a worker thread: memory streams belong to the event loop.
+            try:
+                anyio.from_thread.run_sync(self._queue, stream, obj, wanted)
+            except RuntimeError:  # not an anyio worker thread, or the loop is gone
+                self.dropped_events += 1
             return
         try:
             stream.send_nowait(obj)
@@ -145,7 +176,7 @@ class _Session:
             self._work.cancel()
 
     async def update_params(self, params: dict[str, Any]) -> None:
-        await maybe_await(self.pipeline.on_params_update(params))
+        await call_hook(self.pipeline.on_params_update, params)
         self.params = params
         self.last_params_update = time.time()
 
@@ -203,7 +234,7 @@ class _Session:
     async def _finish(self) -> None:
         self._finished_hooks = True
         try:
-            await maybe_await(self.pipeline.on_stream_stop())
+            await call_hook(self.pipeline.on_stream_stop)
         except Exception as exc:
             log.exception("on_stream_stop() failed")
             self.record_error(f"on_stream_stop: {type(exc).__name__}: {exc}")
@@ -281,7 +312,7 @@ class _Session:
             async for frame in frames:
                 self.frames_in += 1
                 try:
-                    result = await maybe_await(self.pipeline.process_video(frame))
+                    result = await call_hook(self.pipeline.process_video, frame)
                 except Exception as exc:
                     log.debug("process_video() failed", exc_info=True)
                     self.record_error(f"process_video: {type(exc).__name__}: {exc}")
@@ -392,7 +423,7 @@ class LiveApp:
         session = _Session(self, start, stream_id, params)
         self.instance._sink = session
         try:
-            await maybe_await(self.instance.on_stream_start(params))
+            await call_hook(self.instance.on_stream_start, params)
         except Exception as exc:
             self.instance._sink = None
             if isinstance(exc, PipelineError):

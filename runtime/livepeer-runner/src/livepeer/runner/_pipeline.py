@@ -75,8 +75,9 @@ class LivePipeline(_Described):
     ``class Gray(LivePipeline):
         def process_video(self, frame): return frame.to_ndarray(format="gray")``
 
-    Hooks may be sync or async; a hook that is not overridden passes its input through. Sync hooks run on the
-    event loop, so keep them short or write them ``async`` and offload heavy work yourself.
+    Hooks may be sync or async; a hook that is not overridden passes its input through. Sync hooks run in a
+    worker thread (one call at a time, in stream order), async hooks on the event loop; ``emit_event`` and
+    ``emit_data`` work from both.
     """
 
     params_model: ClassVar[type[BaseModel] | None] = None
