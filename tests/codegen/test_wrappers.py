@@ -278,3 +278,31 @@ def test_partly_consumed_stream_resumes(gateway: Any) -> None:
     events = caps(gateway).token_stream.stream(text="a b c")
     assert next(events).token == "a"
     assert [t.token for t in events] == ["b", "c"]
+
+
+def test_live_with_typed_params(tmp_path: Path, gateway: Any) -> None:
+    import importlib
+
+    from livepeer.codegen import generate
+
+    generate(str(Path(__file__).parent / "fixtures" / "live_runner.json"), tmp_path / "tints")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        tints = importlib.import_module("tints")
+        wrapper = tints.Capabilities(gateway).live_tint
+        assert not hasattr(wrapper, "run")
+        wrapper.live(model="m", color="blue", model_="x", stream_id="s")
+        with pytest.raises(tints.InputValidationError, match="strength"):
+            wrapper.live(strength=2.0)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.split(".")[0] == "tints"]:
+            del sys.modules[name]
+    ((verb, name, kwargs),) = gateway.calls
+    assert (verb, name) == ("live", "live-tint")
+    assert kwargs == {
+        "model": "m",
+        "params": {"color": "blue", "strength": 0.5, "model": "x"},
+        "request_id": None,
+        "stream_id": "s",
+    }

@@ -100,6 +100,16 @@ def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
     return out
 
 
+def _has_properties(schema: dict[str, Any] | None, defs: dict[str, Any]) -> bool:
+    """An object schema with declared properties (following one top-level $ref)."""
+    if schema is None:
+        return False
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        schema = defs.get(ref.rsplit("/", 1)[1], {})
+    return bool(schema.get("properties"))
+
+
 def _described(node: Any) -> str:
     return node.get("description", "") if isinstance(node, dict) else ""
 
@@ -194,7 +204,7 @@ def render_models(cap: Capability) -> Models:
             return
         side = _side(schema, output=output, rename=rename if output else {})
         ref = side.get("$ref") if isinstance(side, dict) else None
-        if isinstance(ref, str) and len(side) == 1:
+        if isinstance(ref, str) and set(side) <= {"$ref", "description", "title", "default"}:
             target = ref.rsplit("/", 1)[1]
             target_schema = jdefs.get(target, {})
             if target_schema.get("type") == "object" or "properties" in target_schema:
@@ -207,12 +217,7 @@ def render_models(cap: Capability) -> Models:
         roles[role] = name
 
     add_root("input", cap.input, False, "Input")
-    add_root(
-        "params",
-        cap.params if cap.params and cap.params.get("properties") else None,
-        False,
-        "Params",
-    )
+    add_root("params", cap.params if _has_properties(cap.params, defs) else None, False, "Params")
     add_root("output", cap.output if cap.output != {} else None, True, "Output")
     add_root("events", cap.events if cap.events != {} else None, True, "Event")
     for role in ("input", "params"):
