@@ -45,6 +45,7 @@ from ._http import (
     backoff,
     drive,
     is_retryable_status,
+    verified_ssl_context,
 )
 from ._orchinfo import OrchInfoClient
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
@@ -390,16 +391,16 @@ class Gateway:
         with self._lock:
             if self._sync is None:
                 if isinstance(self._user_client, httpx.Client):
-                    self._sync = SyncIO(self._user_client, self._user_client, self._info)
+                    user = self._user_client
+                    self._sync = SyncIO(user, lambda: user, self._info)
                 else:
                     # Orchestrators present self-signed certificates (go-livepeer clients skip
                     # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
                     # HTTP/1.1 for REST: orchestrators answer errors before reading the body, which
                     # over HTTP/2 turns into stream resets the client reports as write errors.
                     orch = httpx.Client(verify=False, http2=ORCH_HTTP2, limits=self._limits())
-                    service = httpx.Client(limits=self._limits())
-                    self._owned += [orch, service]
-                    self._sync = SyncIO(orch, service, self._info)
+                    self._owned.append(orch)
+                    self._sync = SyncIO(orch, self._service_client, self._info)
             return self._sync
 
     def _async_io(self) -> AsyncIO:
@@ -410,19 +411,31 @@ class Gateway:
         loop = anyio.lowlevel.current_token().native_token
         with self._lock:
             if self._async is not None and self._async_loop is not loop:
-                stale = [self._async.orch, self._async.service]
+                stale = [self._async.orch, self._async._service]
                 self._owned = [c for c in self._owned if c not in stale]
                 self._async = None
             self._async_loop = loop
             if self._async is None:
                 if isinstance(self._user_client, httpx.AsyncClient):
-                    self._async = AsyncIO(self._user_client, self._user_client, self._info)
+                    auser = self._user_client
+                    self._async = AsyncIO(auser, lambda: auser, self._info)
                 else:
                     orch = httpx.AsyncClient(verify=False, http2=ORCH_HTTP2, limits=self._limits())
-                    service = httpx.AsyncClient(limits=self._limits())
-                    self._owned += [orch, service]
-                    self._async = AsyncIO(orch, service, self._info)
+                    self._owned.append(orch)
+                    self._async = AsyncIO(orch, self._async_service_client, self._info)
             return self._async
+
+    def _service_client(self) -> httpx.Client:
+        client = httpx.Client(verify=verified_ssl_context(), limits=self._limits())
+        with self._lock:
+            self._owned.append(client)
+        return client
+
+    def _async_service_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(verify=verified_ssl_context(), limits=self._limits())
+        with self._lock:
+            self._owned.append(client)
+        return client
 
     def _fetch(self, url: str) -> tuple[bytes, str | None]:
         reply = drive(_fetch_op(url), self._sync_io())

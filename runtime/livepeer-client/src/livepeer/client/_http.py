@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
@@ -172,6 +173,19 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0) -> float:
     return random.uniform(base / 2, min(cap, base * (2**attempt)))
 
 
+_ssl_lock = threading.Lock()
+_verified: ssl.SSLContext | None = None
+
+
+def verified_ssl_context() -> ssl.SSLContext:
+    """One CA-verifying context per process (loading the CA bundle costs ~100 ms)."""
+    global _verified
+    with _ssl_lock:
+        if _verified is None:
+            _verified = httpx.create_ssl_context()
+        return _verified
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {
         k: "<redacted>" if k.lower() in SECRET_HEADERS or k.lower().startswith("signer") else v
@@ -217,10 +231,20 @@ def _log(call: Call, status: int | str, elapsed: float) -> None:
 class SyncIO:
     """Runs steps with blocking httpx clients."""
 
-    def __init__(self, orch: httpx.Client, service: httpx.Client, info: OrchInfoClient) -> None:
+    def __init__(
+        self, orch: httpx.Client, service: Callable[[], httpx.Client], info: OrchInfoClient
+    ) -> None:
         self.orch = orch
-        self.service = service
+        self._service_factory = service
+        self._service: httpx.Client | None = None
         self.info_client = info
+
+    @property
+    def service(self) -> httpx.Client:
+        # Created on first use: a verifying client costs a CA-bundle load that orch-only use never needs.
+        if self._service is None:
+            self._service = self._service_factory()
+        return self._service
 
     def call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
@@ -309,11 +333,21 @@ class AsyncIO:
     """Runs steps with async httpx clients (anyio: asyncio or trio)."""
 
     def __init__(
-        self, orch: httpx.AsyncClient, service: httpx.AsyncClient, info: OrchInfoClient
+        self,
+        orch: httpx.AsyncClient,
+        service: Callable[[], httpx.AsyncClient],
+        info: OrchInfoClient,
     ) -> None:
         self.orch = orch
-        self.service = service
+        self._service_factory = service
+        self._service: httpx.AsyncClient | None = None
         self.info_client = info
+
+    @property
+    def service(self) -> httpx.AsyncClient:
+        if self._service is None:
+            self._service = self._service_factory()
+        return self._service
 
     async def call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
