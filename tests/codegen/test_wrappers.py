@@ -174,6 +174,23 @@ def test_capability_modules_load_on_first_use() -> None:
         "lc.Capabilities(object()).text_to_image\n"
         "print(json.dumps([before, mods(), 'livepeer.client' in sys.modules]))\n"
     )
+    via_gateway = (
+        "import json, sys\n"
+        "from livepeer.client import Gateway\n"
+        "gw = Gateway(orch_url='https://127.0.0.1:1')\n"
+        "caps = gw.capabilities\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('livepeer.capabilities'))\n"
+        "caps.llm\n"
+        "print(json.dumps([loaded, 'livepeer.capabilities.llm' in sys.modules, caps is gw.capabilities]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", via_gateway], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == [
+        ["livepeer.capabilities", "livepeer.capabilities._support"],
+        True,
+        True,
+    ]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
