@@ -266,3 +266,17 @@ def test_cli_reports_errors_with_exit_code(
     assert main(["import", "--from", str(bad), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "bad.json#/paths/~1x/post/requestBody/content/application~1json/schema/not" in err
+
+
+def test_yaml_without_yaml_suffix_and_unparseable_files(tmp_path: Path) -> None:
+    src = tmp_path / "spec.txt"
+    src.write_text((FIXTURES / "features.openapi.yaml").read_text())
+    assert {d["name"] for d in import_document(load_source(str(src)))} == {
+        "kitchen-sink",
+        "ticker",
+        "echo-text",
+    }
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not: [valid")
+    with pytest.raises(CodegenError, match=r"broken\.json: cannot parse"):
+        load_source(str(broken))

@@ -74,14 +74,15 @@ class Source:
 def _parse(data: bytes, ref: str) -> dict[str, Any]:
     text = data.decode("utf-8")
     try:
-        if ref.endswith((".yaml", ".yml")):
-            import yaml
+        doc = json.loads(text)
+    except ValueError:
+        # YAML (a superset of JSON) for .yaml files and URLs that serve YAML
+        import yaml
 
+        try:
             doc = yaml.safe_load(text)
-        else:
-            doc = json.loads(text)
-    except Exception as exc:  # yaml and json raise unrelated types; report both the same way
-        raise CodegenError(ref, f"cannot parse: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise CodegenError(ref, f"cannot parse as JSON or YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise CodegenError(ref, "the document is not a JSON object")
     return doc
