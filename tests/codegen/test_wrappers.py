@@ -323,3 +323,13 @@ def test_live_with_typed_params(tmp_path: Path, gateway: Any) -> None:
         "request_id": None,
         "stream_id": "s",
     }
+
+
+def test_output_value_ranges_are_not_enforced_but_types_are(gateway: Any) -> None:
+    gateway.result = {"label": "ecstatic", "score": 1.5, "positive": 3, "negative": 0}
+    out = caps(gateway).sentiment.run(text="wow")
+    assert out.score == 1.5  # the schema says <= 1; a newer server may widen it
+    assert out.label == "ecstatic"
+    gateway.result = {"label": "positive", "score": "high", "positive": 3, "negative": 0}
+    with pytest.raises(OutputValidationError, match="score"):
+        caps(gateway).sentiment.run(text="wow")

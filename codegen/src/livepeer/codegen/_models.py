@@ -19,6 +19,21 @@ __all__ = ["Field", "ModelInfo", "Models", "render_models"]
 
 _SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "._support"
 _LIVE_RESERVED = frozenset({"model", "request_id", "stream_id", "params"})
+_VALUE_CONSTRAINTS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,11 @@ def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
     if is_file and node.get("type") in ("string", ["string", "null"]):
         out["customTypePath"] = f"{_SUPPORT}.{'FileOutput' if output else 'FileInput'}"
         out.pop("format", None)
+    if output:
+        # Results are checked for shape, not for value ranges: a server that widens a range must not
+        # break clients generated earlier.
+        for key in _VALUE_CONSTRAINTS:
+            out.pop(key, None)
     if output and "enum" in out and "type" in out and out["type"] in ("string", "integer"):
         # Outputs accept values the schema did not list, so a newer server never breaks an older client.
         base = {k: v for k, v in out.items() if k not in ("enum", "default", "description")}

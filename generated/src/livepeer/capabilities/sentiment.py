@@ -34,10 +34,7 @@ class SentimentOutput(BaseModel):
         populate_by_name=True,
     )
     label: Literal["positive", "negative", "neutral"] | str
-    score: Annotated[
-        float,
-        Field(description="(positive - negative) / matched words; 0 if none.", ge=-1.0, le=1.0),
-    ]
+    score: Annotated[float, Field(description="(positive - negative) / matched words; 0 if none.")]
     positive: Annotated[int, Field(description="Words counted as positive.")]
     negative: Annotated[int, Field(description="Words counted as negative.")]
 
