@@ -200,8 +200,7 @@ def render_models(cap: Capability) -> Models:
         for name in sorted(in_defs & out_defs):
             if name in rename:
                 continue
-            probe = {**rename}
-            if _side(defs[name], output=True, rename=probe) != _side(
+            if _side(defs[name], output=True, rename=rename) != _side(
                 defs[name], output=False, rename={}
             ):
                 rename[name] = fresh(name + "Output")
@@ -296,7 +295,7 @@ def render_models(cap: Capability) -> Models:
     body = re.sub(r"\n\nclass Model\(RootModel\[Any\]\):\n    root: Any\n", "\n", body)
     parsed = _read_models(body)
 
-    def info(role: str, source_schema: dict[str, Any] | None) -> ModelInfo | None:
+    def info(role: str) -> ModelInfo | None:
         model = roles.get(role)
         if model is None:
             return None
@@ -323,9 +322,9 @@ def render_models(cap: Capability) -> Models:
 
     return Models(
         code=body,
-        input=info("input", cap.input),
-        output=info("output", cap.output),
-        events=info("events", cap.events),
-        params=info("params", cap.params),
+        input=info("input"),
+        output=info("output"),
+        events=info("events"),
+        params=info("params"),
         names=tuple(parsed),
     )

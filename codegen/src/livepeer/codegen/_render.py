@@ -136,9 +136,7 @@ def _split_imports(code: str) -> tuple[str, str]:
     return "\n".join(lines[:cut]).strip(), "\n".join(lines[cut:]).strip()
 
 
-def _capability_module(
-    env: Any, cap: Capability, models: Models, head: str, package_attr: str
-) -> str:
+def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> str:
     cls = class_name(cap.name)
     attr = module_name(cap.name)
     attr_path = f"gw.capabilities.{attr}"
@@ -231,7 +229,6 @@ def _capability_module(
             "    # An empty model id lets the network pick; the runtime routes on a non-empty one.\n"
             "    return value if isinstance(value, str) and value else None\n"
         )
-    del package_attr
     return text
 
 
@@ -267,7 +264,7 @@ def render_files(
         models = render_models(cap)
         head = header(f"{schema_dir}/{Path(cap.file).name} (sha256 {cap.sha256})", regenerate)
         mod = module_name(cap.name)
-        files[f"{mod}.py"] = _capability_module(env, cap, models, head, mod)
+        files[f"{mod}.py"] = _capability_module(env, cap, models, head)
         index.append(
             {
                 "name": cap.name,
