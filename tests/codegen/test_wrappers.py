@@ -241,6 +241,11 @@ def test_fixture_output_enum_tolerates_unknown_values(zoo: ModuleType, gateway: 
     )
     assert out.color == "ultraviolet"
     assert out.file == b"raw"
+    # the same enum stays strict where it is an input (the output side got its own open twin)
+    with pytest.raises(zoo.InputValidationError, match="color"):
+        zoo.Capabilities(gateway).kitchen_sink.run(
+            image=b"i", class_="c", points=[{"x": 0, "y": 0}], color="ultraviolet"
+        )
 
 
 def test_fixture_unions_and_allof(zoo: ModuleType, gateway: Any) -> None:
