@@ -19,6 +19,7 @@ from livepeer.capabilities.text_to_image import ImageResponse, Media, TextToImag
 from livepeer.capabilities.text_to_speech import AudioResponse
 from livepeer.capabilities.token_stream import Token
 from livepeer.client import AsyncStreamResponse, FileOutput, Gateway, StreamResponse
+from livepeer.client._live import LiveSession
 
 
 def batch(gw: Gateway) -> None:
@@ -85,3 +86,10 @@ def untyped(gw: Gateway) -> None:
     assert_type(handle, Capability)
     assert_type(handle.run(input={"a": 1}), object)
     assert_type(handle.stream(input={}), StreamResponse)
+
+
+def live(gw: Gateway) -> None:
+    session = gw.capabilities.live_video_to_video.live(model="noop", params={"strength": 0.5})
+    assert_type(session, LiveSession)
+    assert_type(gw.capabilities["live-grayscale"].live(model=None), LiveSession)
+    gw.capabilities.live_video_to_video.live("noop")  # type: ignore[call-arg]
