@@ -202,3 +202,74 @@ async def test_byoc_live_onchain_pays_periodically(
                 out = await round_trip(session, frames_in=15, want=5)
                 assert not session.closed
     assert len(out) >= 5
+
+
+def stamp(index: int, size: int = 128) -> np.ndarray:
+    """A frame whose 4x4 block grid spells ``index`` in binary: survives H.264, readable on output."""
+    frame = np.full((size, size, 3), 64, np.uint8)
+    block = size // 4
+    for bit in range(16):
+        if index >> bit & 1:
+            r, c = divmod(bit, 4)
+            frame[r * block : (r + 1) * block, c * block : (c + 1) * block] = 255
+    return frame
+
+
+def read_stamp(rgb: np.ndarray) -> int:
+    block = rgb.shape[0] // 4
+    q = block // 4
+    index = 0
+    for bit in range(16):
+        r, c = divmod(bit, 4)
+        if (
+            rgb[r * block + q : (r + 1) * block - q, c * block + q : (c + 1) * block - q].mean()
+            > 160
+        ):
+            index |= 1 << bit
+    return index
+
+
+@pytest.mark.anyio
+async def test_slow_consumer_jumps_to_the_live_edge_instead_of_buffering(
+    devnet: RunningDevnet,
+) -> None:
+    sent = 0
+    async with Gateway(token=devnet.token) as gw:
+        with anyio.fail_after(60):
+            async with open_session(gw, "live-video-to-video", model="noop") as session:
+                frames = session.subscribe(max_buffered_frames=4)
+
+                async def produce() -> None:
+                    nonlocal sent
+                    # 0.25 s GOPs: the orchestrator's 5-segment ring holds ~1.25 s of video.
+                    async with session.publish(fps=30, gop_seconds=0.25) as pub:
+                        for i in range(30 * 6):
+                            await pub.write_frame(stamp(i))
+                            sent = i
+                            await anyio.sleep(1 / 30)
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(produce)
+                    first = read_stamp((await frames.__anext__()).to_ndarray(format="rgb24"))
+                    await anyio.sleep(3.0)  # the consumer stalls for 90 frames' worth of video
+                    stalled_at = sent
+                    after = [
+                        read_stamp(f.to_ndarray(format="rgb24")) async for f in _take(frames, 60)
+                    ]
+                    tg.cancel_scope.cancel()
+    assert first < 30
+    assert stalled_at > 80
+    # What was already in flight is bounded (current + preconnected segment, a few decoded frames); then
+    # the subscriber gets 470 and resumes at the live edge instead of replaying the backlog.
+    backlog = next(i for i, idx in enumerate(after) if idx > after[0] + i + 15)
+    assert backlog < 60
+    assert after[backlog] > stalled_at - 30
+
+
+async def _take(frames: object, n: int):  # type: ignore[no-untyped-def]
+    count = 0
+    async for frame in frames:  # type: ignore[attr-defined]
+        yield frame
+        count += 1
+        if count >= n:
+            return
