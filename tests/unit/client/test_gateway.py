@@ -32,12 +32,32 @@ def test_run_byoc_json(fake_orchs: Start) -> None:
 
 
 def test_probe_is_cached_between_calls(fake_orchs: Start) -> None:
-    (orch,) = fake_orchs(1)
-    with Gateway(orch_url=orch.url) as gw:
+    a, b = fake_orchs(2)
+    with Gateway(orch_url=[a.url, b.url]) as gw:
         for _ in range(3):
             gw.run("text-reversal", input={"text": "x"})
-    assert orch.token_calls == 1
-    assert orch.request_calls == 3
+    assert (a.token_calls, b.token_calls) == (1, 1)
+    assert a.request_calls + b.request_calls == 3
+
+
+def test_single_offchain_orchestrator_skips_the_probe(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    with Gateway(orch_url=orch.url) as gw:
+        gw.run("text-reversal", input={"text": "x"})
+        gw.run("text-reversal", input={"text": "y"})
+    assert orch.token_calls == 0
+    assert orch.request_calls == 2
+
+
+def test_skipped_probe_falls_back_to_selection(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    orch.capabilities = {}
+    orch.request_status = 503
+    gw = Gateway(orch_url=orch.url, max_retries=0)
+    with gw, pytest.raises(NoOrchestratorError) as info:
+        gw.run("text-reversal", input={"text": "x"})
+    assert orch.token_calls == 1  # the fallback probed
+    assert "capacity" in info.value.rejections[0].reason
 
 
 @pytest.mark.anyio
@@ -224,14 +244,25 @@ def test_module_level_verbs_use_environment(
     lc.default_gateway().close()
 
 
-def test_capabilities_property_is_cached_or_config_error(fake_orchs: Start) -> None:
-    from livepeer.client import ConfigError
-
+def test_capabilities_property_is_cached(fake_orchs: Start) -> None:
     (orch,) = fake_orchs(1)
     with Gateway(orch_url=orch.url) as gw:
-        try:
-            caps = gw.capabilities
-        except ConfigError as exc:
-            assert "livepeer-capabilities" in str(exc)
-        else:
-            assert gw.capabilities is caps
+        caps = gw.capabilities
+        assert gw.capabilities is caps
+        assert type(caps).__module__.startswith("livepeer.capabilities")
+
+
+def test_capabilities_missing_distribution_is_config_error(
+    fake_orchs: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from livepeer.client import ConfigError
+
+    monkeypatch.setitem(sys.modules, "livepeer.capabilities", None)
+    (orch,) = fake_orchs(1)
+    with (
+        Gateway(orch_url=orch.url) as gw,
+        pytest.raises(ConfigError, match="livepeer-capabilities"),
+    ):
+        _ = gw.capabilities

@@ -73,11 +73,11 @@ def test_stream_closed_early_releases_connection(fake_orchs: Start) -> None:
 
 @pytest.mark.anyio
 async def test_many_concurrent_run_async(fake_orchs: Start) -> None:
-    (orch,) = fake_orchs(1)
+    a, b = fake_orchs(2)
     errors: list[BaseException] = []
     results: list[object] = []
 
-    async with Gateway(orch_url=orch.url) as gw:
+    async with Gateway(orch_url=[a.url, b.url]) as gw:
 
         async def one(i: int) -> None:
             try:
@@ -90,7 +90,8 @@ async def test_many_concurrent_run_async(fake_orchs: Start) -> None:
                 tg.start_soon(one, i)
     assert errors == []
     assert len(results) == 200
-    assert orch.token_calls == 1  # concurrent callers share one probe... or a handful at most
+    # Concurrent callers share one probe per orchestrator (single flight).
+    assert (a.token_calls, b.token_calls) == (1, 1)
 
 
 def test_one_gateway_across_event_loops(fake_orchs: Start) -> None:

@@ -49,7 +49,7 @@ from ._http import (
 )
 from ._orchinfo import OrchInfoClient
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
-from ._selection import Selector, rank
+from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
 
@@ -145,6 +145,21 @@ class _Core:
         if not candidates:
             raise NoOrchestratorError(capability, rejections)
         last: dict[str, str] = {}
+        if (
+            len(candidates) == 1
+            and not self.signer.onchain
+            and self.settings.max_price is None
+            and route_kind(capability) == "byoc"
+            and not self.selector.cached(candidates[0].url, capability, model)
+        ):
+            # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
+            # probe round trip. Any failure falls through to the normal probe-and-select path.
+            guess = Probe(candidates[0].url, "byoc", ok=True)
+            outcome = yield from self._attempt(guess, req, ident)
+            if isinstance(outcome, Reply):
+                self.selector.store(guess, capability, model)
+                return outcome, guess, req
+            last[outcome.orchestrator] = outcome.reason
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
                 yield Sleep(req.deadline.cap(backoff(rnd - 1)))

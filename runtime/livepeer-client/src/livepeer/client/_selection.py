@@ -70,6 +70,9 @@ class Selector:
         ttl = self.ok_ttl if p.ok else self.fail_ttl
         return p if now - p.created < ttl else None
 
+    def cached(self, url: str, capability: str, model: str | None) -> bool:
+        return self._fresh(_Key(url, capability, model), time.monotonic()) is not None
+
     def store(self, probe: Probe, capability: str, model: str | None) -> None:
         with self._lock:
             self._cache[_Key(probe.url, capability, model)] = probe
