@@ -123,7 +123,7 @@ async def test_onchain_signer_480_refreshes_and_payment_goes_through(
                 assert isinstance(job, lv2v.Lv2vJob)
                 net.signer_faults.update({"storm_status": 480, "storm_count": 2})
                 await eventually(lambda: job.payment_cycles >= 3)
-                await session.send_control({"prompt": "still alive"})
+                await session.control.write({"prompt": "still alive"})
                 assert not session.closed
     assert net.signer_faults.storm_count == 0  # both 480s were consumed and survived
 
@@ -140,7 +140,7 @@ async def test_onchain_signer_481_ends_the_session_with_payment_error(
                 net.signer_faults.update({"storm_status": 481, "storm_count": 1})
                 await eventually(lambda: session.closed)
                 with pytest.raises(PaymentError, match="481"):
-                    await session.send_control({"prompt": "x"})
+                    await session.control.write({"prompt": "x"})
 
 
 @pytest.mark.anyio

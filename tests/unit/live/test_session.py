@@ -195,7 +195,7 @@ async def test_control_messages_and_keepalives_reach_the_control_channel(
         async with anyio.create_task_group() as tg:
             tg.start_soon(read_control)
             async with session_for(srv, FakeJob(), keepalive=0.1) as session:
-                await session.send_control({"prompt": "a cat"})
+                await session.control.write({"prompt": "a cat"})
                 await eventually(lambda: len(seen) >= 4)
     assert {"prompt": "a cat"} in seen
     assert seen.count({"keep": "alive"}) >= 2
@@ -243,7 +243,7 @@ async def test_payments_run_periodically_and_failures_surface_on_the_next_call(
         async with session_for(srv, job) as session:
             await eventually(lambda: session.closed)
             with pytest.raises(PaymentError, match="signer refused"):
-                await session.send_control({"x": 1})
+                await session.control.write({"x": 1})
             with pytest.raises(PaymentError):
                 session.publish()
     assert job.payments == 3
@@ -341,3 +341,43 @@ async def test_cancellation_inside_the_session_releases_everything(
     assert open_http_clients() == 0
     with anyio.fail_after(5):
         await eventually(lambda: established(srv.port) == 0)
+
+
+class RequestLog:
+    """ASGI middleware recording (method, path) of every request the trickle server sees."""
+
+    def __init__(self, app: TrickleServer) -> None:
+        self.app = app
+        self.requests: list[tuple[str, str]] = []
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            self.requests.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)
+
+    def channels(self) -> set[str]:
+        return {path.strip("/").split("/")[0] for _, path in self.requests}
+
+
+@pytest.mark.anyio
+async def test_control_is_opened_eagerly_everything_else_on_first_use() -> None:
+    server = TrickleServer()
+    for name in NAMES:
+        server.create_channel(name)
+    log = RequestLog(server)
+    async with (
+        hosted(log) as srv,  # type: ignore[arg-type]
+        session_for(srv, FakeJob(), keepalive=0.05) as session,
+    ):
+        await eventually(lambda: "job-control" in log.channels())
+        await anyio.sleep(0.2)
+        assert log.channels() == {"job-control"}  # only the keepalives so far
+        pub = session.publish(fps=10)
+        events = session.events()
+        await anyio.sleep(0.2)
+        assert log.channels() == {"job-control", "job-events"}  # events reader started
+        await pub.write_frame(frame(1))
+        await eventually(lambda: "job" in log.channels())
+        assert "job-out" not in log.channels()  # never subscribed
+        assert "job-data" not in log.channels()
+        await events.aclose()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from livepeer.client._errors import ValidationError
 from livepeer.client._live._session import (
     LiveChannels,
+    LiveControl,
     LiveJob,
     LivePublisher,
     LiveSession,
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LiveChannels",
+    "LiveControl",
     "LiveJob",
     "LivePublisher",
     "LiveSession",

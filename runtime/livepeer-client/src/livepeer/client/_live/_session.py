@@ -41,7 +41,14 @@ if TYPE_CHECKING:
     from livepeer.trickle import JsonSegmentWriter, TricklePublisher, TrickleSubscriber
     from livepeer.trickle.media import MediaPublisher, VideoConfig
 
-__all__ = ["LiveChannels", "LiveJob", "LivePublisher", "LiveSession", "check_channel_url"]
+__all__ = [
+    "LiveChannels",
+    "LiveControl",
+    "LiveJob",
+    "LivePublisher",
+    "LiveSession",
+    "check_channel_url",
+]
 
 log = logging.getLogger("livepeer.client.live")
 T = TypeVar("T")
@@ -134,6 +141,17 @@ class _Stream(Generic[T]):
 
     async def aclose(self) -> None:
         self._receive.close()
+
+
+class LiveControl:
+    """Writes to a session's control channel (keepalives are sent for you every 10 s)."""
+
+    def __init__(self, session: LiveSession) -> None:
+        self._session = session
+
+    async def write(self, message: Mapping[str, object]) -> None:
+        """Send one JSON object, e.g. ``{"prompt": "a cat"}``."""
+        await self._session._send_control(message)
 
 
 class LivePublisher:
@@ -403,8 +421,12 @@ class LiveSession:
         )
         self._res.control = await self._require_open().start(_hold, writer)
 
-    async def send_control(self, message: Mapping[str, object]) -> None:
-        """Write one JSON object to the control channel (e.g. new pipeline parameters)."""
+    @property
+    def control(self) -> LiveControl:
+        """The control channel: ``await session.control.write({"prompt": "..."})``."""
+        return LiveControl(self)
+
+    async def _send_control(self, message: Mapping[str, object]) -> None:
         self._require_open()
         control = self._res.control
         if control is None:
@@ -422,7 +444,7 @@ class LiveSession:
         """Change the running job's parameters (route-specific: control message or update call)."""
         self._require_open()
         assert self._job is not None
-        await self._job.update(params, self.send_control)
+        await self._job.update(params, self._send_control)
 
     # -- payments ---------------------------------------------------------------------------------
     async def _pay_forever(self, interval: float) -> None:
