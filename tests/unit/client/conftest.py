@@ -61,6 +61,10 @@ class FakeOrch:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
+    runners: list[dict[str, Any]] = field(default_factory=list)
+    app_price: int = 0
+    app_calls: list[dict[str, Any]] = field(default_factory=list)
+    stops: int = 0
     url: str = ""
 
     def app(self) -> Starlette:
@@ -113,13 +117,68 @@ class FakeOrch:
             )
 
         async def discovery(request: Request) -> Response:
-            return PlainTextResponse("live runners are not supported", status_code=404)
+            if not self.runners:
+                return PlainTextResponse("live runners are not supported", status_code=404)
+            runners = [{**r, "url": self.url + r["url"]} for r in self.runners]
+            return JSONResponse([{"address": self.url, "runners": runners}])
+
+        def challenge() -> Response:
+            from livepeer.client._proto import lp_rpc_pb2 as pb
+
+            info = pb.OrchestratorInfo(transcoder=self.url)
+            info.price_info.pricePerUnit = self.app_price
+            info.price_info.pixelsPerUnit = 1
+            info.auth_token.token = b"t"
+            params = base64.b64encode(info.SerializeToString()).decode()
+            return JSONResponse(
+                {
+                    "payment_params": params,
+                    "orchestrator": self.url,
+                    "manifest_id": "m-1",
+                    "payment_url": self.url + "/pay",
+                },
+                status_code=402,
+            )
+
+        async def app(request: Request) -> Response:
+            body = await request.json()
+            self.app_calls.append(
+                {
+                    "path": request.url.path,
+                    "body": body,
+                    "payer": request.headers.get("livepeer-payer-address"),
+                    "payment": request.headers.get("livepeer-payment"),
+                }
+            )
+            if self.app_price and not request.headers.get("livepeer-payment"):
+                return challenge()
+            return JSONResponse({"echo": body, "path": request.url.path})
+
+        async def session(request: Request) -> Response:
+            runner = request.path_params["runner"]
+            if self.app_price and not request.headers.get("livepeer-payment"):
+                return challenge()
+            return JSONResponse(
+                {
+                    "session_id": "s1",
+                    "app_url": f"/apps/{runner}/session/s1/app",
+                    "control_url": f"/apps/{runner}/session/s1/control",
+                }
+            )
+
+        async def stop(request: Request) -> Response:
+            self.stops += 1
+            return Response(status_code=204)
 
         return Starlette(
             routes=[
                 Route("/process/token", token),
                 Route("/process/request/{path:path}", process, methods=["POST"]),
                 Route("/discovery", discovery),
+                Route("/apps/{runner}/app", app, methods=["POST"]),
+                Route("/apps/{runner}/session", session, methods=["POST"]),
+                Route("/apps/{runner}/session/{sid}/app/", app, methods=["POST"]),
+                Route("/apps/{runner}/session/{sid}/stop", stop, methods=["POST"]),
             ]
         )
 
