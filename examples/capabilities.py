@@ -1,0 +1,41 @@
+"""Typed, generated wrappers: ``gw.capabilities.<name>.run(...)`` validates arguments before any network I/O.
+
+LIVEPEER_TOKEN=... python examples/capabilities.py      # or: make demo
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from livepeer.client import Gateway, LivepeerError
+
+# The devnet's text-to-image stand-in serves this model; on the network, pick a model an orchestrator offers.
+MODEL = os.environ.get("LIVEPEER_IMAGE_MODEL", "livepeer/devnet-text-to-image")
+
+
+def main() -> int:
+    with Gateway() as gw:
+        try:
+            out = gw.capabilities.text_to_image.run(
+                prompt="a cat", model_id=MODEL, width=64, height=64
+            )
+        except LivepeerError as exc:
+            print(f"failed: {exc}", file=sys.stderr)
+            return 1
+        image = out.images[0]
+        path = os.path.join(tempfile.gettempdir(), "livepeer-cat.png")
+        image.url.save(path)
+        print(
+            f"seed {image.seed}, nsfw {image.nsfw}, saved {len(image.url.read())} bytes to {path}"
+        )
+        try:
+            gw.capabilities.text_to_image.run(prompt="a cat", model_id=MODEL, width="wide")  # type: ignore[arg-type]
+        except ValueError as exc:  # raised before any request was sent
+            print(f"rejected before sending: {str(exc).splitlines()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
