@@ -118,13 +118,17 @@ class _Writer:
             return
         self._closed = True
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
-        with anyio.CancelScope(shield=True):
-            await self._before_close()
-        if self._own:
-            await self.publisher.aclose()
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            # Under cancellation the task-group exit re-raises; the publisher must still be closed, or
+            # its own task group stays open on this task and every later cancel-scope exit fails.
+            with anyio.CancelScope(shield=True):
+                await self._before_close()
+            if self._own:
+                await self.publisher.aclose()
 
     def _check(self) -> None:
         if self._closed:

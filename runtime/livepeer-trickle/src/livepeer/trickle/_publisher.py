@@ -10,8 +10,8 @@ caller and its POST body. When the server reads slower than the caller writes:
    truncated), ``stats.dropped_segments`` grows and, with ``drop_policy="drop"`` (default), the rest of
    that segment's writes are discarded without error; with ``drop_policy="raise"`` the write raises
    ``TrickleTimeout``. The next segment starts fresh either way;
-3. at most ``max_inflight`` segments upload at once; opening one more drops the oldest unfinished upload
-   (live data: the newest segment matters most).
+3. at most ``max_inflight`` segments upload at once; opening one more waits up to ``write_timeout`` for
+   the oldest upload to finish, then drops it (live data: the newest segment matters most).
 
 So the publisher never holds more than about ``(max_inflight + 1) * buffer_size`` bytes (the ``+ 1`` is
 the preconnected POST, which only ever buffers the next segment once it becomes current).
@@ -341,14 +341,17 @@ class TricklePublisher:
                     await post.done.wait()
         # The task group wraps the caller's `async with` body: exit it outside any other cancel scope.
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
-        with anyio.CancelScope(shield=True):
-            if delete and self._client is not None and self._terminal is None:
-                await self._delete()
-            if self._own_client and self._client is not None:
-                await self._client.aclose()
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            # Under cancellation the task-group exit re-raises: still DELETE and close the client.
+            with anyio.CancelScope(shield=True):
+                if delete and self._client is not None and self._terminal is None:
+                    await self._delete()
+                if self._own_client and self._client is not None:
+                    await self._client.aclose()
 
     # -- internals ---------------------------------------------------------------------------------------
 
@@ -385,7 +388,7 @@ class TricklePublisher:
             post.attached = True
             self._reset_pending = False
             self._seq = seq + 1
-            self._enforce_inflight()
+            await self._enforce_inflight()
             self._inflight.append(post)
             self.stats.segments += 1
             if self.preconnect:
@@ -398,10 +401,13 @@ class TricklePublisher:
     def _segment_closed(self) -> None:
         self._lock.release()
 
-    def _enforce_inflight(self) -> None:
+    async def _enforce_inflight(self) -> None:
         self._inflight = [p for p in self._inflight if not p.done.is_set()]
         while len(self._inflight) >= self.max_inflight:
-            self._drop(self._inflight.pop(0), "too many segments in flight")
+            oldest = self._inflight.pop(0)
+            with anyio.move_on_after(self.write_timeout):
+                await oldest.done.wait()
+            self._drop(oldest, "too many segments in flight")
 
     def _drop(self, post: _Post, why: str) -> None:
         if post.dropped or post.done.is_set():
@@ -466,6 +472,8 @@ class TricklePublisher:
             if status == 200:
                 if response.headers.get("Lp-Trickle-Closed") is not None and post.attached:
                     self._terminal = TrickleClosed("channel closed by the server", url=self.url)
+                    post.error = self._terminal
+                    return
                 if post.attached and (post.consumed or not post.queue.aborted):
                     self._consecutive_failures = 0
                 return

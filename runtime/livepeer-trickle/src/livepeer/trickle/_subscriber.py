@@ -230,17 +230,20 @@ class TrickleSubscriber:
         # The task group wraps the caller's `async with` body, so it must be exited here, outside any
         # other cancel scope; everything else is shielded so a cancelled caller still cleans up.
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
-        with anyio.CancelScope(shield=True):
-            if self._current is not None:
-                await self._current.aclose()
-            pending, self._pending = self._pending, None
-            if pending is not None and pending.segment is not None:
-                await pending.segment.aclose()
-            if self._own_client and self._client is not None:
-                await self._client.aclose()
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            # Under cancellation the task-group exit re-raises: the responses and client still close.
+            with anyio.CancelScope(shield=True):
+                if self._current is not None:
+                    await self._current.aclose()
+                pending, self._pending = self._pending, None
+                if pending is not None and pending.segment is not None:
+                    await pending.segment.aclose()
+                if self._own_client and self._client is not None:
+                    await self._client.aclose()
 
     def __aiter__(self) -> Self:
         return self
@@ -340,6 +343,10 @@ class TrickleSubscriber:
                 continue
             if response is None:
                 self.reissued += 1
+                if seq < 0:
+                    # Asking for -1/-2 again could skip a segment that started meanwhile: pin the
+                    # position first.
+                    seq = await self._resolve_relative(client, seq)
                 continue
             result = await self._handle(response, seq, url)
             if isinstance(result, Segment) or result is None:
@@ -369,6 +376,24 @@ class TrickleSubscriber:
                         status_code=value,
                     )
                 await anyio.sleep(self._backoff(failures))
+
+    async def _resolve_relative(self, client: httpx.AsyncClient, seq: int) -> int:
+        """Turn -1/-2 into an absolute seq with ``GET {url}/next``; keep ``seq`` if the server can't."""
+        try:
+            with anyio.fail_after(self.connect_timeout + self.read_timeout):
+                response = await client.get(
+                    f"{self.url}/next", timeout=request_timeout(self.connect_timeout)
+                )
+            latest = (
+                int_header(response, "Lp-Trickle-Latest") if response.status_code == 200 else None
+            )
+        except (httpx.HTTPError, TimeoutError, TrickleProtocolError):
+            return seq
+        if latest is None or latest < 0:
+            return seq
+        if seq == -1:
+            return latest
+        return latest - 1 if latest > 0 else 0
 
     async def _handle(
         self, response: httpx.Response, seq: int, url: str
