@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         discovery_warmup=args.discovery_warmup,
     )
     try:
-        anyio.run(_run, options, dict(args.signer_fault))
+        anyio.run(_run, options, dict(args.signer_fault), backend="trio")
     except ValueError as exc:
         print(f"livepeer-devnet: {exc}", file=sys.stderr)
         return 2

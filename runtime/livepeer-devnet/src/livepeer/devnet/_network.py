@@ -134,9 +134,17 @@ class Devnet:
         # BYOC worker URLs by capability name, AI stand-in URLs by pipeline.
         self.workers: dict[str, str] = {}
         self.ai_runners: dict[str, str] = {}
-        self._stop = anyio.Event()
+        # Created in __aenter__: an anyio Event belongs to the event loop (and backend) that makes it, and a
+        # Devnet may be constructed in one thread and run in another (pytest_plugin).
+        self._stop: anyio.Event | None = None
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+
+    @property
+    def _stopping(self) -> anyio.Event:
+        if self._stop is None:
+            raise RuntimeError("the devnet is not running")
+        return self._stop
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -175,6 +183,7 @@ class Devnet:
         }
 
     async def __aenter__(self) -> Devnet:
+        self._stop = anyio.Event()
         self._stack = AsyncExitStack()
         try:
             await self._start(self._stack)
@@ -187,7 +196,8 @@ class Devnet:
         await self.aclose()
 
     async def aclose(self) -> None:
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
@@ -201,7 +211,7 @@ class Devnet:
         opts = self.options
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(
-            self._stop.set
+            self._stopping.set
         )  # runs first on exit: servers stop before the task group joins
         for name, cls in samples.BYOC.items():
             self.workers[name] = (await self._host(serve(cls, name=name))).url
@@ -231,14 +241,15 @@ class Devnet:
                 orch.faults.update(opts.faults)
             self.orchestrators.append(handle)
             stack.push_async_callback(orch.aclose)
-            await self._tg.start(handle.serve, self._stop)
+            await self._tg.start(handle.serve, self._stopping)
             await self.register_workers(handle)
         signer_port = None if opts.port_base is None else opts.port_base + opts.orchestrators
         if opts.discovery_warmup > 0:
             self.signer.faults.discovery_warm = False
 
             async def warm() -> None:
-                await anyio.sleep(opts.discovery_warmup)
+                with anyio.move_on_after(opts.discovery_warmup):
+                    await self._stopping.wait()
                 self.signer.faults.discovery_warm = True
 
             self._tg.start_soon(warm)
@@ -253,7 +264,7 @@ class Devnet:
         async def run(*, task_status: anyio.abc.TaskStatus[HostedApp]) -> None:
             async with hosted(app, port=port) as srv:
                 task_status.started(srv)
-                await self._stop.wait()
+                await self._stopping.wait()
 
         result: HostedApp = await self._tg.start(run)
         return result

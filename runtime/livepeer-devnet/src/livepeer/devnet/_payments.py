@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Balances", "PaymentError", "TicketBook", "decode_b64_proto", "ticket_ev"]
 
-# Face value and win probability of every ticket the devnet issues: EV = 1e13 / 1000 = 1e10 wei.
-FACE_VALUE = 10**13
+# Face value and win probability of every ticket the devnet issues: EV = 1e10 / 1000 = 1e7 wei, about
+# 36 s of LV2V at the base price, so live sessions pay every so often rather than once.
+FACE_VALUE = 10**10
 WIN_PROB = (1 << 256) // 1000
 AUTH_TOKEN_TTL = 30 * 60
 TICKET_TTL_BLOCKS = 10

@@ -73,14 +73,20 @@ class RunningDevnet:
         self._portal.call(self.net.orchestrators[index].restart)
 
 
-def run_devnet(options: DevnetOptions | None = None) -> AbstractContextManager[RunningDevnet]:
-    """``with run_devnet(DevnetOptions(onchain=True)) as net: ...`` from synchronous code."""
+def run_devnet(
+    options: DevnetOptions | None = None, backend: str = "trio"
+) -> AbstractContextManager[RunningDevnet]:
+    """``with run_devnet(DevnetOptions(onchain=True)) as net: ...`` from synchronous code.
+
+    Trio by default: hypercorn on asyncio (Python 3.10) cannot close an idle keep-alive TLS connection
+    until the client goes away, so a stop could hang; on trio it is prompt.
+    """
     stack = ExitStack()
 
     class _Context(AbstractContextManager[RunningDevnet]):
         def __enter__(self) -> RunningDevnet:
             try:
-                portal = stack.enter_context(start_blocking_portal())
+                portal = stack.enter_context(start_blocking_portal(backend))
                 net = stack.enter_context(portal.wrap_async_context_manager(Devnet(options)))
             except BaseException:
                 stack.close()
