@@ -162,11 +162,20 @@ def main() -> None:
             with Gateway(orch_url=orch) as g:
                 g.run(CAP, input=body)
 
+        def raw_cold() -> None:
+            with httpx.Client(verify=False) as c:
+                c.post(url, json=body, headers=raw_headers())
+
+        t_raw_cold = timings(raw_cold, N_COLD)
+        row(
+            "raw httpx cold POST median (ms; fresh client: TCP+TLS)", f"{median_ms(t_raw_cold):.2f}"
+        )
         t_cold = timings(cold, N_COLD)
         row(
             "cold gw.run median (ms; fresh Gateway: TCP+TLS, 1 request)",
             f"{median_ms(t_cold):.2f}",
-            f"<= 2x warm: {median_ms(t_cold) / median_ms(t_warm):.2f}x",
+            f"<= 2x warm: {median_ms(t_cold) / median_ms(t_warm):.2f}x; "
+            f"vs raw cold {median_ms(t_cold) / median_ms(t_raw_cold):.2f}x",
         )
 
         async def concurrent_ours() -> tuple[float, int]:
