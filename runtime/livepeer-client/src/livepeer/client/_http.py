@@ -337,11 +337,14 @@ class AsyncIO:
         orch: httpx.AsyncClient,
         service: Callable[[], httpx.AsyncClient],
         info: OrchInfoClient,
+        max_in_flight: int = 32,
     ) -> None:
         self.orch = orch
         self._service_factory = service
         self._service: httpx.AsyncClient | None = None
         self.info_client = info
+        self.max_in_flight = max_in_flight
+        self._gate: anyio.CapacityLimiter | None = None
 
     @property
     def service(self) -> httpx.AsyncClient:
@@ -350,6 +353,16 @@ class AsyncIO:
         return self._service
 
     async def call(self, call: Call) -> Reply:
+        if call.stream:
+            return await self._call(call)
+        # Queue excess requests here rather than in httpcore's pool, whose hand-off scans every
+        # waiting request against every connection (quadratic under hundreds of concurrent calls).
+        if self._gate is None:
+            self._gate = anyio.CapacityLimiter(self.max_in_flight)
+        async with self._gate:
+            return await self._call(call)
+
+    async def _call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
         start = time.perf_counter()
         try:
