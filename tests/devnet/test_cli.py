@@ -1,0 +1,99 @@
+"""``python -m livepeer.devnet``: one JSON line on stdout, ready quickly, exits 0 on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+import pytest
+
+from livepeer.devnet.__main__ import build_parser
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livepeer.devnet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until the devnet is ready (pytest-timeout bounds it)
+    if not line:
+        proc.wait(10)
+        raise AssertionError(proc.stderr.read() if proc.stderr else "no output")
+    return proc, json.loads(line)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_prints_one_json_line_and_exits_zero(sig: signal.Signals) -> None:
+    proc, info = start("--offchain", "--orchestrators", "2")
+    try:
+        assert set(info) >= {"orchestrators", "signer", "discovery", "token"}
+        assert len(info["orchestrators"]) == 2
+        assert all(u.startswith("https://127.0.0.1:") for u in info["orchestrators"])
+        assert info["mode"] == "offchain"
+        token = json.loads(base64.b64decode(info["token"], validate=True))
+        assert token["orchestrators"] == info["orchestrators"]
+        assert token["signer"] == info["signer"]
+        assert httpx.get(info["discovery"]).status_code == 200
+        # An idle keep-alive TLS connection must not hold the shutdown up.
+        keep = httpx.Client(verify=False)
+        keep.get(f"{info['orchestrators'][0]}/process/token")
+        proc.send_signal(sig)
+        assert proc.wait(15) == 0
+        assert proc.stdout is not None
+        assert proc.stdout.read() == ""  # exactly one line
+        keep.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_onchain_with_a_faulty_orchestrator_and_port_base() -> None:
+    import socket
+
+    with socket.socket() as s:  # find a free block of three ports
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+    proc, info = start(
+        "--onchain", "--orchestrators", "2", "--port-base", str(base), "--fault", "no_capacity"
+    )
+    try:
+        assert info["orchestrators"] == [
+            f"https://127.0.0.1:{base}",
+            f"https://127.0.0.1:{base + 1}",
+        ]
+        assert info["signer"] == f"http://127.0.0.1:{base + 2}"
+        assert info["mode"] == "onchain"
+        faults = httpx.get(f"{info['control']}/faults").json()["orchestrators"]
+        assert [f["no_capacity"] for f in faults] == [False, True]
+        codes = []
+        for url in info["orchestrators"]:
+            tok = httpx.get(
+                f"{url}/process/token",
+                headers={
+                    "Livepeer-Eth-Address": base64.b64encode(
+                        json.dumps({"addr": "0x0", "sig": "0x0"}).encode()
+                    ).decode(),
+                    "Livepeer-Capability": "text-reversal",
+                },
+                verify=False,
+            )
+            codes.append(tok.status_code)
+        assert codes == [400, 400]  # on-chain: the bogus sender signature is refused
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+
+
+def test_parser_rejects_both_modes() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--offchain", "--onchain"])
+    assert build_parser().parse_args([]).onchain is False
