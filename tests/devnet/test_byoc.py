@@ -389,3 +389,79 @@ def test_register_needs_the_orchestrator_secret(devnet_factory: Any) -> None:
             json={"text": "abc"},
         )
         assert r.status_code == 503
+
+
+def _pay_for(net: Any, key: EthKey, capability: str, eth_address_header: Any) -> str:
+    """A Livepeer-Payment header with one ticket minted at ``capability``'s price by orchestrator 0."""
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    with client() as c:
+        token = c.get(
+            f"{net.orchestrators[0]}/process/token",
+            headers={
+                "Livepeer-Eth-Address": eth_address_header(key),
+                "Livepeer-Capability": capability,
+            },
+        ).json()
+    tp: dict[str, Any] = {
+        k: base64.b64decode(v) for k, v in token["ticket_params"].items() if isinstance(v, str)
+    }
+    payment = pb.Payment(ticket_params=pb.TicketParams(**tp), sender=key.address_bytes)
+    payment.expected_price.pricePerUnit = token["price"]["pricePerUnit"]
+    payment.expected_price.pixelsPerUnit = token["price"]["pixelsPerUnit"]
+    payment.ticket_sender_params.add(sender_nonce=1, sig=key.sign_hash_of(b"t"))
+    return base64.b64encode(payment.SerializeToString()).decode()
+
+
+def test_sse_onchain_insufficient_balance_event(
+    devnet_factory: Any, job_header: Any, eth_address_header: Any
+) -> None:
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = EthKey.generate()
+    orch = net.net.orchestrators[0].orch
+    payment = _pay_for(net, key, "token-stream", eth_address_header)
+    lines: list[str] = []
+    with (
+        client() as c,
+        c.stream(
+            "POST",
+            f"{net.orchestrators[0]}/process/request/token-stream",
+            headers={
+                "Livepeer": job_header(key, "token-stream", timeout_seconds=60),
+                "Livepeer-Payment": payment,
+            },
+            json={"text": "a b c d e f g h i j k l", "delay_ms": 1000},
+        ) as r,
+    ):
+        assert r.status_code == 200
+        assert int(r.headers["Livepeer-Payment-Balance"]) > 0
+        # Drain the credit behind the stream's back: the next 5-second debit goes negative.
+        account = (key.address.lower(), "token-stream")
+        orch.balances.debit(account, orch.balances.get(account) - 1)
+        for line in r.iter_lines():
+            lines.append(line)
+            if line == "data: [DONE]":
+                break
+    assert "event: insufficient balance" in lines
+    i = lines.index("event: insufficient balance")
+    assert lines[i + 1] == 'data: {"balance": 0}'
+    assert lines[-1] == "data: [DONE]"
+    assert len([x for x in lines if x.startswith('data: {"index"')]) < 12
+
+
+def test_sse_timeout_ends_with_balance_and_done(devnet: Any, job_header: Any) -> None:
+    lines: list[str] = []
+    with (
+        client() as c,
+        c.stream(
+            "POST",
+            f"{devnet.orchestrators[0]}/process/request/token-stream",
+            headers={"Livepeer": job_header(None, "token-stream", timeout_seconds=1)},
+            json={"text": "a b c d e f", "delay_ms": 400},
+        ) as r,
+    ):
+        lines = [line for line in r.iter_lines() if line]
+    words = [x for x in lines if x.startswith('data: {"index"')]
+    assert 0 < len(words) < 6  # cut off by timeout_seconds, not by the worker
+    assert lines[-2].startswith('data: {"balance"')
+    assert lines[-1] == "data: [DONE]"
