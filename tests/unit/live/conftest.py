@@ -10,9 +10,18 @@ import httpx
 import pytest
 
 
+def _ours(client: httpx.AsyncClient) -> bool:
+    """Clients our trickle layer created (other suites' devnets may legitimately hold theirs)."""
+    return client.headers.get("user-agent", "").startswith("livepeer-trickle/")
+
+
 def open_http_clients() -> list[httpx.AsyncClient]:
     gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, httpx.AsyncClient) and not o.is_closed]
+    return [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, httpx.AsyncClient) and not o.is_closed and _ours(o)
+    ]
 
 
 def client_side_tasks() -> list[str]:
