@@ -48,7 +48,8 @@ def test_run_ai_pipeline_offchain_returns_file_output(devnet: Any) -> None:
 
 
 @pytest.mark.anyio
-async def test_run_async_and_stream_async_offchain(devnet: Any) -> None:
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_run_async_and_stream_async_offchain(devnet: Any, anyio_backend: str) -> None:
     async with Gateway(token=devnet.token) as gw:
         out = await gw.run_async("text-reversal", input={"text": "abc"})
         assert out == {"original": "abc", "reversed": "cba"}

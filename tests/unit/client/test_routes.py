@@ -1,0 +1,111 @@
+"""Route ops driven by hand (sans-IO): what each route sends, without any network."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from livepeer.client._http import Call, Deadline, Reply
+from livepeer.client._proto import lp_rpc_pb2 as pb
+from livepeer.client._routes import Probe, Request, ai, byoc
+from livepeer.client._signer import Identity, Signer
+
+OFFCHAIN = Identity("0x" + "00" * 20, "0x")
+
+
+def first_call(op: Any) -> Call:
+    step = next(op)
+    assert isinstance(step, Call)
+    return step
+
+
+def info_bytes(transcoder: str) -> bytes:
+    info = pb.OrchestratorInfo(transcoder=transcoder)
+    info.auth_token.token = b"tok"
+    info.auth_token.session_id = "sess"
+    info.auth_token.expiration = 123
+    return bytes(info.SerializeToString())
+
+
+def test_ai_route_multipart_with_model_and_offchain_segment(tmp_path: Path) -> None:
+    img = tmp_path / "in.png"
+    img.write_bytes(b"PNG")
+    probe = Probe("https://orch:1", "ai", ok=True, info=info_bytes("https://orch:1/"))
+    req = Request("image-to-image", "m/1", {"image": img, "prompt": "p"}, "rid", Deadline(30))
+    call = first_call(ai.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
+    assert call.url == "https://orch:1/image-to-image"
+    assert call.files is not None
+    assert call.files["image"][0] == "in.png"
+    assert call.data == {"prompt": "p", "model_id": "m/1"}
+    seg = pb.SegData()
+    seg.ParseFromString(base64.b64decode(call.headers["Livepeer-Segment"]))
+    assert seg.auth_token.token == b"tok"
+    assert seg.manifestId == b"rid"
+    assert "Livepeer-Payment" not in call.headers
+
+
+def test_ai_llm_stream_sets_stream_flag() -> None:
+    probe = Probe("https://orch:1", "ai", ok=True, info=info_bytes("https://orch:1"))
+    req = Request("llm", None, {"messages": []}, "rid", Deadline(30), stream=True)
+    call = first_call(ai.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
+    assert call.json == {"messages": [], "stream": True}
+    assert call.stream
+    assert call.headers["Accept"] == "text/event-stream"
+
+
+def test_ai_probe_reads_price_and_capacity() -> None:
+    info = pb.OrchestratorInfo(transcoder="https://o")
+    info.price_info.pricePerUnit = 10
+    info.price_info.pixelsPerUnit = 4
+    m = info.capabilities.constraints.PerCapability[27].models["m"]
+    m.capacity, m.capacityInUse = 2, 2
+    reply = Reply(200, {}, info.SerializeToString(), "https://o", 0.01)
+    p = ai.read_probe("https://o", "text-to-image", "m", reply)
+    assert p.price == 2.5
+    assert p.capacity == 0
+    assert not p.ok
+
+
+def test_estimate_pixels() -> None:
+    assert ai.estimate_pixels("text-to-image", {"width": 64, "height": 32}) == 64 * 32
+    assert ai.estimate_pixels("text-to-image", {"num_images_per_prompt": 2}) == 2 * 1024 * 1024
+    assert ai.estimate_pixels("llm", {}) == 1
+
+
+def test_byoc_credit_to_buy() -> None:
+    # Empty balance: threshold (120 s) + timeout.
+    assert byoc.seconds_to_buy(10, 0, 30) == 150
+    # Plenty of credit still buys the 60 s floor when a payment is forced.
+    assert byoc.seconds_to_buy(10, 10_000, 30) == 60
+
+
+def test_byoc_synthesized_orchestrator_info() -> None:
+    token = {
+        "price": {"pricePerUnit": 1000, "pixelsPerUnit": 1},
+        "service_addr": "https://orch:1",
+        "ticket_params": {
+            "recipient": base64.b64encode(b"\x01" * 20).decode(),
+            "face_value": base64.b64encode(b"\x05").decode(),
+            "expiration_params": {"creation_round": 7},
+        },
+    }
+    probe = Probe("https://orch:1", "byoc", ok=True, token=token, price=1000)
+    info = pb.OrchestratorInfo()
+    info.ParseFromString(byoc.synthesize_info(probe))
+    assert info.transcoder == "https://orch:1"
+    assert info.price_info.pricePerUnit == 1000
+    assert info.address == b"\x01" * 20
+    assert info.ticket_params.face_value == b"\x05"
+    assert info.ticket_params.expiration_params.creation_round == 7
+    assert info.auth_token.token
+    assert info.auth_token.expiration > 0
+
+
+def test_byoc_low_balance_detection() -> None:
+    def reply(status: int, body: bytes) -> Reply:
+        return Reply(status, {}, body, "u", 0)
+
+    assert byoc.is_low_balance(reply(400, b"Insufficient balance for request"))
+    assert byoc.is_low_balance(reply(402, b""))
+    assert not byoc.is_low_balance(reply(400, b"Could not verify job creds"))
