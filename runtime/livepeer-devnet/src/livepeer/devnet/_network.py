@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 import httpx
 
+from livepeer.devnet._apps import LiveRunner
 from livepeer.devnet._keys import TempCert, self_signed_cert
 from livepeer.devnet._orchestrator import Faults, Orchestrator, OrchestratorOptions
 from livepeer.devnet._signer import Signer, SignerFaults
@@ -232,6 +233,15 @@ class Devnet:
             )
             orch.ai_runners = dict(self.ai_runners)
             orch.live.task_group = self._tg
+            orch.devnet_workers = dict(self.workers)
+            orch.apps.runners = {
+                "reverse": LiveRunner(
+                    name="reverse",
+                    app="text-reversal/devnet",
+                    worker="text-reversal",
+                    price_per_second=opts.byoc_price_per_second * (i + 1),
+                )
+            }
             orch.live_apps = {m: cls for m, cls in samples.LV2V_MODELS.items()}
             orch.byoc_live_classes = {
                 n: c for n, c in samples.BYOC.items() if not hasattr(c, "predict")

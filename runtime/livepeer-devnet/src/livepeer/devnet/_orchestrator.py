@@ -209,6 +209,11 @@ class Orchestrator:
         from livepeer.devnet._live import LiveRoutes
 
         self.live = LiveRoutes(self)
+        from livepeer.devnet._apps import AppRoutes
+
+        # BYOC worker URLs by sample name (the live-runner apps proxy to them); set by the devnet.
+        self.devnet_workers: dict[str, str] = {}
+        self.apps = AppRoutes(self, [])
         self.app = self._build_app()
 
     # -- setup ------------------------------------------------------------------------------------------
@@ -238,6 +243,7 @@ class Orchestrator:
         self.balances.clear()
         self.lv2v_in_use = 0
         self.streams.clear()
+        self.apps.reset()
         self.tickets = TicketBook(recipient=self.key.address_bytes)
 
     def _build_app(self) -> Starlette:
@@ -252,6 +258,7 @@ class Orchestrator:
             Route("/capability/register", self.capability_register, methods=["POST"]),
             Route("/capability/unregister", self.capability_unregister, methods=["POST"]),
             *self.live.routes(),
+            *self.apps.routes(),
             Mount("/ai/trickle", app=self._trickle_app),
         ]
         return Starlette(routes=routes)

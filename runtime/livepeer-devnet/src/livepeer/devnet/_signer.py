@@ -162,11 +162,15 @@ class Signer:
                 ppu, ppx = orch.base_price()
                 if Fraction(ppu, ppx) > self.max_price_per_unit:
                     continue
+            runners = orch.apps.runner_entries() if orch.apps.runners else []
+            caps = caps + [r["app"] for r in runners]
             if wanted and not wanted.intersection(caps):
                 continue
             entry: dict[str, Any] = {"address": orch.service_url, "score": 1}
             if caps:
                 entry["capabilities"] = caps
+            if runners:
+                entry["runners"] = runners
             out.append(entry)
         return JSONResponse(out)
 

@@ -1,0 +1,248 @@
+"""Live-runner apps on the orchestrator (PROTOCOL.md §10): ``GET /discovery``, ``/apps/{runner}/…`` with the 402
+payment challenge, the session reverse proxy, session payments and stop, and ``POST /refresh-payment``.
+
+The devnet exposes one persistent runner, ``reverse`` (app ``text-reversal/devnet``), backed by the
+``text-reversal`` sample worker: ``POST {svc}/apps/reverse/session`` then
+``POST {app_url}/`` with ``{"text": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from livepeer.devnet._live import _Reject
+
+if TYPE_CHECKING:
+    from livepeer.devnet._orchestrator import Orchestrator
+
+__all__ = ["AppRoutes", "LiveRunner"]
+
+ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+@dataclass
+class LiveRunner:
+    name: str
+    app: str
+    worker: str  # BYOC sample name whose worker URL backs the runner
+    price_per_second: int = 0
+    capacity: int = 2
+    version: str = "0.1.0"
+
+
+@dataclass
+class AppSession:
+    id: str
+    runner: str
+    sender: str
+
+
+class AppRoutes:
+    """Routes of §10 for one orchestrator."""
+
+    def __init__(self, orch: Orchestrator, runners: list[LiveRunner]) -> None:
+        self.orch = orch
+        self.runners = {r.name: r for r in runners}
+        self.sessions: dict[str, AppSession] = {}
+        # manifest id -> runner name, for challenges not yet redeemed.
+        self.challenges: dict[str, str] = {}
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/discovery", self.discovery, methods=["GET"]),
+            Route("/refresh-payment", self.refresh_payment, methods=["POST"]),
+            Route("/apps/{runner}/session", self.create_session, methods=["POST"]),
+            Route("/apps/{runner}/session/{sid}/payment", self.session_payment, methods=["POST"]),
+            Route("/apps/{runner}/session/{sid}/stop", self.stop_session, methods=["POST"]),
+            Route("/apps/{runner}/session/{sid}/app/{path:path}", self.proxy, methods=ANY_METHOD),
+            Route("/apps/{runner}/session/{sid}/app", self.proxy, methods=ANY_METHOD),
+        ]
+
+    def reset(self) -> None:
+        self.sessions.clear()
+        self.challenges.clear()
+
+    # -- discovery ----------------------------------------------------------------------------------------
+
+    async def discovery(self, request: Request) -> Response:
+        if not self.runners:
+            return PlainTextResponse("live runners are not supported", status_code=404)
+        return JSONResponse([{"address": self.orch.service_url, "runners": self.runner_entries()}])
+
+    def runner_entries(self) -> list[dict[str, Any]]:
+        """The runner objects of ``GET /discovery`` (also listed by the signer's discovery)."""
+        svc = self.orch.service_url
+        runners = []
+        for r in self.runners.values():
+            used = sum(1 for s in self.sessions.values() if s.runner == r.name)
+            entry: dict[str, Any] = {
+                "url": f"{svc}/apps/{r.name}/session",
+                "gpu": {"id": "devnet-gpu-0", "name": "Devnet Virtual GPU", "vram_mb": 0},
+                "app": r.app,
+                "version": r.version,
+                "metadata": {},
+                "mode": "persistent",
+                "capacity": r.capacity,
+                "capacity_used": used,
+                "capacity_available": max(0, r.capacity - used),
+            }
+            if self.orch.options.onchain:
+                entry["price_info"] = {
+                    "price": self._price(r),
+                    "currency": "wei",
+                    "unit": "seconds",
+                }
+            runners.append(entry)
+        return runners
+
+    def _price(self, runner: LiveRunner) -> int:
+        return runner.price_per_second * self.orch.faults.price_multiplier
+
+    # -- sessions -----------------------------------------------------------------------------------------
+
+    def _challenge(self, runner: LiveRunner, manifest: str) -> dict[str, Any]:
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        o = self.orch
+        price = (self._price(runner), 1)
+        info = o.orchestrator_info()
+        info.price_info.CopyFrom(pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]))
+        info.ticket_params.CopyFrom(o.tickets.ticket_params(price))
+        self.challenges[manifest] = runner.name
+        return {
+            "payment_params": base64.b64encode(info.SerializeToString()).decode(),
+            "orchestrator": o.service_url,
+            "manifest_id": manifest,
+            "payment_url": f"{o.service_url}/apps/{runner.name}/session/{manifest}/payment",
+        }
+
+    async def create_session(self, request: Request) -> Response:
+        o = self.orch
+        runner = self.runners.get(request.path_params["runner"])
+        if runner is None:
+            return PlainTextResponse("runner not found", status_code=404)
+        used = sum(1 for s in self.sessions.values() if s.runner == runner.name)
+        if used >= runner.capacity or o.faults.no_capacity:
+            return PlainTextResponse("no capacity", status_code=503)
+        sender = ""
+        if o.options.onchain:
+            if "livepeer-payment" not in request.headers:
+                payer = request.headers.get("livepeer-payer-address", "")
+                if not (payer.startswith("0x") and len(payer) == 42):
+                    return JSONResponse(
+                        {"error": "Livepeer-Payer-Address header required"}, status_code=402
+                    )
+                return JSONResponse(self._challenge(runner, os.urandom(8).hex()), status_code=402)
+            try:
+                seg = o.live._segment(request)
+                manifest = seg.manifestId.decode(errors="replace")
+                if self.challenges.get(manifest) != runner.name:
+                    raise _Reject(403, "manifest id does not match a payment challenge")
+                sender, _credit = o.live._payment(request, seg, manifest)
+            except _Reject as exc:
+                return exc.response()
+            sid = manifest
+            self.challenges.pop(manifest, None)
+        else:
+            sid = os.urandom(8).hex()
+        self.sessions[sid] = AppSession(id=sid, runner=runner.name, sender=sender)
+        base = f"{o.service_url}/apps/{runner.name}/session/{sid}"
+        return JSONResponse(
+            {"session_id": sid, "app_url": f"{base}/app", "control_url": f"{base}/stop"}
+        )
+
+    def _session(self, request: Request) -> AppSession | Response:
+        session = self.sessions.get(request.path_params["sid"])
+        if session is None or session.runner != request.path_params["runner"]:
+            return PlainTextResponse("session not found", status_code=404)
+        return session
+
+    async def session_payment(self, request: Request) -> Response:
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        session = self._session(request)
+        if isinstance(session, Response):
+            return session
+        o = self.orch
+        try:
+            seg = o.live._segment(request)
+            if seg.manifestId.decode(errors="replace") != session.id:
+                raise _Reject(403, "manifest id mismatch")
+            o.live._payment(request, seg, session.id)
+        except _Reject as exc:
+            return exc.response()
+        result = pb.PaymentResult(info=o.orchestrator_info())
+        return Response(result.SerializeToString(), media_type="application/octet-stream")
+
+    async def stop_session(self, request: Request) -> Response:
+        session = self._session(request)
+        if isinstance(session, Response):
+            return session
+        self.sessions.pop(session.id, None)
+        return Response(status_code=204)
+
+    async def refresh_payment(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            manifest = str(body["manifest_id"])
+            if not str(body.get("sender", "")).startswith("0x"):
+                raise ValueError("sender")
+        except (ValueError, KeyError, TypeError):
+            return PlainTextResponse("invalid request", status_code=400)
+        session = self.sessions.get(manifest)
+        name = session.runner if session is not None else self.challenges.get(manifest)
+        runner = self.runners.get(name or "")
+        if runner is None or not self.orch.options.onchain:
+            return PlainTextResponse("no session price", status_code=409)
+        return JSONResponse(self._challenge(runner, manifest))
+
+    async def proxy(self, request: Request) -> Response:
+        session = self._session(request)
+        if isinstance(session, Response):
+            return session
+        runner = self.runners[session.runner]
+        o = self.orch
+        worker = o.devnet_workers.get(runner.worker, "")
+        path = request.path_params.get("path", "")
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("content-type", "accept", "authorization")
+        }
+        try:
+            if o.faults.worker_dead or not worker:
+                raise httpx.ConnectError("runner unreachable")
+            upstream = await o.http.send(
+                o.http.build_request(
+                    request.method,
+                    f"{worker}/{path}",
+                    content=await request.body(),
+                    headers=headers,
+                    params=request.query_params,
+                ),
+                stream=True,
+            )
+        except httpx.HTTPError as exc:
+            return PlainTextResponse(f"bad gateway: {exc}", status_code=502)
+
+        async def body() -> Any:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(
+            body(),
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type"),
+        )
