@@ -9,9 +9,9 @@ import anyio
 import numpy as np
 import pytest
 
-from livepeer.client import Gateway
+from livepeer.client import Gateway, LiveSession
 from livepeer.client._errors import NoOrchestratorError, PaymentError, ValidationError
-from livepeer.client._live import LiveSession, byoc_live, lv2v, open_session
+from livepeer.client._live import byoc_live, lv2v
 from livepeer.devnet._network import DevnetOptions
 from livepeer.devnet.pytest_plugin import RunningDevnet
 
@@ -49,7 +49,7 @@ async def round_trip(session: LiveSession, frames_in: int = 30, want: int = 20) 
 async def test_lv2v_offchain_round_trip(devnet: RunningDevnet, model: str, gray: bool) -> None:
     async with Gateway(token=devnet.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-video-to-video", model=model) as session:
+            async with gw.live("live-video-to-video", model=model) as session:
                 assert session.manifest_id
                 assert session.orchestrator in devnet.orchestrators
                 assert session.channels.publish_url.startswith(session.orchestrator)
@@ -71,9 +71,9 @@ async def test_lv2v_offchain_round_trip(devnet: RunningDevnet, model: str, gray:
 async def test_model_is_required_before_any_io() -> None:
     gw = Gateway(orch_url="https://127.0.0.1:9")  # nothing listens there
     with pytest.raises(ValidationError, match="needs a model"):
-        open_session(gw, "live-video-to-video")
+        gw.live("live-video-to-video")
     with pytest.raises(ValidationError, match="params must be a mapping"):
-        open_session(gw, "live-grayscale", params=["not", "a", "mapping"])  # type: ignore[arg-type]
+        gw.live("live-grayscale", params=["not", "a", "mapping"])  # type: ignore[arg-type]
     await gw.aclose()
 
 
@@ -86,7 +86,7 @@ async def test_no_capacity_everywhere_lists_every_rejection(
         net.faults(i).update({"no_capacity": True})
     async with Gateway(token=net.token, max_retries=0) as gw:
         with pytest.raises(NoOrchestratorError) as info:
-            async with open_session(gw, "live-video-to-video", model="noop"):
+            async with gw.live("live-video-to-video", model="noop"):
                 pass
     assert {r.orchestrator for r in info.value.rejections} == set(net.orchestrators)
 
@@ -99,7 +99,7 @@ async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
     net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-video-to-video", model="noop") as session:
+            async with gw.live("live-video-to-video", model="noop") as session:
                 out = await round_trip(session, frames_in=15, want=5)
                 job = session._job
                 assert isinstance(job, lv2v.Lv2vJob)
@@ -118,7 +118,7 @@ async def test_onchain_signer_480_refreshes_and_payment_goes_through(
     net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-video-to-video", model="noop") as session:
+            async with gw.live("live-video-to-video", model="noop") as session:
                 job = session._job
                 assert isinstance(job, lv2v.Lv2vJob)
                 net.signer_faults.update({"storm_status": 480, "storm_count": 2})
@@ -136,7 +136,7 @@ async def test_onchain_signer_481_ends_the_session_with_payment_error(
     net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-video-to-video", model="noop") as session:
+            async with gw.live("live-video-to-video", model="noop") as session:
                 net.signer_faults.update({"storm_status": 481, "storm_count": 1})
                 await eventually(lambda: session.closed)
                 with pytest.raises(PaymentError, match="481"):
@@ -147,7 +147,7 @@ async def test_onchain_signer_481_ends_the_session_with_payment_error(
 async def test_byoc_live_stream_round_trip_with_data_update_and_stop(devnet: RunningDevnet) -> None:
     async with Gateway(token=devnet.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-grayscale", params={"strength": 1}) as session:
+            async with gw.live("live-grayscale", params={"strength": 1}) as session:
                 assert session.stream_id
                 assert session.channels.data_url
                 data = session.data()
@@ -176,7 +176,7 @@ async def test_byoc_live_unknown_capability_is_rejected_by_every_orchestrator(
 ) -> None:
     async with Gateway(token=devnet.token, max_retries=0) as gw:
         with pytest.raises(NoOrchestratorError) as info:
-            async with open_session(gw, "no-such-live-capability"):
+            async with gw.live("no-such-live-capability"):
                 pass
     assert len(info.value.rejections) == len(devnet.orchestrators)
 
@@ -194,7 +194,7 @@ async def test_byoc_live_onchain_pays_periodically(
     net.signer_faults.update({"sign_byoc_job": False})
     async with Gateway(token=net.token, private_key=key) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-grayscale") as session:
+            async with gw.live("live-grayscale") as session:
                 job = session._job
                 assert isinstance(job, byoc_live.ByocLiveJob)
                 assert job.payment_interval == 0.2
@@ -236,7 +236,7 @@ async def test_slow_consumer_jumps_to_the_live_edge_instead_of_buffering(
     sent = 0
     async with Gateway(token=devnet.token) as gw:
         with anyio.fail_after(60):
-            async with open_session(gw, "live-video-to-video", model="noop") as session:
+            async with gw.live("live-video-to-video", model="noop") as session:
                 frames = session.subscribe(max_buffered_frames=4)
 
                 async def produce() -> None:
@@ -273,3 +273,42 @@ async def _take(frames: object, n: int):  # type: ignore[no-untyped-def]
         count += 1
         if count >= n:
             return
+
+
+def test_examples_live_runs_against_the_devnet(devnet: RunningDevnet) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "live.py"
+    proc = subprocess.run(
+        [sys.executable, str(example)],
+        env={**os.environ, "LIVEPEER_TOKEN": devnet.token},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("session ")
+    # grayscale: the red/green/blue bars come back with equal channels
+    pixel = next(line for line in lines if line.startswith("first output frame"))
+    r, g, b = (int(x.split("=")[1]) for x in pixel.split("(")[1].rstrip(")").split(", "))
+    assert abs(r - g) < 10
+    assert abs(g - b) < 10
+    assert any(line.startswith("received ") for line in lines)
+    assert "event: status" in proc.stdout
+
+
+@pytest.mark.anyio
+async def test_module_level_live_uses_the_default_gateway(
+    devnet: RunningDevnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livepeer.client as lc
+
+    monkeypatch.setenv("LIVEPEER_TOKEN", devnet.token)
+    monkeypatch.setattr(lc, "_default", None)
+    with anyio.fail_after(60):
+        async with lc.live("live-video-to-video", model="noop") as session:
+            assert session.orchestrator in devnet.orchestrators
+    await lc.default_gateway().aclose()
+    monkeypatch.setattr(lc, "_default", None)

@@ -12,7 +12,7 @@ import pytest
 
 import livepeer.client as client
 import livepeer.trickle as trickle
-from livepeer.client._live import LiveSession
+from livepeer.client import LiveSession
 from livepeer.trickle import media
 
 with warnings.catch_warnings():

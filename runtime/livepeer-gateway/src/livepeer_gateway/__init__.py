@@ -74,7 +74,7 @@ _MAPPED: dict[str, tuple[str, str]] = {
         "LiveSession.subscribe() or livepeer.trickle.media.MediaSubscriber",
     ),
     "LiveVideoToVideo": (
-        "livepeer.client._live:LiveSession",
+        "livepeer.client:LiveSession",
         "async with Gateway(...).live('live-video-to-video', model=...) as session",
     ),
 }

@@ -2,7 +2,7 @@
 
 ``from livepeer.client import Gateway; Gateway(token=TOKEN).run("text-reversal", input={"text": "hi"})``
 
-Module-level ``run`` / ``stream`` (and async twins) use a default ``Gateway()`` built lazily from the
+Module-level ``run`` / ``stream`` (and async twins) and ``live`` use a default ``Gateway()`` built lazily from the
 ``LIVEPEER_*`` environment variables.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ._errors import (
     APIStatusError,
@@ -30,7 +31,22 @@ from ._gateway import Gateway, Offering
 from ._sse import SSEDecoder, StreamEvent
 from ._streaming import AsyncStreamResponse, StreamResponse
 
+if TYPE_CHECKING:
+    from ._live import LiveControl, LivePublisher, LiveSession
+
 __version__ = "0.1.0"
+
+# Live sessions pull in anyio's stream machinery; `import livepeer.client` must not pay for that.
+_LAZY = frozenset({"LiveControl", "LivePublisher", "LiveSession"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import _live
+
+        return getattr(_live, name)
+    raise AttributeError(f"module 'livepeer.client' has no attribute {name!r}")
+
 
 __all__ = [
     "APIStatusError",
@@ -40,6 +56,9 @@ __all__ = [
     "ConnectionError",
     "FileOutput",
     "Gateway",
+    "LiveControl",
+    "LivePublisher",
+    "LiveSession",
     "LivepeerError",
     "NoOrchestratorError",
     "Offering",
@@ -54,6 +73,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "default_gateway",
+    "live",
     "run",
     "run_async",
     "stream",
@@ -115,3 +135,17 @@ def stream_async(
 ) -> AsyncStreamResponse:
     """Async twin of ``stream``."""
     return default_gateway().stream_async(capability, input=input, model=model, timeout=timeout)
+
+
+def live(
+    capability: str,
+    *,
+    model: str | None = None,
+    params: Mapping[str, object] | None = None,
+    request_id: str | None = None,
+    stream_id: str | None = None,
+) -> LiveSession:
+    """``async with livepeer.client.live("live-video-to-video", model="noop") as s:`` (default Gateway)."""
+    return default_gateway().live(
+        capability, model=model, params=params, request_id=request_id, stream_id=stream_id
+    )

@@ -56,6 +56,8 @@ from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, Stream
 if TYPE_CHECKING:
     from livepeer.capabilities import Capabilities
 
+    from ._live import LiveSession
+
 __all__ = ["Gateway", "Offering"]
 
 log = logging.getLogger("livepeer.client")
@@ -537,6 +539,26 @@ class Gateway:
             return _as_async_open_stream(reply, probe, req)
 
         return AsyncStreamResponse(opener)
+
+    def live(
+        self,
+        capability: str,
+        *,
+        model: str | None = None,
+        params: Mapping[str, object] | None = None,
+        request_id: str | None = None,
+        stream_id: str | None = None,
+    ) -> LiveSession:
+        """``async with gw.live("live-video-to-video", model="noop") as session: ...`` (async only).
+
+        Entering selects an orchestrator, pays and starts the job; leaving closes every channel, stops
+        payments and ends the job, also on error or cancellation.
+        """
+        from ._live import open_session
+
+        return open_session(
+            self, capability, model=model, params=params, request_id=request_id, stream_id=stream_id
+        )
 
     def list_capabilities(self) -> list[Offering]:
         """What the configured network offers, with prices: ``gw.list_capabilities()``."""
