@@ -51,6 +51,7 @@ class FakeOrch:
     capabilities: dict[str, int] = field(default_factory=lambda: {"text-reversal": 2})
     price: int = 0
     balance: int = 0
+    onchain: bool = False  # on-chain JobTokens carry ticket params (and jobs must be signed)
     request_status: int = 200
     request_body: bytes = b""
     sse_lines: list[str] | None = None
@@ -78,6 +79,8 @@ class FakeOrch:
             }
             if self.capabilities.get(cap):
                 body["available_capacity"] = self.capabilities[cap]
+            if self.onchain:
+                body["ticket_params"] = {"recipient": base64.b64encode(b"\x02" * 20).decode()}
             return JSONResponse(body)
 
         async def process(request: Request) -> Response:

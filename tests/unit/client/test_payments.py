@@ -14,7 +14,7 @@ Start = Callable[[int], list[Any]]
 
 def test_onchain_byoc_pays_when_balance_is_low(fake_orchs: Start, fake_signer: Any) -> None:
     (orch,) = fake_orchs(1)
-    orch.price, orch.balance = 2, 0
+    orch.price, orch.balance, orch.onchain = 2, 0, True
     with Gateway(orch_url=orch.url, signer_url=fake_signer.url) as gw:
         gw.run("text-reversal", input={"text": "x"})
         gw.run("text-reversal", input={"text": "y"})
@@ -107,6 +107,7 @@ def test_signer_without_byoc_signing_falls_back_to_offchain(
     fake_orchs: Start, fake_signer: Any
 ) -> None:
     (orch,) = fake_orchs(1)
+    orch.onchain = True
     fake_signer.byoc_sign = False
     with Gateway(orch_url=orch.url, signer_url=fake_signer.url) as gw:
         gw.run("text-reversal", input={"text": "x"})
@@ -122,6 +123,7 @@ def test_local_key_signs_jobs_verifiably(fake_orchs: Start) -> None:
     from eth_utils.crypto import keccak
 
     (orch,) = fake_orchs(1)
+    orch.onchain = True
     key = "0x" + "4c" * 32
     with Gateway(orch_url=orch.url, private_key=key) as gw:
         gw.run("text-reversal", input={"text": "x"})
@@ -144,3 +146,11 @@ def test_discovery_failure_is_reported(fake_signer: Any) -> None:
     with gw, pytest.raises(NoOrchestratorError) as info:
         gw.run("text-reversal", input={})
     assert "404" in str(info.value)
+
+
+def test_offchain_orchestrator_jobs_are_not_signed(fake_orchs: Start, fake_signer: Any) -> None:
+    (orch,) = fake_orchs(1)  # no ticket params in its JobToken: signatures are never checked
+    with Gateway(orch_url=orch.url, signer_url=fake_signer.url) as gw:
+        gw.run("text-reversal", input={"text": "x"})
+    assert fake_signer.sign_calls == 0
+    assert orch.jobs[0]["sig"] == "0x"

@@ -102,18 +102,26 @@ class _LocalKey:
             raise ConfigError(
                 "a local signing key needs eth-account: pip install 'livepeer-client[local-key]'"
             ) from None
+        self._signed: dict[str, str] = {}
         try:
             self._account = Account.from_key(private_key)
         except (ValueError, TypeError):
             raise ConfigError("the configured private key is not a valid secp256k1 key") from None
 
     def personal_sign_hash(self, text: str) -> str:
-        """EIP-191 signature of keccak256(text), the scheme go-livepeer verifies."""
+        """EIP-191 signature of keccak256(text), the scheme go-livepeer verifies (memoized: jobs
+        sign the same ``request + parameters`` text every time)."""
+        cached = self._signed.get(text)
+        if cached is not None:
+            return cached
         from eth_account.messages import encode_defunct
         from eth_utils.crypto import keccak
 
         signed = self._account.sign_message(encode_defunct(primitive=keccak(text=text)))
-        return "0x" + bytes(signed.signature).hex()
+        sig = "0x" + bytes(signed.signature).hex()
+        if len(self._signed) < 64:
+            self._signed[text] = sig
+        return sig
 
     def identity(self) -> Identity:
         address = str(self._account.address)
