@@ -295,3 +295,34 @@ def test_start_lv2v_grayscale_onchain_with_signer_payments(
     # Grayscale output: chroma planes are neutral (128) whatever the input colour.
     assert all(abs(f["u"] - 128) < 2 for f in out["frames"])
     assert onchain_net.net.signer.calls > calls_before
+
+
+RUNNER_SCRIPT = """
+import asyncio
+from livepeer_gateway.live_runner import call_runner
+
+
+async def main():
+    url = INFO["orchestrators"][0] + "/apps/reverse/session"
+    kwargs = {"signer_url": INFO["signer"]} if INFO["mode"] == "onchain" else {}
+    r = await call_runner(url, payload={}, **kwargs)
+    print(json.dumps({"data": r.data, "session": r.session_id}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["offchain", "onchain"])
+def test_call_runner_reserves_a_live_runner_session(
+    gateway_python: str, offchain_net: RunningDevnet, onchain_net: RunningDevnet, mode: str
+) -> None:
+    """py-1.0 ``call_runner`` against ``/apps/{runner}/session`` (on-chain: 402 challenge paid via the signer)."""
+    import httpx
+
+    net = onchain_net if mode == "onchain" else offchain_net
+    out = run_client(gateway_python, RUNNER_SCRIPT, net.info)
+    session = out["data"]
+    assert session["session_id"] == out["session"]
+    app = httpx.post(f"{session['app_url']}/", json={"text": "runner"}, verify=False)
+    assert app.json()["reversed"] == "rennur"
+    assert httpx.post(session["control_url"], verify=False).status_code == 204
