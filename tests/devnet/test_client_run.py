@@ -15,6 +15,7 @@ from livepeer.client import (
     FileOutput,
     Gateway,
     NoOrchestratorError,
+    PaymentError,
 )
 from livepeer.devnet._network import DevnetOptions
 
@@ -103,8 +104,25 @@ def test_onchain_run_and_stream_pay_through_the_signer(devnet_onchain: Any) -> N
 def test_onchain_without_payment_means_is_rejected(devnet_onchain: Any) -> None:
     """No signer, no key: the on-chain orchestrator refuses the unsigned job (4xx, not retried)."""
     gw = Gateway(orch_url=devnet_onchain.orchestrators)
-    with gw, pytest.raises((APIStatusError, NoOrchestratorError)):
+    with gw, pytest.raises((APIStatusError, NoOrchestratorError, PaymentError)) as info:
         gw.run("text-reversal", input={"text": "free?"})
+    # Either the BYOC probe is refused, or the live-runner app asks for payment nobody can make.
+    assert "signature" in str(info.value) or "payment" in str(info.value)
+
+
+@pytest.mark.parametrize("onchain", [False, True])
+def test_live_runner_app_run_and_stream(devnet_factory: Callable[..., Any], onchain: bool) -> None:
+    """``text-reversal/devnet`` is a persistent live-runner app: session, proxied call, stop (402 paid
+    through the signer on-chain)."""
+    net = devnet_factory(DevnetOptions(onchain=onchain, orchestrators=1))
+    with Gateway(token=net.token) as gw:
+        assert gw.run("text-reversal/devnet", input={"text": "app"}) == {
+            "original": "app",
+            "reversed": "ppa",
+        }
+        # A batch answer to a stream request arrives as one event.
+        with gw.stream("text-reversal/devnet", input={"text": "a b"}) as s:
+            assert [ev.json() for ev in s] == [{"original": "a b", "reversed": "b a"}]
 
 
 @pytest.mark.parametrize("onchain", [False, True])

@@ -266,3 +266,10 @@ def test_capabilities_missing_distribution_is_config_error(
         pytest.raises(ConfigError, match="livepeer-capabilities"),
     ):
         _ = gw.capabilities
+
+
+def test_stream_of_a_batch_answer_is_one_event(fake_orchs: Start) -> None:
+    (orch,) = fake_orchs(1)
+    with Gateway(orch_url=orch.url) as gw, gw.stream("text-reversal", input={"text": "ab"}) as s:
+        events = list(s)
+    assert [e.json() for e in events] == [{"original": "ab", "reversed": "ba"}]

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -660,10 +660,30 @@ def _fetch_op(url: str) -> Op[Reply]:
     return reply
 
 
+def _is_sse(headers: Mapping[str, str]) -> bool:
+    return "text/event-stream" in headers.get("content-type", "")
+
+
+def _as_event(body: bytes) -> bytes:
+    """Frame a plain (non-SSE) body as one SSE event, so ``stream`` on a batch answer yields it."""
+    lines = body.splitlines() or [b""]
+    return b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+
+
+def _one_event(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield _as_event(b"".join(chunks))
+
+
+async def _one_event_async(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield _as_event(b"".join([c async for c in chunks]))
+
+
 def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
     stream = reply.stream
     if not isinstance(stream, OpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
+    if not _is_sse(reply.headers):
+        stream.chunks = _one_event(stream.chunks)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers
@@ -674,6 +694,8 @@ def _as_async_open_stream(reply: Reply, probe: Probe, req: Request) -> AsyncOpen
     stream = reply.stream
     if not isinstance(stream, AsyncOpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
+    if not _is_sse(reply.headers):
+        stream.chunks = _one_event_async(stream.chunks)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers
