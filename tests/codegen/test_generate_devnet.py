@@ -101,3 +101,16 @@ def test_generated_package_passes_mypy_strict(mycaps: ModuleType) -> None:
         timeout=110,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.anyio
+async def test_live_wrappers_start_sessions_through_the_devnet(devnet: Any) -> None:  # noqa: F811
+    import anyio
+
+    async with Gateway(token=devnet.token) as gw:
+        with anyio.fail_after(60):
+            async with gw.capabilities.live_video_to_video.live(model="noop") as session:
+                assert session.manifest_id
+                assert session.orchestrator in devnet.orchestrators
+            async with gw.capabilities.live_grayscale.live(params={"strength": 1}) as session:
+                assert session.orchestrator in devnet.orchestrators

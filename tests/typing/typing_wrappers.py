@@ -18,8 +18,7 @@ from livepeer.capabilities.text_reversal import ReversalOutput
 from livepeer.capabilities.text_to_image import ImageResponse, Media, TextToImage
 from livepeer.capabilities.text_to_speech import AudioResponse
 from livepeer.capabilities.token_stream import Token
-from livepeer.client import AsyncStreamResponse, FileOutput, Gateway, StreamResponse
-from livepeer.client._live import LiveSession
+from livepeer.client import AsyncStreamResponse, FileOutput, Gateway, LiveSession, StreamResponse
 
 
 def batch(gw: Gateway) -> None:

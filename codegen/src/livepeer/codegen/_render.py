@@ -189,7 +189,7 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         support += ["AsyncEventStream", "EventStream"]
     client = ["Gateway"]
     if "live" in cap.verbs:
-        support.append("live_gateway")
+        client.append("LiveSession")
     description = cap.description or f"The ``{cap.name}`` capability."
     verb_text = {
         "run": "Run it once and return the result",

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, PlainValidator
 from pydantic import ValidationError as _PydanticError
@@ -23,24 +23,10 @@ if TYPE_CHECKING:
         AsyncStreamResponse,
         FileOutput,
         Gateway,
+        LiveSession,
         StreamEvent,
         StreamResponse,
     )
-
-    # The live verb is newer than the rest of the client API: reach it through this protocol so the
-    # wrappers type-check whether or not the installed Gateway declares it yet.
-    from livepeer.client._live import LiveSession as LiveSession
-
-    class _LiveGateway(Protocol):
-        def live(
-            self,
-            capability: str,
-            *,
-            model: str | None = None,
-            params: Mapping[str, object] | None = None,
-            request_id: str | None = None,
-            stream_id: str | None = None,
-        ) -> LiveSession: ...
 
     FileInput: TypeAlias = Path | bytes | IO[bytes]
 else:
@@ -71,11 +57,6 @@ __all__ = [
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-
-def live_gateway(gateway: Gateway) -> _LiveGateway:
-    """The gateway, seen through its ``live`` verb (see ``_LiveGateway``)."""
-    return cast("_LiveGateway", gateway)
 
 
 class CapabilitiesError(Exception):
@@ -301,6 +282,6 @@ class Capability:
         stream_id: str | None = None,
     ) -> LiveSession:
         """A live session: ``async with handle.live(model="noop") as session: ...``."""
-        return live_gateway(self._gateway).live(
+        return self._gateway.live(
             self.name, model=model, params=params, request_id=request_id, stream_id=stream_id
         )

@@ -7,12 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from ._support import live_gateway
-
 if TYPE_CHECKING:
-    from livepeer.client import Gateway
-
-    from ._support import LiveSession
+    from livepeer.client import Gateway, LiveSession
 
 __all__ = [
     "LiveVideoToVideo",
@@ -53,6 +49,6 @@ class LiveVideoToVideo:
             stream_id: Your id for the stream (logs and events).
         """
         payload = dict(params) if params is not None else None
-        return live_gateway(self._gateway).live(
+        return self._gateway.live(
             _CAPABILITY, model=model, params=payload, request_id=request_id, stream_id=stream_id
         )
