@@ -563,43 +563,40 @@ class LiveSession:
 
     def events(self, *, buffer: int = 64) -> AsyncIterator[dict[str, Any]]:
         """Events reported by the job (status, errors, …), one dict each; keepalives are dropped."""
+        from livepeer.trickle import JsonSegmentReader
+
         url = self._channel(self.channels.events_url, "events")
-        from livepeer.trickle import JsonChannelError, JsonSegmentReader, TrickleSubscriber
-
-        async def produce(send: MemoryObjectSendStream[dict[str, Any]]) -> None:
-            # From the oldest retained segment: events written before the caller asked must not be lost.
-            async with self._subscriber(TrickleSubscriber, url, 0) as sub:
-                reader = JsonSegmentReader(sub)
-                while True:
-                    try:
-                        event = await reader.__anext__()
-                    except StopAsyncIteration:
-                        return
-                    except JsonChannelError as exc:  # one bad event does not end the stream
-                        log.warning("skipping malformed event: %s", exc)
-                        continue
-                    if isinstance(event, dict):
-                        await send.send(event)
-
-        return self._reader(produce, "events", buffer)
+        return self._json_records(url, JsonSegmentReader, "events", buffer)
 
     def data(self, *, buffer: int = 256) -> AsyncIterator[dict[str, Any]]:
         """Records of the job's data channel (BYOC live streams with data output), one dict each."""
+        from livepeer.trickle import JsonlReader
+
         url = self._channel(self.channels.data_url, "data")
-        from livepeer.trickle import JsonChannelError, JsonlReader, TrickleSubscriber
+        return self._json_records(url, JsonlReader, "data", buffer)
+
+    def _json_records(
+        self,
+        url: str,
+        reader_cls: Callable[[TrickleSubscriber], AsyncIterator[object]],
+        what: str,
+        buffer: int,
+    ) -> AsyncIterator[dict[str, Any]]:
+        from livepeer.trickle import JsonChannelError, TrickleSubscriber
 
         async def produce(send: MemoryObjectSendStream[dict[str, Any]]) -> None:
+            # From the oldest retained segment: records written before the caller asked are not lost.
             async with self._subscriber(TrickleSubscriber, url, 0) as sub:
-                reader = JsonlReader(sub)
+                records = reader_cls(sub)
                 while True:
                     try:
-                        record = await reader.__anext__()
+                        record = await records.__anext__()
                     except StopAsyncIteration:
                         return
-                    except JsonChannelError as exc:
-                        log.warning("skipping malformed data record: %s", exc)
+                    except JsonChannelError as exc:  # one malformed record does not end the channel
+                        log.warning("skipping malformed %s record: %s", what, exc)
                         continue
                     if isinstance(record, dict):
                         await send.send(record)
 
-        return self._reader(produce, "data", buffer)
+        return self._reader(produce, what, buffer)

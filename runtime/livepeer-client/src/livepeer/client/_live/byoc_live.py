@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from livepeer.client._errors import (
     APIStatusError,
     ConnectionError,
-    NoOrchestratorError,
     PaymentError,
     Rejection,
     SignerError,
@@ -37,15 +36,13 @@ from livepeer.client._http import (
     Deadline,
     Op,
     Reply,
-    Sleep,
     adrive,
-    backoff,
     is_retryable_status,
 )
+from livepeer.client._live._failover import start_with_failover
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.byoc import probe_call, read_probe, seconds_to_buy, synthesize_info
-from livepeer.client._selection import rank
 from livepeer.client._signer import Identity, Signer, needs_payment
 
 if TYPE_CHECKING:
@@ -187,34 +184,16 @@ def _start_attempt(
 def _start_op(
     gw: Gateway, capability: str, params: Mapping[str, object], stream_id: str, request_id: str
 ) -> Op[_Started]:
-    core = gw._core
-    deadline = Deadline(gw.settings.timeout)
-    ident: Identity = yield from core.signer.identity()
-    candidates, rejections = yield from core.candidates()
-    if not candidates:
-        raise NoOrchestratorError(capability, rejections)
-    last: dict[str, str] = {}
-    for rnd in range(gw.settings.max_retries + 1):
-        if rnd:
-            yield Sleep(deadline.cap(backoff(rnd - 1)))
-        probes = yield from core.selector.probe(candidates, capability, None, ident, deadline)
-        usable, rejected = rank(probes, gw.settings.max_price)
-        for r in rejected:
-            last[r.orchestrator] = r.reason
-        for probe in usable:
-            outcome = yield from _start_attempt(
-                core.signer, ident, probe, capability=capability, params=params,
-                stream_id=stream_id, request_id=request_id, deadline=deadline,
-            )  # fmt: skip
-            if isinstance(outcome, _Started):
-                return outcome
-            last[outcome.orchestrator] = outcome.reason
-            core.selector.mark_failed(probe, capability, None, outcome.reason)
-        if deadline.remaining() <= 0:
-            break
-    raise NoOrchestratorError(
-        capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
-    )
+    signer = gw._core.signer
+
+    def attempt(ident: Identity, probe: Probe, deadline: Deadline) -> Op[_Started | Rejection]:
+        started = yield from _start_attempt(
+            signer, ident, probe, capability=capability, params=params,
+            stream_id=stream_id, request_id=request_id, deadline=deadline,
+        )  # fmt: skip
+        return started
+
+    return (yield from start_with_failover(gw, capability, None, attempt))
 
 
 class ByocLiveJob:

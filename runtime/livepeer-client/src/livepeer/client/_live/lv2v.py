@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from livepeer.client._errors import (
     APIStatusError,
     ConnectionError,
-    NoOrchestratorError,
     PaymentError,
     ProtocolError,
     Rejection,
@@ -39,15 +38,13 @@ from livepeer.client._http import (
     Deadline,
     Op,
     Reply,
-    Sleep,
     adrive,
-    backoff,
     is_retryable_status,
 )
+from livepeer.client._live._failover import start_with_failover
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.ai import _offchain_segment, base_url, probe_call
-from livepeer.client._selection import rank
 from livepeer.client._signer import Identity, Signer
 
 if TYPE_CHECKING:
@@ -153,44 +150,20 @@ def _start_op(
     request_id: str,
     stream_id: str,
 ) -> Op[_Started]:
-    """Select, start, fail over — the same policy as the run verbs (DESIGN §6)."""
-    core = gw._core
-    deadline = Deadline(gw.settings.timeout)
-    ident: Identity = yield from core.signer.identity()
-    candidates, rejections = yield from core.candidates()
-    if not candidates:
-        raise NoOrchestratorError(CAPABILITY, rejections)
-    last: dict[str, str] = {}
-    for rnd in range(gw.settings.max_retries + 1):
-        if rnd:
-            yield Sleep(deadline.cap(backoff(rnd - 1)))
-        probes = yield from core.selector.probe(candidates, CAPABILITY, model, ident, deadline)
-        usable, rejected = rank(probes, gw.settings.max_price)
-        for r in rejected:
-            last[r.orchestrator] = r.reason
-        for probe in usable:
-            # One signer state chain per live session (its PMSessionID), never shared between sessions.
-            key = (probe.url, f"{CAPABILITY}:{stream_id}")
-            outcome = yield from _start_attempt(
-                core.signer,
-                probe,
-                model=model,
-                params=params,
-                request_id=request_id,
-                stream_id=stream_id,
-                session_key=key,
-                deadline=deadline,
-            )
-            if isinstance(outcome, _Started):
-                return outcome
-            core.signer.forget(key)
-            last[outcome.orchestrator] = outcome.reason
-            core.selector.mark_failed(probe, CAPABILITY, model, outcome.reason)
-        if deadline.remaining() <= 0:
-            break
-    raise NoOrchestratorError(
-        CAPABILITY, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
-    )
+    signer = gw._core.signer
+
+    def attempt(ident: Identity, probe: Probe, deadline: Deadline) -> Op[_Started | Rejection]:
+        # One signer state chain per live session (its PMSessionID), never shared between sessions.
+        key = (probe.url, f"{CAPABILITY}:{stream_id}")
+        outcome = yield from _start_attempt(
+            signer, probe, model=model, params=params, request_id=request_id,
+            stream_id=stream_id, session_key=key, deadline=deadline,
+        )  # fmt: skip
+        if isinstance(outcome, Rejection):
+            signer.forget(key)
+        return outcome
+
+    return (yield from start_with_failover(gw, CAPABILITY, model, attempt))
 
 
 class Lv2vJob:

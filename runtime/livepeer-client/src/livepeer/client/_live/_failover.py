@@ -1,0 +1,54 @@
+"""Select-and-start for live routes: the run verbs' selection policy with a route's own start attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from livepeer.client._errors import NoOrchestratorError, Rejection
+from livepeer.client._http import Deadline, Op, Sleep, backoff
+from livepeer.client._routes import Probe
+from livepeer.client._selection import rank
+from livepeer.client._signer import Identity
+
+if TYPE_CHECKING:
+    from livepeer.client._gateway import Gateway
+
+__all__ = ["start_with_failover"]
+
+T = TypeVar("T")
+
+# (identity, ranked probe, overall deadline) -> the started job, or why this orchestrator was skipped.
+Attempt = Callable[[Identity, Probe, Deadline], Op["T | Rejection"]]
+
+
+def start_with_failover(
+    gw: Gateway, capability: str, model: str | None, attempt: Attempt[T]
+) -> Op[T]:
+    """Candidates, parallel probes, ranking and ``max_price`` as for ``run``; try each usable
+    orchestrator in rank order, retry rounds with backoff, and list every rejection if none starts."""
+    core = gw._core
+    deadline = Deadline(gw.settings.timeout)
+    ident: Identity = yield from core.signer.identity()
+    candidates, rejections = yield from core.candidates()
+    if not candidates:
+        raise NoOrchestratorError(capability, rejections)
+    last: dict[str, str] = {}
+    for rnd in range(gw.settings.max_retries + 1):
+        if rnd:
+            yield Sleep(deadline.cap(backoff(rnd - 1)))
+        probes = yield from core.selector.probe(candidates, capability, model, ident, deadline)
+        usable, rejected = rank(probes, gw.settings.max_price)
+        for r in rejected:
+            last[r.orchestrator] = r.reason
+        for probe in usable:
+            outcome = yield from attempt(ident, probe, deadline)
+            if not isinstance(outcome, Rejection):
+                return outcome
+            last[outcome.orchestrator] = outcome.reason
+            core.selector.mark_failed(probe, capability, model, outcome.reason)
+        if deadline.remaining() <= 0:
+            break
+    raise NoOrchestratorError(
+        capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+    )
