@@ -173,3 +173,46 @@ async def test_500_concurrent_run_async(devnet: Any) -> None:
                 tg.start_soon(one, i)
     assert errors == []
     assert sorted(r["original"] for r in results) == sorted(f"n{i}" for i in range(500))  # type: ignore[index]
+
+
+def _established_to(port: int) -> int:
+    """Established TCP sockets of this process to 127.0.0.1:port (Linux /proc)."""
+    import os
+    from pathlib import Path
+
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):  # grpcio connects over IPv4-mapped IPv6
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            remote_port = int(parts[2].rsplit(":", 1)[1], 16)
+            if parts[3] == "01" and parts[9] in inodes and remote_port == port:
+                count += 1
+    return count
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc/net/tcp").exists(), reason="Linux only")
+def test_no_open_connections_after_close(devnet_factory: Callable[..., Any]) -> None:
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+    port = int(net.orchestrators[0].rsplit(":", 1)[1])
+    gw = Gateway(token=net.token)
+    gw.run("text-to-image", input={"prompt": "x", "width": 64, "height": 64})  # gRPC + HTTPS
+    with gw.stream("token-stream", input={"text": "a b"}) as s:
+        next(iter(s))  # left early
+    assert _established_to(port) >= 1
+    gw.close()
+    # gRPC channels close asynchronously in grpcio's own threads: allow them a moment.
+    import time
+
+    for _ in range(50):
+        if _established_to(port) == 0:
+            break
+        time.sleep(0.1)
+    assert _established_to(port) == 0
