@@ -116,3 +116,10 @@ def test_bad_values_are_config_errors() -> None:
 
 def test_redact_url() -> None:
     assert redact_url("https://u:p@h.example:1/x?token=1") == "https://h.example:1/x?<redacted>"
+
+
+def test_join_path_keeps_query_last() -> None:
+    from livepeer.client._config import join_path
+
+    assert join_path("http://s:1/base/?k=v", "/sign") == "http://s:1/base/sign?k=v"
+    assert join_path("http://s:1", "/sign") == "http://s:1/sign"

@@ -154,3 +154,22 @@ def test_offchain_orchestrator_jobs_are_not_signed(fake_orchs: Start, fake_signe
         gw.run("text-reversal", input={"text": "x"})
     assert fake_signer.sign_calls == 0
     assert orch.jobs[0]["sig"] == "0x"
+
+
+def test_debug_logs_redact_secrets(
+    fake_orchs: Start, fake_signer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    (orch,) = fake_orchs(1)
+    orch.price, orch.onchain = 1, True
+    caplog.set_level(logging.DEBUG, logger="livepeer.client")
+    headers = {"Authorization": "Bearer sup3rsecret", "X-Api-Key": "k3y-secret"}
+    with Gateway(
+        orch_url=orch.url, signer_url=fake_signer.url + "/?apikey=q-secret", signer_headers=headers
+    ) as gw:
+        gw.run("text-reversal", input={"text": "x"})
+    text = caplog.text
+    assert "POST" in text  # requests were logged...
+    for secret in ("sup3rsecret", "q-secret", "pay-1"):
+        assert secret not in text  # ...without credentials or payment tickets

@@ -16,7 +16,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import ConfigError
 
-__all__ = ["Settings", "TokenConfig", "normalize_url", "parse_token", "redact_url", "resolve"]
+__all__ = [
+    "Settings",
+    "TokenConfig",
+    "join_path",
+    "normalize_url",
+    "parse_token",
+    "redact_url",
+    "resolve",
+]
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
@@ -76,6 +84,12 @@ def normalize_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}")
     return url.rstrip("/")
+
+
+def join_path(base: str, path: str) -> str:
+    """``base`` + ``path``, keeping a query string (signer credentials sometimes live there) last."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
 
 
 def redact_url(url: str | None) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import Settings, normalize_url, redact_url
+from ._config import Settings, join_path, normalize_url, redact_url
 from ._errors import ConfigError, ConnectionError, ProtocolError, Rejection, TimeoutError
 from ._http import Call, Op, Reply
 
@@ -71,7 +71,7 @@ def discover(settings: Settings) -> Op[tuple[list[Candidate], list[Rejection]]]:
     if settings.signer_url:
         sources.append(
             (
-                settings.signer_url + "/discover-orchestrators",
+                join_path(settings.signer_url, "/discover-orchestrators"),
                 settings.signer_headers,
                 "signer discovery",
             )

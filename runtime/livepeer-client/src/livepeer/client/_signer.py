@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
 
@@ -164,7 +165,7 @@ class Signer:
         assert self.url is not None
         return Call(
             "POST",
-            self.url + path,
+            join_path(self.url, path),
             headers=self.headers,
             json=body,
             timeout=SIGNER_TIMEOUT,
