@@ -61,6 +61,21 @@ def test_worker_dead_is_500_and_unregisters(devnet_factory: Any) -> None:
     assert "text-reversal" not in net.net.orchestrators[0].orch.capabilities
 
 
+def test_worker_dead_makes_lv2v_start_fail_after_a_good_get_orchestrator(
+    devnet_factory: Any,
+) -> None:
+    net = devnet_factory()
+    net.faults(0).update({"worker_dead": True})
+    with client() as c:
+        r = c.post(
+            f"{net.orchestrators[0]}/live-video-to-video",
+            headers={"Livepeer-Segment": offchain_segment(net)},
+            json={"model_id": "noop"},
+        )
+    assert r.status_code == 500
+    assert net.net.orchestrators[0].orch.lv2v_in_use == 0  # the failed start released its slot
+
+
 def test_no_capacity_is_503_everywhere(devnet_factory: Any) -> None:
     net = devnet_factory()
     net.faults(0).update({"no_capacity": True})

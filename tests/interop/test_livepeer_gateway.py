@@ -326,3 +326,13 @@ def test_call_runner_reserves_a_live_runner_session(
     app = httpx.post(f"{session['app_url']}/", json={"text": "runner"}, verify=False)
     assert app.json()["reversed"] == "rennur"
     assert httpx.post(session["control_url"], verify=False).status_code == 204
+
+
+def test_start_lv2v_moves_to_the_next_orchestrator_when_start_fails(gateway_python: str) -> None:
+    """GetOrchestrator succeeds everywhere but the first orchestrator cannot start a runner (500)."""
+    with run_devnet(DevnetOptions(orchestrators=2)) as net:
+        net.faults(0).update({"worker_dead": True})
+        script = "ORCHS = INFO['orchestrators']\nMODEL = 'noop'\nKWARGS = {}\n" + LV2V_SCRIPT
+        out = run_client(gateway_python, script, net.info)
+        assert out["orch"].startswith(net.orchestrators[1] + "/ai/trickle/")
+        assert len(out["frames"]) >= 10

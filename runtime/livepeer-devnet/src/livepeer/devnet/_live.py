@@ -223,6 +223,9 @@ class LiveRoutes:
         """Serve a fresh runner for ``session`` and POST its start request; _Reject(500) on failure."""
         if self.task_group is None:
             raise _Reject(500, "orchestrator has no task group for runners")
+        if self.orch.faults.worker_dead:
+            # GetOrchestrator succeeded but the runner cannot start: clients move to the next candidate.
+            raise _Reject(500, "runner start failed: worker is dead (devnet fault)")
         from livepeer.runner import serve
         from livepeer.runner.hosting import HostedApp, hosted
 
