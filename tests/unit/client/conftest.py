@@ -53,6 +53,7 @@ class FakeOrch:
     balance: int = 0
     onchain: bool = False  # on-chain JobTokens carry ticket params (and jobs must be signed)
     request_status: int = 200
+    request_statuses: list[int] = field(default_factory=list)  # consumed first, one per request
     request_body: bytes = b""
     sse_lines: list[str] | None = None
     low_balance_until_paid: bool = False
@@ -95,10 +96,9 @@ class FakeOrch:
             self.content_types.append(request.headers.get("content-type", ""))
             if self.low_balance_until_paid and not payment:
                 return PlainTextResponse("Insufficient balance for request", status_code=400)
-            if self.request_status != 200:
-                return PlainTextResponse(
-                    self.request_body.decode() or "error", status_code=self.request_status
-                )
+            status = self.request_statuses.pop(0) if self.request_statuses else self.request_status
+            if status != 200:
+                return PlainTextResponse(self.request_body.decode() or "error", status_code=status)
             if self.sse_lines is not None:
                 lines = list(self.sse_lines)
 

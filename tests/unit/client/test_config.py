@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livepeer.client import ConfigError, Gateway
 from livepeer.client._config import parse_token, redact_url, resolve
@@ -123,3 +126,47 @@ def test_join_path_keeps_query_last() -> None:
 
     assert join_path("http://s:1/base/?k=v", "/sign") == "http://s:1/base/sign?k=v"
     assert join_path("http://s:1", "/sign") == "http://s:1/sign"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_fields = st.dictionaries(
+    st.sampled_from(
+        ["orchestrators", "signer", "signer_headers", "discovery", "discovery_headers", "x"]
+    ),
+    _json,
+    max_size=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_fields)
+def test_any_token_parses_or_names_a_problem(fields: dict[str, object]) -> None:
+    import base64
+    import json
+
+    token = base64.b64encode(json.dumps(fields).encode()).decode()
+    problem = ""
+    try:
+        parsed = parse_token(token)
+    except ConfigError as exc:
+        problem = str(exc)
+    if problem:
+        assert "token" in problem
+    else:
+        assert all(u.startswith(("http://", "https://")) for u in parsed.orchestrators)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64))
+def test_garbage_tokens_are_config_errors(raw: bytes) -> None:
+    import base64
+
+    # Anything but a ConfigError (or a parsed token) fails the test.
+    with contextlib.suppress(ConfigError):
+        parse_token(base64.b64encode(raw).decode())

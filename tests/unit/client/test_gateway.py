@@ -273,3 +273,59 @@ def test_stream_of_a_batch_answer_is_one_event(fake_orchs: Start) -> None:
     with Gateway(orch_url=orch.url) as gw, gw.stream("text-reversal", input={"text": "ab"}) as s:
         events = list(s)
     assert [e.json() for e in events] == [{"original": "ab", "reversed": "ba"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "fails_over"),
+    [
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (413, False),
+        (422, False),
+    ],
+)
+def test_status_matrix(fake_orchs: Start, status: int, fails_over: bool) -> None:
+    first, second = fake_orchs(2)
+    first.request_status = status
+    second.price, second.balance = 1, 10**9  # tried second
+    gw = Gateway(orch_url=[first.url, second.url], max_retries=0)
+    with gw:
+        if fails_over:
+            assert gw.run("text-reversal", input={"text": "m"}) == {
+                "original": "m",
+                "reversed": "m",
+            }
+        else:
+            with pytest.raises(APIStatusError) as info:
+                gw.run("text-reversal", input={"text": "m"})
+            assert info.value.status_code == status
+    assert second.request_calls == (1 if fails_over else 0)
+
+
+def test_retry_round_after_backoff(fake_orchs: Start) -> None:
+    a, b = fake_orchs(2)
+    a.request_statuses = [503]
+    b.request_statuses = [503]
+    with Gateway(orch_url=[a.url, b.url], max_retries=1) as gw:
+        assert gw.run("text-reversal", input={"text": "r"}) == {"original": "r", "reversed": "r"}
+    assert a.request_calls + b.request_calls == 3
+    assert a.token_calls + b.token_calls == 4  # the second round re-probed both failed ones
+
+
+def test_overall_deadline_bounds_retries(fake_orchs: Start) -> None:
+    from livepeer.client import TimeoutError
+
+    a, b = fake_orchs(2)
+    a.request_status = b.request_status = 503
+    gw = Gateway(orch_url=[a.url, b.url], max_retries=50, timeout=1.0)
+    with gw, pytest.raises((TimeoutError, NoOrchestratorError)):
+        gw.run("text-reversal", input={"text": "x"})
+    assert a.request_calls + b.request_calls < 50
