@@ -12,7 +12,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ import anyio.abc
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -224,10 +225,15 @@ class _BatchApp:
             log.exception("predict() of %s failed", runtime.name)
             return error_response(500, f"{type(exc).__name__}: {exc}")
         if _is_stream(result):
+            events = self._sse(result)
+            # When the client goes away, Starlette stops iterating the body but leaves the generator
+            # suspended; closing it here (background tasks run after a disconnect too) releases the
+            # pipeline's generator now instead of whenever the garbage collector finalises it.
             return StreamingResponse(
-                self._sse(result),
+                events,
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                background=BackgroundTask(_close, events),
             )
         if isinstance(result, (bytes, bytearray, memoryview)):
             return Response(bytes(result), media_type=type(self.instance).output_media_type)
@@ -239,10 +245,11 @@ class _BatchApp:
             return error_response(500, f"output is not JSON-serialisable: {exc}")
         return Response(body, media_type="application/json")
 
-    async def _sse(self, result: Any) -> AsyncIterator[bytes]:
+    async def _sse(self, result: Any) -> AsyncGenerator[bytes, None]:
         adapter = self.item or _ANY
+        items = self._iterate(result)
         try:
-            async for item in self._iterate(result):
+            async for item in items:
                 yield b"data: " + adapter.dump_json(item, warnings=False) + b"\n\n"
         except Exception as exc:
             log.exception("the stream of %s failed", self.runtime.name)
@@ -252,9 +259,14 @@ class _BatchApp:
                 message = f"{type(exc).__name__}: {exc}"
             error = json.dumps({"detail": {"msg": message}}, separators=(",", ":"))
             yield b"event: error\ndata: " + error.encode() + b"\n\n"
+        finally:
+            # `async for` never closes the iterator it loops over; the pipeline's generator must not
+            # outlive the response.
+            with anyio.CancelScope(shield=True):
+                await items.aclose()
         yield b"data: [DONE]\n\n"
 
-    async def _iterate(self, result: Any) -> AsyncIterator[Any]:
+    async def _iterate(self, result: Any) -> AsyncGenerator[Any, None]:
         if hasattr(result, "__aiter__"):
             iterator = result.__aiter__()
             try:
@@ -281,6 +293,12 @@ class _BatchApp:
 
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+async def _close(events: AsyncGenerator[bytes, None]) -> None:
+    # A coroutine function on purpose: BackgroundTask runs anything else in a thread, where
+    # `events.aclose()` would only create a coroutine that nobody awaits.
+    await events.aclose()
 
 
 def _is_stream(value: Any) -> bool:
