@@ -97,3 +97,18 @@ def test_parser_rejects_both_modes() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--offchain", "--onchain"])
     assert build_parser().parse_args([]).onchain is False
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--orchestrators", "0"],
+        ["--fault", "bogus"],
+        ["--signer-fault", "storm_status=7"],
+        ["--faulty", "3"],
+    ],
+)
+def test_bad_arguments_exit_2_without_starting(argv: list[str]) -> None:
+    from livepeer.devnet.__main__ import main
+
+    assert main(argv) == 2

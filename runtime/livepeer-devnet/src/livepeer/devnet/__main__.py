@@ -16,6 +16,8 @@ from typing import Any
 import anyio
 
 from livepeer.devnet._network import Devnet, DevnetOptions
+from livepeer.devnet._orchestrator import Faults
+from livepeer.devnet._signer import SignerFaults
 
 __all__ = ["build_parser", "main"]
 
@@ -99,6 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     faulty = args.faulty
     if faults and faulty is None:
         faulty = args.orchestrators - 1
+    if faulty is not None and not 0 <= faulty < args.orchestrators:
+        print(f"livepeer-devnet: --faulty must be in 0..{args.orchestrators - 1}", file=sys.stderr)
+        return 2
+    try:  # validate switches before starting anything
+        Faults().update(faults)
+        SignerFaults().update(dict(args.signer_fault))
+    except ValueError as exc:
+        print(f"livepeer-devnet: {exc}", file=sys.stderr)
+        return 2
     options = DevnetOptions(
         onchain=args.onchain,
         orchestrators=args.orchestrators,
