@@ -334,3 +334,64 @@ def test_ai_route_oversized_body_is_413(devnet: Any) -> None:
     with client() as c:
         r = c.post(f"{devnet.orchestrators[0]}/text-to-image", content=b"x" * (33 * 1024 * 1024))
     assert r.status_code == 413
+
+
+def test_byoc_stream_onchain_paid_start_and_payment(
+    devnet_factory: Any, job_header: Any, eth_address_header: Any
+) -> None:
+    from livepeer.devnet import DevnetOptions
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    url = net.orchestrators[0]
+    key = EthKey.generate()
+
+    def payment() -> str:
+        with client() as c:
+            token = c.get(
+                f"{url}/process/token",
+                headers={
+                    "Livepeer-Eth-Address": eth_address_header(key),
+                    "Livepeer-Capability": "live-grayscale",
+                },
+            ).json()
+        tp: dict[str, Any] = {
+            k: base64.b64decode(v) for k, v in token["ticket_params"].items() if isinstance(v, str)
+        }
+        p = pb.Payment(ticket_params=pb.TicketParams(**tp), sender=key.address_bytes)
+        p.expected_price.pricePerUnit = token["price"]["pricePerUnit"]
+        p.expected_price.pixelsPerUnit = token["price"]["pixelsPerUnit"]
+        p.ticket_sender_params.add(sender_nonce=1, sig=key.sign_hash_of(b"t"))
+        return base64.b64encode(p.SerializeToString()).decode()
+
+    with client() as c:
+        start = c.post(
+            f"{url}/ai/stream/start",
+            headers={
+                "Livepeer": job_header(
+                    key, "live-grayscale", parameters='{"enable_data_output": true}'
+                ),
+                "Livepeer-Payment": payment(),
+            },
+            json={"params": {}},
+        )
+        assert start.status_code == 200, start.text
+        assert start.headers["X-Data-Url"] == f"{url}/ai/trickle/job-1-data"
+        assert "X-Publish-Url" not in start.headers  # ingress not enabled
+        first = int(start.headers["Livepeer-Balance"])
+        assert first > 0
+        paid = c.post(
+            f"{url}/ai/stream/payment",
+            headers={
+                "Livepeer": job_header(key, "live-grayscale", request='{"stream_id": "job-1"}'),
+                "Livepeer-Payment": payment(),
+            },
+        )
+        assert paid.status_code == 200
+        assert int(paid.headers["Livepeer-Balance"]) > first
+        stop = c.post(
+            f"{url}/ai/stream/stop",
+            headers={
+                "Livepeer": job_header(key, "live-grayscale", request='{"stream_id": "job-1"}')
+            },
+        )
+        assert stop.status_code == 200
