@@ -395,3 +395,28 @@ def test_byoc_stream_onchain_paid_start_and_payment(
             },
         )
         assert stop.status_code == 200
+
+
+def test_lv2v_session_closes_when_credit_runs_out(devnet_factory: Any) -> None:
+    from livepeer.devnet import DevnetOptions
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    orch = net.net.orchestrators[0].orch
+    orch.live.lv2v_interval = 0.2  # debit often (go-livepeer: -livePaymentInterval, 5 s)
+    paid = signer_payment(net)
+    with client() as c:
+        r = c.post(
+            f"{net.orchestrators[0]}/live-video-to-video",
+            headers={"Livepeer-Segment": paid["segCreds"], "Livepeer-Payment": paid["payment"]},
+            json={"model_id": "noop"},
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        account = (net.info["signer_address"].lower(), body["manifest_id"])
+        orch.balances.debit(account, orch.balances.get(account))  # credit now exactly 0
+        assert c.post(body["control_url"]).status_code == 200
+        # Debits happen on input segments: publish one, and the next debit closes every channel.
+        assert c.post(f"{body['publish_url']}/0", content=b"\x47" * 188).status_code == 200
+        assert wait_until(lambda: c.post(body["control_url"]).status_code == 404)
+        assert c.post(body["events_url"]).status_code == 404
+        assert orch.lv2v_in_use == 0
