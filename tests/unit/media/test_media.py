@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from livepeer.trickle.media import (
+    AudioConfig,
     MediaError,
     MediaPublisher,
     MediaSubscriber,
@@ -259,3 +260,83 @@ async def test_empty_stream_ends_cleanly() -> None:
     with anyio.fail_after(10):
         async with MediaSubscriber(FakeSubscriber([])) as frames:
             assert [f async for f in frames] == []
+
+
+def tone(i: int, rate: int = 44_100, samples: int = 441) -> av.AudioFrame:
+    """10 ms of a mono s16 sine at 44.1 kHz: a different format, layout and rate than the track's."""
+    t = (np.arange(samples) + i * samples) / rate
+    frame = av.AudioFrame.from_ndarray(
+        (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1),
+        format="s16",
+        layout="mono",
+    )
+    frame.sample_rate = rate
+    return frame
+
+
+def decode_all(data: bytes) -> tuple[int, int]:
+    """(video frames, audio frames) in one segment, decoded on its own."""
+    with av.open(io.BytesIO(data), "r", format="mpegts") as container:
+        assert container.streams.audio, "segment has no audio track"
+        video = sum(1 for _ in container.decode(video=0))
+    with av.open(io.BytesIO(data), "r", format="mpegts") as container:
+        audio = sum(1 for _ in container.decode(audio=0))
+    return video, audio
+
+
+def test_audio_track_is_muxed_into_every_gop_segment() -> None:
+    enc = SegmentEncoder(VideoConfig(fps=10), AudioConfig(sample_rate=48_000, layout="stereo"))
+    chunks = []
+    for i in range(25):  # 2.5 s of video, with 100 ms of audio per video frame
+        chunks += enc.encode(solid(i * 10))
+        for j in range(10):
+            chunks += enc.encode(tone(i * 10 + j))
+    chunks += enc.close()
+    counts = [decode_all(s) for s in segments_of(chunks)]
+    assert [video for video, _ in counts] == [10, 10, 5]
+    # 48 kHz AAC frames are 1024 samples: ~47 per second of audio, spread over the GOPs.
+    total_audio = sum(audio for _, audio in counts)
+    assert 110 <= total_audio <= 120
+    assert all(audio > 0 for _, audio in counts)
+
+
+def test_audio_before_the_first_video_frame_is_dropped_and_counted() -> None:
+    enc = SegmentEncoder(VideoConfig(fps=10), AudioConfig())
+    assert enc.encode(tone(0)) == []
+    assert enc.audio_frames_dropped == 1
+
+
+def test_audio_frames_need_an_audio_track() -> None:
+    enc = SegmentEncoder(VideoConfig(fps=10))
+    enc.encode(solid(1))
+    with pytest.raises(MediaError, match="without audio"):
+        enc.encode(tone(0))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"sample_rate": 0}, "sample_rate"), ({"layout": "5.1"}, "layout")]
+)
+def test_audio_config_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AudioConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_subscriber_yields_audio_only_when_asked() -> None:
+    pub = FakePublisher()
+    async with MediaPublisher(pub, fps=10, audio=AudioConfig()) as media:
+        for i in range(12):
+            await media.write_frame(solid(i * 20))
+            for j in range(10):
+                await media.write_frame(tone(i * 10 + j))
+    segments = [bytes(s) for s in pub.segments]
+    with anyio.fail_after(20):
+        async with MediaSubscriber(FakeSubscriber(segments), audio=True) as frames:
+            both = [f async for f in frames]
+            assert frames.has_audio is True
+        async with MediaSubscriber(FakeSubscriber(segments)) as frames:
+            video_only = [f async for f in frames]
+    assert sum(isinstance(f, av.VideoFrame) for f in both) == 12
+    assert sum(isinstance(f, av.AudioFrame) for f in both) > 40
+    assert all(isinstance(f, av.VideoFrame) for f in video_only)
+    assert len(video_only) == 12

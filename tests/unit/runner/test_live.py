@@ -464,3 +464,70 @@ async def test_sync_hooks_run_in_worker_threads(running: Any, trickle_channels: 
     assert loop_thread not in pipeline.threads
     assert {"type": "from-start"} in events
     assert len(rows) == 12
+
+
+class Quieter(LivePipeline):
+    """Halves the audio volume; counts the audio frames it saw."""
+
+    def __init__(self) -> None:
+        self.audio_frames = 0
+
+    def process_audio(self, frame: Any) -> Any:
+        import av
+
+        self.audio_frames += 1
+        samples = frame.to_ndarray() * 0.5
+        out = av.AudioFrame.from_ndarray(
+            samples.astype(frame.to_ndarray().dtype),
+            format=frame.format.name,
+            layout=frame.layout.name,
+        )
+        out.sample_rate = frame.sample_rate
+        return out
+
+
+@pytest.mark.anyio
+async def test_audio_goes_through_process_audio_and_comes_out_on_its_own_track(
+    running: Any, trickle_channels: Any
+) -> None:
+    import av
+    import numpy as np
+
+    from livepeer.trickle.media import AudioConfig
+
+    pipeline = Quieter()
+    video, audio = [], []
+    async with trickle_channels("aud") as ch, running(pipeline) as client:
+
+        async def read_both() -> None:
+            async with (
+                TrickleSubscriber(ch.url("out"), start_seq=0) as sub,
+                MediaSubscriber(sub, audio=True) as frames,
+            ):
+                async for frame in frames:
+                    (audio if isinstance(frame, av.AudioFrame) else video).append(frame)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_both)
+            r = await client.post(
+                "/stream/start", json=ch.start_body(), headers={"X-Stream-Id": "a1"}
+            )
+            assert r.status_code == 200
+            async with (
+                TricklePublisher(ch.url("in")) as pub,
+                MediaPublisher(pub, fps=30, audio=AudioConfig()) as media,
+            ):
+                for i in range(60):
+                    await media.write_frame(colour_frame(i))
+                    t = (np.arange(1600) + i * 1600) / 48_000
+                    tone = (np.sin(2 * np.pi * 440 * t) * 0.5).astype(np.float32).reshape(1, -1)
+                    frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+                    frame.sample_rate = 48_000
+                    await media.write_frame(frame)
+            await wait_idle(client)
+            tg.cancel_scope.deadline = anyio.current_time() + 10
+    assert len(video) == 60
+    assert pipeline.audio_frames > 50  # two seconds of 48 kHz audio is ~94 AAC frames
+    assert len(audio) > 50
+    peak = max(float(np.abs(f.to_ndarray()).max()) for f in audio[5:-5])
+    assert 0.15 < peak < 0.35  # the tone's 0.5 amplitude, halved (AAC is lossy)

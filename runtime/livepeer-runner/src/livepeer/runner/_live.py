@@ -15,8 +15,9 @@ readers the stream is over) and the runner accepts a new start.
 ``LiveVideoToVideoParams`` (``model_id`` and ``manifest_id`` are accepted and ignored) and answering its
 ``LiveVideoToVideoResponse`` shape, so an orchestrator can start the LV2V samples the way it starts ai-runner.
 
-Audio is not carried: ``livepeer.trickle.media`` decodes and encodes video only, so ``process_audio`` is not
-called yet and output streams are video-only.
+Audio: when the input carries an audio track, its frames go through ``process_audio`` and the output gets an
+AAC track of its own; a video-only input produces a video-only output (no empty audio track for players to
+wait on). The output publisher is therefore opened once the input has been probed.
 """
 
 from __future__ import annotations
@@ -294,30 +295,45 @@ class _Session:
         if not self.start.subscribe_url:
             await anyio.sleep_forever()  # nothing to read: the stream lives until /stream/stop
         from livepeer.trickle import TricklePublisher, TrickleSubscriber
-        from livepeer.trickle.media import MediaPublisher, MediaSubscriber, VideoConfig
+        from livepeer.trickle.media import AudioConfig, MediaPublisher, MediaSubscriber, VideoConfig
 
         cls = type(self.pipeline)
         async with AsyncExitStack() as stack:
             sub = await stack.enter_async_context(TrickleSubscriber(self.start.subscribe_url))
-            frames = await stack.enter_async_context(MediaSubscriber(sub))
-            out: MediaPublisher | None = None
+            frames = await stack.enter_async_context(MediaSubscriber(sub, audio=True))
+            pub = None
             if self.start.publish_url:
                 pub = await stack.enter_async_context(
                     TricklePublisher(self.start.publish_url, "video/mp2t")
                 )
-                config = VideoConfig(
-                    fps=cls.output_fps, gop_seconds=cls.output_gop_seconds, codec=cls.video_codec
-                )
-                out = await stack.enter_async_context(MediaPublisher(pub, config))
+            out: MediaPublisher | None = None
             async for frame in frames:
-                self.frames_in += 1
+                if out is None and pub is not None:
+                    # Opened on the first decoded frame: by then the input has been probed, so the
+                    # output declares an audio track exactly when the input has one.
+                    config = VideoConfig(
+                        fps=cls.output_fps,
+                        gop_seconds=cls.output_gop_seconds,
+                        codec=cls.video_codec,
+                    )
+                    audio = AudioConfig() if frames.has_audio else None
+                    out = await stack.enter_async_context(MediaPublisher(pub, config, audio=audio))
+                is_audio = type(frame).__name__ == "AudioFrame"
+                hook = self.pipeline.process_audio if is_audio else self.pipeline.process_video
+                if not is_audio:
+                    self.frames_in += 1
                 try:
-                    result = await call_hook(self.pipeline.process_video, frame)
+                    result = await call_hook(hook, frame)
                 except Exception as exc:
-                    log.debug("process_video() failed", exc_info=True)
-                    self.record_error(f"process_video: {type(exc).__name__}: {exc}")
+                    name = "process_audio" if is_audio else "process_video"
+                    log.debug("%s() failed", name, exc_info=True)
+                    self.record_error(f"{name}: {type(exc).__name__}: {exc}")
                     result = frame  # keep the output flowing: pass the input through
-                if out is not None:
+                if out is None:
+                    continue
+                if is_audio:
+                    await out.write_frame(result)
+                else:
                     await out.write_frame(result, pts_seconds=frame.time)
                     self.frames_out += 1
 

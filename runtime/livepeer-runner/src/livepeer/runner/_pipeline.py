@@ -101,7 +101,7 @@ class LivePipeline(_Described):
         return frame
 
     def process_audio(self, frame: AudioFrame) -> AudioFrame | Awaitable[AudioFrame]:
-        """Reserved for audio: not called yet, because ``livepeer.trickle.media`` carries video only."""
+        """Called for each decoded audio frame when the input carries audio; the default passes it through."""
         return frame
 
     def on_params_update(self, params: dict[str, Any]) -> Awaitable[None] | None:

@@ -21,7 +21,11 @@ falls behind the orchestrator's 5-segment ring and is moved to the live edge (47
 stays bounded and the consumer sees the newest frames, at the price of skipped segments.
 
 Encoding and decoding run in worker threads (they are CPU-bound and PyAV releases the GIL while coding).
-Only video is handled; audio tracks in incoming streams are ignored.
+
+Audio: a publisher opened with ``audio=AudioConfig()`` also accepts ``av.AudioFrame``s, resampled and encoded
+to AAC and muxed into the same GOP segments (segments are still cut at video keyframes, so audio written before
+the first video frame is dropped and counted). ``MediaSubscriber(audio=True)`` yields audio frames as well;
+by default only video is decoded.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     import av
 
 __all__ = [
+    "AudioConfig",
     "EncodedChunk",
     "MediaError",
     "MediaPublisher",
@@ -124,6 +129,22 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """Audio track of a published stream (AAC in MPEG-TS, as live runners expect)."""
+
+    sample_rate: int = 48_000
+    layout: str = "stereo"
+    codec: str = "aac"
+    bit_rate: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.layout not in ("mono", "stereo"):
+            raise ValueError(f"layout must be 'mono' or 'stereo', got {self.layout!r}")
+
+
+@dataclass(frozen=True)
 class EncodedChunk:
     """Bytes of the MPEG-TS stream; `new_segment` marks the first chunk of a GOP (a new trickle segment)."""
 
@@ -187,8 +208,16 @@ class SegmentEncoder:
     thread from async code, as `MediaPublisher` does).
     """
 
-    def __init__(self, config: VideoConfig | None = None) -> None:
+    def __init__(self, config: VideoConfig | None = None, audio: AudioConfig | None = None) -> None:
         self.config = config or VideoConfig()
+        self.audio = audio
+        self._audio_encoder: Any = None
+        self._audio_template: Any = None
+        self._audio_stream: Any = None
+        self._resampler: Any = None
+        self._fifo: Any = None
+        self._audio_samples = 0
+        self.audio_frames_dropped = 0
         self._encoder: Any = None
         self._template: Any = None
         self._muxer: Any = None
@@ -222,6 +251,28 @@ class SegmentEncoder:
         encoder.open()
         self._encoder, self._template = encoder, template
         self._template_container = template_container
+        if self.audio is not None:
+            self._open_audio(self.audio)
+
+    def _open_audio(self, cfg: AudioConfig) -> None:
+        import av
+
+        # The template stream's own codec context is the encoder: MPEG-TS needs the AAC AudioSpecificConfig
+        # (extradata) to write ADTS headers, and a stream only carries it once its container has started.
+        container = av.open(io.BytesIO(), "w", format="mpegts")
+        stream: Any = container.add_stream(cfg.codec, rate=cfg.sample_rate)
+        stream.layout = cfg.layout
+        ctx = stream.codec_context
+        ctx.sample_rate, ctx.layout, ctx.format = cfg.sample_rate, cfg.layout, "fltp"
+        ctx.time_base = Fraction(1, cfg.sample_rate)
+        if cfg.bit_rate:
+            ctx.bit_rate = cfg.bit_rate
+        ctx.open()
+        container.start_encoding()
+        self._audio_template_container = container
+        self._audio_template, self._audio_encoder = stream, ctx
+        self._resampler = av.AudioResampler(format="fltp", layout=cfg.layout, rate=cfg.sample_rate)
+        self._fifo = av.AudioFifo()
 
     def _size_for(self, frame: av.VideoFrame) -> tuple[int, int]:
         width = self.config.width or frame.width - frame.width % 2
@@ -234,6 +285,8 @@ class SegmentEncoder:
         """Encode one frame; returns the MPEG-TS bytes that are ready (possibly none)."""
         if self._closed:
             raise MediaError("encoder is closed")
+        if type(frame).__name__ == "AudioFrame":
+            return self._encode_audio(frame)
         vf = to_video_frame(frame)
         if self._encoder is None:
             self._open(*self._size_for(vf))
@@ -267,6 +320,40 @@ class SegmentEncoder:
         self._last_pts = pts
         return pts
 
+    def _encode_audio(self, frame: Any) -> list[EncodedChunk]:
+        """Resample to the encoder's format, re-chunk to its frame size, encode, mux into this GOP."""
+        if self.audio is None:
+            raise MediaError("this stream was opened without audio: pass audio=AudioConfig()")
+        if self._audio_encoder is None:
+            # Segments are cut at video keyframes, so audio waits for the first video frame.
+            self.audio_frames_dropped += 1
+            return []
+        enc, fifo = self._audio_encoder, self._fifo
+        for resampled in self._resampler.resample(frame):
+            fifo.write(resampled)
+        packets: list[Any] = []
+        while fifo.samples >= enc.frame_size:
+            packets += enc.encode(self._next_audio_chunk(fifo.read(enc.frame_size)))
+        return self._mux_audio(packets)
+
+    def _next_audio_chunk(self, chunk: Any) -> Any:
+        chunk.pts = self._audio_samples
+        chunk.time_base = Fraction(1, self._audio_encoder.sample_rate)
+        self._audio_samples += chunk.samples
+        return chunk
+
+    def _mux_audio(self, packets: list[Any]) -> list[EncodedChunk]:
+        chunks: list[EncodedChunk] = []
+        if self._muxer is None:
+            return chunks
+        for packet in packets:
+            packet.stream = self._audio_stream
+            self._muxer.mux(packet)
+            data = self._sink.take()
+            if data:
+                chunks.append(EncodedChunk(False, data))
+        return chunks
+
     def _mux(self, packets: list[Any]) -> list[EncodedChunk]:
         import av
 
@@ -278,6 +365,8 @@ class SegmentEncoder:
                     self._sink, "w", format="mpegts", options={"flush_packets": "1"}
                 )
                 self._stream = self._muxer.add_stream_from_template(self._template)
+                if self._audio_template is not None:
+                    self._audio_stream = self._muxer.add_stream_from_template(self._audio_template)
                 new_segment = True
             else:
                 new_segment = False
@@ -304,6 +393,13 @@ class SegmentEncoder:
         if self._encoder is None:
             return []
         chunks = self._mux(self._encoder.encode(None))
+        if self._audio_encoder is not None:
+            tail: list[Any] = []
+            if self._fifo.samples:
+                tail += self._audio_encoder.encode(self._next_audio_chunk(self._fifo.read()))
+            tail += self._audio_encoder.encode(None)
+            chunks += self._mux_audio(tail)
+            self._audio_template_container.close()
         chunks += self._finish_segment()
         self._encoder = None  # PyAV frees codec contexts on garbage collection; there is no close()
         self._template_container.close()
@@ -322,11 +418,14 @@ class MediaPublisher:
         config: VideoConfig | None = None,
         *,
         fps: int | None = None,
+        audio: AudioConfig | None = None,
     ) -> None:
         if config is not None and fps is not None and config.fps != fps:
             raise ValueError("pass fps either directly or in config, not both")
         self._publisher = publisher
-        self._encoder = SegmentEncoder(config or VideoConfig(fps=fps or 30))
+        # MPEG-TS muxers fix their streams when they write the header: an audio track must be
+        # declared before the first segment, not discovered with the first audio frame.
+        self._encoder = SegmentEncoder(config or VideoConfig(fps=fps or 30), audio)
         self._segment_cm: _SegmentContext | None = None
         self._segment: _SegmentSink | None = None
         self._lock = anyio.Lock()
@@ -338,7 +437,11 @@ class MediaPublisher:
         return self._encoder.frames_encoded
 
     async def write_frame(self, frame: object, *, pts_seconds: float | None = None) -> None:
-        """Encode one frame (av.VideoFrame, numpy uint8 array or PIL image) and send its bytes."""
+        """Encode one frame and send its bytes.
+
+        Video: ``av.VideoFrame``, numpy uint8 array or PIL image. Audio (when opened with ``audio=``):
+        ``av.AudioFrame`` in any format, layout and rate (resampled to the track's).
+        """
         async with self._lock:
             if self._closed:
                 raise MediaError("media publisher is closed")
@@ -429,15 +532,19 @@ class MediaSubscriber:
         *,
         max_buffered_frames: int = 8,
         max_buffered_chunks: int = 16,
+        audio: bool = False,
     ) -> None:
         if max_buffered_frames < 1 or max_buffered_chunks < 1:
             raise ValueError("buffer sizes must be at least 1")
         self._subscriber = subscriber
+        self._audio = audio
+        self.has_audio: bool | None = None
+        """Whether the input carries an audio track (None until the stream was probed)."""
         self._chunks_send, self._chunks_recv = anyio.create_memory_object_stream[bytes](
             max_buffered_chunks
         )
-        self._frames_send: MemoryObjectSendStream[av.VideoFrame]
-        self._frames_recv: MemoryObjectReceiveStream[av.VideoFrame]
+        self._frames_send: MemoryObjectSendStream[av.VideoFrame | av.AudioFrame]
+        self._frames_recv: MemoryObjectReceiveStream[av.VideoFrame | av.AudioFrame]
         self._frames_send, self._frames_recv = anyio.create_memory_object_stream(
             max_buffered_frames
         )
@@ -480,7 +587,8 @@ class MediaSubscriber:
     def __aiter__(self) -> MediaSubscriber:
         return self
 
-    async def __anext__(self) -> av.VideoFrame:
+    async def __anext__(self) -> av.VideoFrame | av.AudioFrame:
+        """The next decoded frame: video, and audio too when opened with ``audio=True``."""
         try:
             return await self._frames_recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
@@ -531,19 +639,23 @@ class MediaSubscriber:
                 if pipe.bytes_read == 0:
                     return
                 raise MediaError("input has no MPEG-TS video stream")
-            for frame in _decode_tolerant(container):
+            self.has_audio = bool(container.streams.audio)
+            for frame in _decode_tolerant(container, audio=self._audio):
                 if self._stop.is_set():
                     return
                 self.frames_decoded += 1
                 anyio.from_thread.run(self._frames_send.send, frame)
 
 
-def _decode_tolerant(container: Any) -> Iterator[av.VideoFrame]:
-    """Decode video, skipping corrupt packets (a jump to the live edge leaves a partial GOP behind)."""
+def _decode_tolerant(container: Any, *, audio: bool) -> Iterator[av.VideoFrame | av.AudioFrame]:
+    """Decode video (and audio), skipping corrupt packets: a jump to the live edge leaves a partial
+    GOP behind."""
     import av
 
-    stream = container.streams.video[0]
-    for packet in container.demux(stream):
+    streams = [container.streams.video[0]]
+    if audio and container.streams.audio:
+        streams.append(container.streams.audio[0])
+    for packet in container.demux(*streams):
         try:
             yield from packet.decode()
         except av.error.InvalidDataError:
