@@ -11,7 +11,7 @@ import pytest
 
 from livepeer.client import Gateway, LiveSession
 from livepeer.client._errors import NoOrchestratorError, PaymentError, ValidationError
-from livepeer.client._live import byoc_live, lv2v
+from livepeer.client._live import apps_live, byoc_live, lv2v
 from livepeer.devnet._network import DevnetOptions
 from livepeer.devnet.pytest_plugin import RunningDevnet
 
@@ -312,3 +312,63 @@ async def test_module_level_live_uses_the_default_gateway(
             assert session.orchestrator in devnet.orchestrators
     await lc.default_gateway().aclose()
     monkeypatch.setattr(lc, "_default", None)
+
+
+async def app_call(url: str, text: str) -> object:
+    """Call the app through the orchestrator's session proxy (self-signed TLS, like every orch route)."""
+    import httpx
+
+    async with httpx.AsyncClient(verify=False) as client:
+        reply = await client.post(url.rstrip("/") + "/", json={"text": text})
+        reply.raise_for_status()
+        return reply.json()
+
+
+def app_sessions(net: RunningDevnet) -> int:
+    return sum(len(h.orch.apps.sessions) for h in net.net.orchestrators)
+
+
+@pytest.mark.anyio
+async def test_live_runner_app_session_offchain(devnet: RunningDevnet) -> None:
+    async with Gateway(token=devnet.token) as gw:
+        with anyio.fail_after(60):
+            async with gw.live("text-reversal/devnet") as session:
+                assert session.app_url
+                assert session.app_url.startswith(session.orchestrator)
+                assert session.stream_id
+                assert app_sessions(devnet) >= 1
+                assert await app_call(session.app_url, "live") == {
+                    "original": "live",
+                    "reversed": "evil",
+                }
+                job = session._job
+                assert isinstance(job, apps_live.AppJob)
+                assert job.payment_interval is None  # offchain: nothing to pay
+                with pytest.raises(ValidationError, match="no publish channel"):
+                    session.publish()
+                with pytest.raises(ValidationError, match="app_url"):
+                    await session.update({"x": 1})
+    assert app_sessions(devnet) == 0  # leaving the block stopped the session
+
+
+@pytest.mark.anyio
+async def test_live_runner_app_session_onchain_402_and_payments(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(apps_live, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    async with Gateway(token=net.token) as gw:
+        with anyio.fail_after(60):
+            async with gw.live("text-reversal/devnet") as session:
+                job = session._job
+                assert isinstance(job, apps_live.AppJob)
+                assert job.payment_interval == 0.2  # the 402 challenge made it a metered session
+                assert await app_call(session.app_url or "", "paid") == {
+                    "original": "paid",
+                    "reversed": "diap",
+                }
+                net.signer_faults.update({"storm_status": 480, "storm_count": 1})
+                await eventually(lambda: job.payment_cycles >= 4)
+                assert not session.closed  # the 480 was refreshed through /refresh-payment
+    assert net.signer_faults.storm_count == 0
+    assert app_sessions(net) == 0

@@ -102,7 +102,7 @@ _REPLACED: dict[str, str] = {
     "MediaPublishTrack": "LiveSession.publish()",
     "MediaPublishStats": "LivePublisher.frames_written",
     "TrackQueueStats": "LivePublisher.frames_written",
-    "AudioOutputConfig": "video only in this version (audio is not published)",
+    "AudioOutputConfig": "LiveSession.publish(audio=livepeer.trickle.media.AudioConfig(...))",
     "MediaOutputStats": "LiveSession.subscribe()",
     "MediaBytesCallback": "LiveSession.subscribe_segments()",
     "MediaFrameCallback": "async for frame in session.subscribe()",

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import httpx
 
     from livepeer.trickle import JsonSegmentWriter, TricklePublisher, TrickleSubscriber
-    from livepeer.trickle.media import MediaPublisher, VideoConfig
+    from livepeer.trickle.media import AudioConfig, MediaPublisher, VideoConfig
 
 __all__ = [
     "LiveChannels",
@@ -58,6 +58,10 @@ KEEPALIVE_INTERVAL = 10.0
 
 class LiveJob(Protocol):
     """What a route hands to a session once the job has started."""
+
+    @property
+    def orchestrator(self) -> str:
+        """Base URL of the orchestrator running the job."""
 
     @property
     def payment_interval(self) -> float | None:
@@ -160,10 +164,17 @@ class LivePublisher:
     ``async with session.publish(fps=30) as pub: await pub.write_frame(frame)``
     """
 
-    def __init__(self, session: LiveSession, trickle: TricklePublisher, config: VideoConfig):
+    def __init__(
+        self,
+        session: LiveSession,
+        trickle: TricklePublisher,
+        config: VideoConfig,
+        audio: AudioConfig | None = None,
+    ):
         self._session = session
         self._trickle = trickle
         self._config = config
+        self._audio = audio
         self._held: _Held[TricklePublisher] | None = None
         self._media: MediaPublisher | None = None
         self._lock = anyio.Lock()
@@ -180,11 +191,12 @@ class LivePublisher:
 
                 tg = self._session._require_open()
                 self._held = await tg.start(_hold, self._trickle)
-                self._media = MediaPublisher(self._trickle, self._config)
+                self._media = MediaPublisher(self._trickle, self._config, audio=self._audio)
             return self._media
 
     async def write_frame(self, frame: object, *, pts_seconds: float | None = None) -> None:
-        """Encode and send one frame: ``av.VideoFrame``, numpy uint8 array (HxW[x3|x4]) or PIL image."""
+        """Encode and send one frame: ``av.VideoFrame``, numpy uint8 array (HxW[x3|x4]) or PIL image;
+        ``av.AudioFrame`` when the publisher was opened with ``audio=``."""
         self._session._raise_if_failed()
         if self._closed:
             raise ValidationError("this publisher is closed")
@@ -315,6 +327,12 @@ class LiveSession:
     def stream_id(self) -> str | None:
         value = self.start_response.get("stream_id")
         return value if isinstance(value, str) else self.manifest_id
+
+    @property
+    def app_url(self) -> str | None:
+        """Live-runner app sessions: the orchestrator's proxy to the app (HTTP, SSE, WebSocket)."""
+        value = self.start_response.get("app_url")
+        return value if isinstance(value, str) else None
 
     @property
     def closed(self) -> bool:
@@ -468,23 +486,28 @@ class LiveSession:
         width: int | None = None,
         height: int | None = None,
         gop_seconds: float = 1.0,
+        audio: bool | AudioConfig = False,
     ) -> LivePublisher:
-        """Open the publish channel: ``pub = session.publish(fps=30); await pub.write_frame(frame)``."""
+        """Open the publish channel: ``pub = session.publish(fps=30); await pub.write_frame(frame)``.
+
+        ``audio=True`` (or an ``AudioConfig``) adds an AAC track that takes ``av.AudioFrame``s.
+        """
         self._require_open()
         url = self._channel(self.channels.publish_url, "publish")
         if self._res.publisher is not None:
             raise ValidationError("this session already has a publisher; reuse it")
         from livepeer.trickle import TricklePublisher
-        from livepeer.trickle.media import VideoConfig
+        from livepeer.trickle.media import AudioConfig, VideoConfig
 
         try:
             config = VideoConfig(fps=fps, width=width, height=height, gop_seconds=gop_seconds)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+        audio_config = AudioConfig() if audio is True else audio or None
         trickle = TricklePublisher(
             url, mime_type="video/mp2t", client=self._client, verify=self._verify
         )
-        publisher = LivePublisher(self, trickle, config)
+        publisher = LivePublisher(self, trickle, config, audio_config)
         self._res.publisher = publisher
         return publisher
 
@@ -531,6 +554,8 @@ class LiveSession:
     ) -> AsyncIterator[av.VideoFrame]:
         """Decoded output frames: ``async for frame in session.subscribe(): ...`` (av.VideoFrame)."""
         url = self._channel(self.channels.subscribe_url, "subscribe")
+        import av
+
         from livepeer.trickle import TrickleSubscriber
         from livepeer.trickle.media import MediaError, MediaSubscriber
 
@@ -541,7 +566,8 @@ class LiveSession:
                         sub, max_buffered_frames=max_buffered_frames
                     ) as frames:
                         async for frame in frames:
-                            await send.send(frame)
+                            if isinstance(frame, av.VideoFrame):  # audio is not decoded here
+                                await send.send(frame)
                 except MediaError as exc:
                     raise ConnectionError(
                         f"output of {self.orchestrator} is not playable: {exc}"

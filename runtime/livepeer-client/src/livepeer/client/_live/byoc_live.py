@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,6 @@ from livepeer.client._errors import (
     Rejection,
     SignerError,
     TimeoutError,
-    ValidationError,
 )
 from livepeer.client._http import (
     Call,
@@ -39,7 +37,6 @@ from livepeer.client._http import (
     adrive,
     is_retryable_status,
 )
-from livepeer.client._live._failover import start_with_failover
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.byoc import probe_call, read_probe, seconds_to_buy, synthesize_info
@@ -48,7 +45,7 @@ from livepeer.client._signer import Identity, Signer, needs_payment
 if TYPE_CHECKING:
     from livepeer.client._gateway import Gateway
 
-__all__ = ["ByocLiveJob", "start"]
+__all__ = ["ByocLiveJob", "ByocStarted", "start_attempt"]
 
 PAYMENT_INTERVAL = 50.0
 # go-livepeer's gateway signs stream control requests with this timeout.
@@ -108,7 +105,7 @@ def _balance(reply: Reply) -> float | None:
 
 
 @dataclass
-class _Started:
+class ByocStarted:
     probe: Probe
     ident: Identity
     capability: str
@@ -117,7 +114,7 @@ class _Started:
     response: dict[str, object]
 
 
-def _start_attempt(
+def start_attempt(
     signer: Signer,
     ident: Identity,
     probe: Probe,
@@ -127,7 +124,7 @@ def _start_attempt(
     stream_id: str,
     request_id: str,
     deadline: Deadline,
-) -> Op[_Started | Rejection]:
+) -> Op[ByocStarted | Rejection]:
     parameters = {
         "enable_video_ingress": True,
         "enable_video_egress": True,
@@ -178,28 +175,13 @@ def _start_attempt(
         raise ConnectionError(f"{probe.url} started the stream without control and events URLs")
     probe.balance = _balance(reply) if _balance(reply) is not None else probe.balance
     response: dict[str, object] = {"stream_id": stream_id, **{k: v for k, v in urls.items() if v}}
-    return _Started(probe, ident, capability, stream_id, LiveChannels(**urls), response)
-
-
-def _start_op(
-    gw: Gateway, capability: str, params: Mapping[str, object], stream_id: str, request_id: str
-) -> Op[_Started]:
-    signer = gw._core.signer
-
-    def attempt(ident: Identity, probe: Probe, deadline: Deadline) -> Op[_Started | Rejection]:
-        started = yield from _start_attempt(
-            signer, ident, probe, capability=capability, params=params,
-            stream_id=stream_id, request_id=request_id, deadline=deadline,
-        )  # fmt: skip
-        return started
-
-    return (yield from start_with_failover(gw, capability, None, attempt))
+    return ByocStarted(probe, ident, capability, stream_id, LiveChannels(**urls), response)
 
 
 class ByocLiveJob:
     """A running BYOC stream: periodic payments, parameter updates, stop."""
 
-    def __init__(self, gw: Gateway, started: _Started) -> None:
+    def __init__(self, gw: Gateway, started: ByocStarted) -> None:
         self._gw = gw
         self._s = started
         priced = gw._core.signer.url is not None and started.probe.price > 0
@@ -267,22 +249,3 @@ class ByocLiveJob:
         if reply.status == 400 and b"insufficient balance" in reply.body[:300].lower():
             # Every stream route needs 60 s of credit; the Go gateway pays before stopping a drained stream.
             await adrive(self._control_call("stop", {}, pay=True), io)
-
-
-async def start(
-    gw: Gateway,
-    capability: str,
-    *,
-    params: Mapping[str, object] | None,
-    request_id: str | None,
-    stream_id: str | None,
-) -> tuple[LiveChannels, ByocLiveJob, Mapping[str, object]]:
-    """Start a BYOC live stream; the LiveSession calls this from ``__aenter__``."""
-    if params is not None and not isinstance(params, Mapping):
-        raise ValidationError("params must be a mapping")
-    stream_id = stream_id or uuid.uuid4().hex
-    started = await adrive(
-        _start_op(gw, capability, params or {}, stream_id, request_id or uuid.uuid4().hex),
-        gw._async_io(),
-    )
-    return started.channels, ByocLiveJob(gw, started), started.response
