@@ -208,6 +208,11 @@ class JsonlWriter(_Writer):
         self._opened_at = 0.0
         self._write_lock = anyio.Semaphore(1)
 
+    @property
+    def current_seq(self) -> int | None:
+        """The seq of the open segment, or None between rotations."""
+        return None if self._segment is None else self._segment.seq
+
     def _started(self, tg: anyio.abc.TaskGroup) -> None:
         tg.start_soon(self._rotator)
 
@@ -370,6 +375,11 @@ class JsonlReader(_Reader):
                         if overflow:
                             overflow = False  # the tail of an oversized line
                             continue
+                        if len(line) > self.max_line_size:
+                            yield _Bad(
+                                JsonChannelError("line too long", channel=channel, seq=segment.seq)
+                            )
+                            continue
                         item = self._parse(line, channel, segment.seq)
                         if item is not None:
                             yield item
@@ -386,6 +396,9 @@ class JsonlReader(_Reader):
                 )
                 continue
             if buffer and not overflow:
+                if len(buffer) > self.max_line_size:
+                    yield _Bad(JsonChannelError("line too long", channel=channel, seq=segment.seq))
+                    continue
                 item = self._parse(buffer, channel, segment.seq)
                 if item is not None:
                     yield item
