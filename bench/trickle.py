@@ -1,0 +1,174 @@
+"""Trickle loopback benchmark: livepeer.trickle publish -> TrickleServer -> subscribe, side by side with a raw
+httpx streaming POST/GET through a trivial relay, in the same run (DESIGN.md §7 budget: throughput >= 0.8x raw,
+added per-segment latency p50 <= 5 ms).
+
+    .venv/bin/python bench/trickle.py [--segments-64k 300] [--segments-1m 60]
+
+Each segment is written, then read to its last byte by a subscriber, before the next one starts; per-segment
+latency is write start -> last byte read, throughput is total bytes / total time of that loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from functools import partial
+from typing import Any
+
+import anyio
+import httpx
+
+from livepeer.runner.hosting import hosted
+from livepeer.trickle import TricklePublisher, TrickleServer, TrickleSubscriber
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class Relay:
+    """Trivial relay: ``POST /{n}`` streams into a channel that one ``GET /{n}`` drains (no ring, no seqs)."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, tuple[Any, Any]] = {}
+
+    def _pair(self, key: str) -> tuple[Any, Any]:
+        if key not in self._streams:
+            self._streams[key] = anyio.create_memory_object_stream[bytes | None](64)
+        return self._streams[key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        key = scope["path"]
+        writer, reader = self._pair(key)
+        if scope["method"] == "POST":
+            while True:
+                message = await receive()
+                body = message.get("body", b"")
+                if body:
+                    await writer.send(body)
+                if not message.get("more_body", False):
+                    break
+            await writer.send(None)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while (chunk := await reader.receive()) is not None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        del self._streams[key]
+
+
+def _chunks(data: bytes, size: int = 64 * 1024) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+async def bench_raw(segment: bytes, count: int) -> tuple[float, list[float]]:
+    relay = Relay()
+    latencies: list[float] = []
+    async with hosted(relay) as srv, httpx.AsyncClient(timeout=30) as client:
+        start = time.perf_counter()
+        for n in range(count):
+
+            async def body() -> AsyncIterator[bytes]:
+                for chunk in _chunks(segment):
+                    yield chunk
+
+            received = 0
+            t0 = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(partial(client.post, f"{srv.url}/{n}", content=body()))
+                async with client.stream("GET", f"{srv.url}/{n}") as response:
+                    async for chunk in response.aiter_raw():
+                        received += len(chunk)
+            latencies.append(time.perf_counter() - t0)
+            assert received == len(segment)
+        elapsed = time.perf_counter() - start
+    return len(segment) * count / elapsed, latencies
+
+
+async def bench_trickle(segment: bytes, count: int) -> tuple[float, list[float]]:
+    server = TrickleServer()
+    server.create_channel("bench")
+    latencies: list[float] = []
+    async with hosted(server) as srv:
+        url = f"{srv.url}/bench"
+        async with (
+            TricklePublisher(url, delete_on_close=False) as pub,
+            TrickleSubscriber(url, start_seq=0) as sub,
+        ):
+            start = time.perf_counter()
+            for _ in range(count):
+                t0 = time.perf_counter()
+                async with anyio.create_task_group() as tg:
+
+                    async def publish() -> None:
+                        async with pub.segment() as seg:
+                            for chunk in _chunks(segment):
+                                await seg.write(chunk)
+
+                    tg.start_soon(publish)
+                    got = await sub.next()
+                    assert got is not None
+                    received = 0
+                    async for chunk in got:
+                        received += len(chunk)
+                latencies.append(time.perf_counter() - t0)
+                assert received == len(segment)
+            elapsed = time.perf_counter() - start
+    return len(segment) * count / elapsed, latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows = []
+    for label, size, count in (
+        ("64 KB", 64 * 1024, args.segments_64k),
+        ("1 MB", 1024 * 1024, args.segments_1m),
+    ):
+        segment = bytes(range(256)) * (size // 256)
+        await bench_raw(segment, 5)  # warm-up (imports, first connections)
+        await bench_trickle(segment, 5)
+        raw_tp, raw_lat = await bench_raw(segment, count)
+        tr_tp, tr_lat = await bench_trickle(segment, count)
+        rows.append(
+            (
+                label,
+                count,
+                raw_tp / 1e6,
+                tr_tp / 1e6,
+                tr_tp / raw_tp,
+                _pct(raw_lat, 0.5),
+                _pct(tr_lat, 0.5),
+                _pct(tr_lat, 0.5) - _pct(raw_lat, 0.5),
+                _pct(raw_lat, 0.95),
+                _pct(tr_lat, 0.95),
+                _pct(tr_lat, 0.95) - _pct(raw_lat, 0.95),
+            )
+        )
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, loopback HTTP/1.1, hypercorn"
+    )
+    print(
+        "| segment | n | raw MB/s | trickle MB/s | ratio | raw p50 ms | trickle p50 ms | added p50 ms "
+        "| raw p95 ms | trickle p95 ms | added p95 ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        label, n, *nums = row
+        print(f"| {label} | {n} | " + " | ".join(f"{x:.2f}" for x in nums) + " |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--segments-64k", type=int, default=300)
+    parser.add_argument("--segments-1m", type=int, default=60)
+    anyio.run(main, parser.parse_args())
