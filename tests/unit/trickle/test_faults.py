@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import anyio
 import httpx
@@ -15,7 +16,7 @@ from livepeer.trickle import Segment, TricklePublisher, TrickleServer, TrickleSu
 pytestmark = pytest.mark.anyio
 
 
-async def test_slow_subscriber_gets_470_and_recovers_at_live_edge(trickle) -> None:
+async def test_slow_subscriber_gets_470_and_recovers_at_live_edge(trickle: Any) -> None:
     url = trickle.channel("c")
     seqs: list[int] = []
     async with TricklePublisher(url, delete_on_close=False) as pub:
@@ -50,7 +51,9 @@ async def test_slow_subscriber_gets_470_and_recovers_at_live_edge(trickle) -> No
     assert "/c/11" in gets
 
 
-async def test_publisher_restart_resets_stuck_readers(trickle, http_client, eventually) -> None:
+async def test_publisher_restart_resets_stuck_readers(
+    trickle: Any, http_client: httpx.AsyncClient, eventually: Any
+) -> None:
     url = trickle.channel("c")
     stuck = anyio.Event()
     chunks: list[bytes] = []
@@ -132,7 +135,9 @@ async def test_server_restart(recreated: bool) -> None:
 
 
 @pytest.mark.parametrize("where", ["subscriber-waiting", "subscriber-reading", "publisher-writing"])
-async def test_cancel_leaves_no_tasks_or_connections(trickle, task_snapshot, where: str) -> None:
+async def test_cancel_leaves_no_tasks_or_connections(
+    trickle: Any, task_snapshot: Any, where: str
+) -> None:
     url = trickle.channel("c")
     async with httpx.AsyncClient() as warm:  # the server is fully up before the snapshot
         assert (await warm.get(f"{url}/next")).status_code == 200
@@ -183,7 +188,7 @@ async def test_cancel_leaves_no_tasks_or_connections(trickle, task_snapshot, whe
         assert pub._client.is_closed
 
 
-async def test_cancel_with_shared_client_returns_no_busy_connection(trickle) -> None:
+async def test_cancel_with_shared_client_returns_no_busy_connection(trickle: Any) -> None:
     url = trickle.channel("c")
     async with httpx.AsyncClient() as client:
         with anyio.move_on_after(0.3):
@@ -195,7 +200,7 @@ async def test_cancel_with_shared_client_returns_no_busy_connection(trickle) -> 
         await trickle.wait_idle()
 
 
-async def test_segment_closed_when_subscriber_moves_on(trickle) -> None:
+async def test_segment_closed_when_subscriber_moves_on(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url, delete_on_close=False) as pub:
         for i in range(3):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -20,7 +22,7 @@ from livepeer.trickle import (
 pytestmark = pytest.mark.anyio
 
 
-async def test_segment_per_object_round_trip_with_keepalives(trickle, eventually) -> None:
+async def test_segment_per_object_round_trip_with_keepalives(trickle: Any, eventually: Any) -> None:
     url = trickle.channel("abc-control", mime_type="application/json")
     async with JsonSegmentWriter(url, keepalive_interval=0.1, delete_on_close=False) as writer:
         assert await writer.write({"prompt": "a cat"}) == 0
@@ -43,7 +45,7 @@ async def test_segment_per_object_round_trip_with_keepalives(trickle, eventually
     assert reader.keepalives >= 2
 
 
-async def test_no_keepalive_while_busy(trickle) -> None:
+async def test_no_keepalive_while_busy(trickle: Any) -> None:
     url = trickle.channel("c", mime_type="application/json")
     async with JsonSegmentWriter(url, keepalive_interval=60.0) as writer:
         for i in range(3):
@@ -51,7 +53,7 @@ async def test_no_keepalive_while_busy(trickle) -> None:
         assert writer.keepalives_sent == 0
 
 
-async def test_malformed_segment_names_channel_and_seq_and_reader_continues(trickle) -> None:
+async def test_malformed_segment_names_channel_and_seq_and_reader_continues(trickle: Any) -> None:
     url = trickle.channel("abc-events", mime_type="application/json")
     async with TricklePublisher(url, "application/json", delete_on_close=False) as pub:
         await pub.write(b'{"type":"status"}')
@@ -69,7 +71,7 @@ async def test_malformed_segment_names_channel_and_seq_and_reader_continues(tric
     assert results == [{"type": "status"}, (url, 1), (url, 2), {"type": "done"}]
 
 
-async def test_reader_over_existing_subscriber_and_without_async_with(trickle) -> None:
+async def test_reader_over_existing_subscriber_and_without_async_with(trickle: Any) -> None:
     url = trickle.channel("c", mime_type="application/json")
     async with JsonSegmentWriter(url, keepalive_interval=None, delete_on_close=False) as writer:
         await writer.write({"a": 1})
@@ -83,7 +85,7 @@ async def test_reader_over_existing_subscriber_and_without_async_with(trickle) -
     assert [m async for m in JsonSegmentReader(url, start_seq=0)] == []
 
 
-async def test_writer_rejects_bad_messages(trickle) -> None:
+async def test_writer_rejects_bad_messages(trickle: Any) -> None:
     url = trickle.channel("c", mime_type="application/json")
     async with JsonSegmentWriter(url) as writer:
         with pytest.raises(TrickleInvalidInput):
@@ -98,7 +100,7 @@ async def test_writer_rejects_bad_messages(trickle) -> None:
         JsonSegmentWriter(TricklePublisher(url), verify=True)
 
 
-async def test_oversized_message_is_a_typed_error(trickle) -> None:
+async def test_oversized_message_is_a_typed_error(trickle: Any) -> None:
     url = trickle.channel("c", mime_type="application/json")
     async with TricklePublisher(url, "application/json", delete_on_close=False) as pub:
         await pub.write(b'{"big":"' + b"x" * 5000 + b'"}')
@@ -111,7 +113,9 @@ async def test_oversized_message_is_a_typed_error(trickle) -> None:
         assert await reader.__anext__() == {"small": 1}
 
 
-async def test_jsonl_lines_arrive_before_rotation_and_segments_rotate(trickle, eventually) -> None:
+async def test_jsonl_lines_arrive_before_rotation_and_segments_rotate(
+    trickle: Any, eventually: Any
+) -> None:
     url = trickle.channel("abc-data", mime_type="application/jsonl")
     got: list[dict[str, object]] = []
     async with JsonlWriter(url, rotate_interval=0.3, delete_on_close=False) as writer:
@@ -131,7 +135,7 @@ async def test_jsonl_lines_arrive_before_rotation_and_segments_rotate(trickle, e
     assert got == [{"row": 0}, {"row": 1}, {"row": 2}]
 
 
-async def test_jsonl_malformed_lines_and_long_lines(trickle) -> None:
+async def test_jsonl_malformed_lines_and_long_lines(trickle: Any) -> None:
     url = trickle.channel("abc-data", mime_type="application/jsonl")
     payload = b'{"a":1}\nnot json\n{"b":' + b"9" * 3000 + b"}\n\n" + b'{"c":3}\n{"d":4}'
     async with TricklePublisher(url, "application/jsonl", delete_on_close=False) as pub:

@@ -35,7 +35,7 @@ async def _collect(url: str, count: int, **kwargs: Any) -> list[tuple[int, bytes
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
-async def test_round_trip(trickle, anyio_backend: str, eventually) -> None:
+async def test_round_trip(trickle: Any, anyio_backend: str, eventually: Any) -> None:
     url = trickle.channel("abc-out")
     got: list[tuple[int, bytes]] = []
     ended: list[str | None] = []
@@ -66,7 +66,7 @@ async def test_round_trip(trickle, anyio_backend: str, eventually) -> None:
     assert "abc-out" not in trickle.server
 
 
-async def test_segment_readable_while_arriving(trickle) -> None:
+async def test_segment_readable_while_arriving(trickle: Any) -> None:
     url = trickle.channel("c")
     first = anyio.Event()
     chunks: list[bytes] = []
@@ -91,7 +91,7 @@ async def test_segment_readable_while_arriving(trickle) -> None:
     assert b"".join(chunks) == b"earlylate"
 
 
-async def test_start_positions(trickle) -> None:
+async def test_start_positions(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url, delete_on_close=False) as pub:
         for i in range(3):
@@ -112,7 +112,7 @@ async def test_start_positions(trickle) -> None:
     assert pending == [(3, b"s3")]
 
 
-async def test_publisher_resolves_start_with_next_and_reset(trickle) -> None:
+async def test_publisher_resolves_start_with_next_and_reset(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url, delete_on_close=False) as pub:
         await pub.write(b"a", wait=True)
@@ -129,7 +129,7 @@ async def test_publisher_resolves_start_with_next_and_reset(trickle) -> None:
     assert all("lp-trickle-reset" not in r.headers for r in other)
 
 
-async def test_explicit_start_seq_skips_next(trickle) -> None:
+async def test_explicit_start_seq_skips_next(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url, start_seq=7, delete_on_close=False) as pub:
         assert await pub.write(b"x", wait=True) == 7
@@ -137,7 +137,7 @@ async def test_explicit_start_seq_skips_next(trickle) -> None:
     assert not any("lp-trickle-reset" in r.headers for r in trickle.front.requests)
 
 
-async def test_preconnects_next_seq(trickle, eventually) -> None:
+async def test_preconnects_next_seq(trickle: Any, eventually: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url, delete_on_close=False) as pub:
         async with pub.segment() as seg:
@@ -151,7 +151,7 @@ async def test_preconnects_next_seq(trickle, eventually) -> None:
         await eventually(lambda: "/c/1" in trickle.front.paths("GET"), within=5)
 
 
-async def test_delete_on_close_and_not(trickle) -> None:
+async def test_delete_on_close_and_not(trickle: Any) -> None:
     keep = trickle.channel("keep")
     gone = trickle.channel("gone")
     async with TricklePublisher(keep, delete_on_close=False) as pub:
@@ -163,7 +163,7 @@ async def test_delete_on_close_and_not(trickle) -> None:
     assert trickle.front.paths("DELETE") == ["/gone"]
 
 
-async def test_404_is_terminal_for_publisher(trickle) -> None:
+async def test_404_is_terminal_for_publisher(trickle: Any) -> None:
     async with TricklePublisher(f"{trickle.base}/missing") as pub:
         with pytest.raises(TrickleChannelNotFound):
             await pub.write(b"x")
@@ -183,7 +183,7 @@ async def test_404_is_terminal_for_publisher(trickle) -> None:
     assert trickle.front.paths("DELETE") == []  # nothing to delete after a 404
 
 
-async def test_channel_closed_under_a_preconnect_is_terminal(trickle) -> None:
+async def test_channel_closed_under_a_preconnect_is_terminal(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TricklePublisher(url) as pub:
         await pub.write(b"a", wait=True)
@@ -204,14 +204,14 @@ async def test_channel_closed_under_a_preconnect_is_terminal(trickle) -> None:
             await pub.write(b"f")
 
 
-async def test_subscriber_ends_on_404(trickle) -> None:
+async def test_subscriber_ends_on_404(trickle: Any) -> None:
     async with TrickleSubscriber(f"{trickle.base}/missing") as sub:
         assert await sub.next() is None
         assert sub.end_reason == "not-found"
         assert await sub.next() is None
 
 
-async def test_subscriber_without_async_with(trickle) -> None:
+async def test_subscriber_without_async_with(trickle: Any) -> None:
     url = trickle.channel("d")
     async with TricklePublisher(url, delete_on_close=False) as pub:
         for i in range(3):
@@ -228,7 +228,7 @@ async def test_subscriber_without_async_with(trickle) -> None:
     assert sub._client.is_closed
 
 
-async def test_publisher_requires_async_with(trickle) -> None:
+async def test_publisher_requires_async_with(trickle: Any) -> None:
     pub = TricklePublisher(trickle.channel("c"))
     with pytest.raises(TrickleError, match="async with"):
         await pub.write(b"x")
@@ -273,7 +273,7 @@ def test_bad_seqs_and_settings() -> None:
     assert sub.url == "http://h/c"
 
 
-async def test_segment_size_limits(trickle) -> None:
+async def test_segment_size_limits(trickle: Any) -> None:
     url = trickle.channel("c")
     pub = TricklePublisher(url, max_segment_size=100, delete_on_close=False)
     async with pub, pub.segment() as seg:
@@ -306,14 +306,14 @@ async def test_server_size_limit_reaches_publisher() -> None:
         await pub.write(b"ok", wait=True)
 
 
-async def test_segment_timeout(trickle) -> None:
+async def test_segment_timeout(trickle: Any) -> None:
     url = trickle.channel("c")
     async with TrickleSubscriber(url, start_seq=-1, segment_timeout=0.3) as sub:
         with pytest.raises(TrickleTimeout):
             await sub.next()
 
 
-async def test_long_pending_get_is_reissued(trickle, eventually) -> None:
+async def test_long_pending_get_is_reissued(trickle: Any, eventually: Any) -> None:
     url = trickle.channel("c")
     got: list[bytes] = []
     async with httpx.AsyncClient() as client:
@@ -340,7 +340,7 @@ async def test_long_pending_get_is_reissued(trickle, eventually) -> None:
     assert gets.count("/c/0") >= 2
 
 
-async def test_shared_client_is_not_closed(trickle) -> None:
+async def test_shared_client_is_not_closed(trickle: Any) -> None:
     url = trickle.channel("c")
     async with httpx.AsyncClient() as client:
         async with TricklePublisher(url, client=client, delete_on_close=False) as pub:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import anyio
 import httpx
@@ -23,7 +24,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_channel_routes(trickle, http: httpx.AsyncClient) -> None:
+async def test_channel_routes(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("abc-out")
     assert "abc-out" in trickle.server
     assert (await http.post(url)).status_code == 200
@@ -38,7 +39,7 @@ async def test_channel_routes(trickle, http: httpx.AsyncClient) -> None:
     assert again.text == "Invalid stream"
 
 
-async def test_unknown_channel_and_bad_seq(trickle, http: httpx.AsyncClient) -> None:
+async def test_unknown_channel_and_bad_seq(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c")
     assert (await http.get(f"{trickle.base}/nope/0")).status_code == 404
     assert (await http.get(f"{trickle.base}/nope/next")).status_code == 404
@@ -53,7 +54,7 @@ async def test_unknown_channel_and_bad_seq(trickle, http: httpx.AsyncClient) -> 
     assert (await http.get(f"{url}/0/extra")).status_code == 404
 
 
-async def test_publish_then_read_and_next(trickle, http: httpx.AsyncClient) -> None:
+async def test_publish_then_read_and_next(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c", mime_type="video/mp2t")
     nxt = await http.get(f"{url}/next")
     assert (nxt.status_code, nxt.text, nxt.headers["lp-trickle-latest"]) == (200, "0", "0")
@@ -73,7 +74,7 @@ async def test_publish_then_read_and_next(trickle, http: httpx.AsyncClient) -> N
     assert (current.headers["lp-trickle-seq"], current.content) == ("1", b"second")
 
 
-async def test_470_outside_the_ring(trickle, http: httpx.AsyncClient) -> None:
+async def test_470_outside_the_ring(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c")
     for seq in range(7):
         await http.post(f"{url}/{seq}", content=str(seq).encode())
@@ -87,7 +88,9 @@ async def test_470_outside_the_ring(trickle, http: httpx.AsyncClient) -> None:
     assert far.headers["lp-trickle-latest"] == "7"
 
 
-async def test_preconnect_blocks_until_data_and_streams(trickle, http: httpx.AsyncClient) -> None:
+async def test_preconnect_blocks_until_data_and_streams(
+    trickle: Any, http: httpx.AsyncClient
+) -> None:
     url = trickle.channel("c")
     first_chunk = anyio.Event()
     release = anyio.Event()
@@ -118,7 +121,7 @@ async def test_preconnect_blocks_until_data_and_streams(trickle, http: httpx.Asy
     assert b"".join(received) == b"part1part2"
 
 
-async def test_waiting_reader_released_by_delete(trickle, http: httpx.AsyncClient) -> None:
+async def test_waiting_reader_released_by_delete(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c")
     result: list[httpx.Response] = []
 
@@ -150,7 +153,7 @@ async def test_closed_channel_still_held_answers_closed(http: httpx.AsyncClient)
         assert (await http.get(f"{srv.url}/c/next")).headers["lp-trickle-closed"] == "terminated"
 
 
-async def test_delete_segment(trickle, http: httpx.AsyncClient) -> None:
+async def test_delete_segment(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c")
     assert (await http.delete(f"{trickle.base}/nope/0")).status_code == 404
     assert (await http.delete(f"{url}/x")).status_code == 400
@@ -170,7 +173,7 @@ async def test_delete_segment(trickle, http: httpx.AsyncClient) -> None:
     assert "lp-trickle-closed" not in response.headers
 
 
-async def test_preconnected_post_released_when_channel_closes(trickle) -> None:
+async def test_preconnected_post_released_when_channel_closes(trickle: Any) -> None:
     url = trickle.channel("c")
     port = int(trickle.base.rsplit(":", 1)[1])
     # httpx only reads a response after sending the whole body, so speak HTTP/1.1 by hand: a chunked
@@ -195,7 +198,7 @@ async def test_preconnected_post_released_when_channel_closes(trickle) -> None:
 
 
 async def test_reset_releases_readers_of_older_segments(
-    trickle, http: httpx.AsyncClient, eventually
+    trickle: Any, http: httpx.AsyncClient, eventually: Any
 ) -> None:
     url = trickle.channel("c")
     stuck = anyio.Event()
@@ -223,7 +226,7 @@ async def test_reset_releases_readers_of_older_segments(
 
 
 async def test_empty_post_advances_and_reader_sees_empty_segment(
-    trickle, http: httpx.AsyncClient
+    trickle: Any, http: httpx.AsyncClient
 ) -> None:
     url = trickle.channel("c")
     result: list[httpx.Response] = []
@@ -243,7 +246,7 @@ async def test_empty_post_advances_and_reader_sees_empty_segment(
     assert trickle.server.next_seq("c") == 1
 
 
-async def test_repeat_post_appends_to_open_segment(trickle, http: httpx.AsyncClient) -> None:
+async def test_repeat_post_appends_to_open_segment(trickle: Any, http: httpx.AsyncClient) -> None:
     url = trickle.channel("c")
     gate = anyio.Event()
 
@@ -261,7 +264,7 @@ async def test_repeat_post_appends_to_open_segment(trickle, http: httpx.AsyncCli
 
 
 async def test_publisher_disconnect_mid_segment_ends_it(
-    trickle, http: httpx.AsyncClient, eventually
+    trickle: Any, http: httpx.AsyncClient, eventually: Any
 ) -> None:
     url = trickle.channel("c")
     result: list[bytes] = []
@@ -320,7 +323,7 @@ async def test_idle_sweep(http: httpx.AsyncClient) -> None:
         assert "_internal" in server  # exempt
 
 
-async def test_sweep_runs_from_lifespan_without_requests(eventually) -> None:
+async def test_sweep_runs_from_lifespan_without_requests(eventually: Any) -> None:
     server = TrickleServer(idle_timeout=0.1, sweep_interval=0.05)
     server.create_channel("quiet")
     async with hosted(server):

@@ -188,8 +188,12 @@ class SegmentWriter:
 
     async def wait(self) -> None:
         """Wait (up to the publisher's ``response_timeout``) for the server's answer; raise its error."""
-        with anyio.fail_after(self._pub.response_timeout):
+        with anyio.move_on_after(self._pub.response_timeout):
             await self._post.done.wait()
+        if not self._post.done.is_set():
+            raise TrickleTimeout(
+                f"segment {self.seq}: no answer from the server", url=self._pub.url
+            )
         if self._post.error is not None:
             raise self._post.error
 
@@ -319,9 +323,11 @@ class TricklePublisher:
 
     async def flush(self) -> None:
         """Wait (up to ``response_timeout``) until every segment written so far was answered."""
-        with anyio.fail_after(self.response_timeout):
+        with anyio.move_on_after(self.response_timeout):
             for post in list(self._inflight):
                 await post.done.wait()
+        if not all(post.done.is_set() for post in self._inflight):
+            raise TrickleTimeout("segments still unanswered", url=self.url)
         self._raise_if_terminal()
 
     async def aclose(self, *, delete: bool | None = None) -> None:
