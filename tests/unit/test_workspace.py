@@ -33,8 +33,9 @@ def _field(pyproject: Path, key: str) -> str:
 def test_distribution_is_complete(path: str, module: str) -> None:
     dist = ROOT / path
     pyproject = dist / "pyproject.toml"
+    # Generated READMEs start with a header comment, so look for the heading on any line.
     readme = (dist / "README.md").read_text().splitlines()
-    assert f"# {_field(pyproject, 'name')}" in readme  # generated READMEs start with a header comment
+    assert f"# {_field(pyproject, 'name')}" in readme
     assert _field(pyproject, "requires-python") == ">=3.10"
     pkg_dir = dist / "src" / Path(*module.split("."))
     assert (pkg_dir / "py.typed").exists()
