@@ -24,6 +24,16 @@ async def eventually(condition: Callable[[], bool]) -> None:
         await anyio.sleep(0.05)
 
 
+@pytest.fixture
+def paid_net(
+    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+) -> RunningDevnet:
+    """An on-chain devnet (one orchestrator) whose live payment cycles come every 0.2 s, not seconds."""
+    for module in (lv2v, byoc_live, apps_live):
+        monkeypatch.setattr(module, "PAYMENT_INTERVAL", 0.2)
+    return devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+
+
 async def round_trip(session: LiveSession, frames_in: int = 30, want: int = 20) -> list[np.ndarray]:
     """Publish red frames while reading output; return the decoded RGB output frames."""
     out: list[np.ndarray] = []
@@ -93,10 +103,9 @@ async def test_no_capacity_everywhere_lists_every_rejection(
 
 @pytest.mark.anyio
 async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
-    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+    paid_net: RunningDevnet,
 ) -> None:
-    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
-    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    net = paid_net
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
             async with gw.live("live-video-to-video", model="noop") as session:
@@ -112,10 +121,9 @@ async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
 
 @pytest.mark.anyio
 async def test_onchain_signer_480_refreshes_and_payment_goes_through(
-    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+    paid_net: RunningDevnet,
 ) -> None:
-    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
-    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    net = paid_net
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
             async with gw.live("live-video-to-video", model="noop") as session:
@@ -130,10 +138,9 @@ async def test_onchain_signer_480_refreshes_and_payment_goes_through(
 
 @pytest.mark.anyio
 async def test_onchain_signer_481_ends_the_session_with_payment_error(
-    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
+    paid_net: RunningDevnet,
 ) -> None:
-    monkeypatch.setattr(lv2v, "PAYMENT_INTERVAL", 0.2)
-    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+    net = paid_net
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
             async with gw.live("live-video-to-video", model="noop") as session:
@@ -182,11 +189,8 @@ async def test_byoc_live_unknown_capability_is_rejected_by_every_orchestrator(
 
 
 @pytest.mark.anyio
-async def test_byoc_live_onchain_pays_periodically(
-    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 0.2)
-    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+async def test_byoc_live_onchain_pays_periodically(paid_net: RunningDevnet) -> None:
+    net = paid_net
     # Master orchestrators verify BYOC job signatures that no master signer can make (PROTOCOL §13), so
     # on-chain BYOC signs jobs with a local key: here the signer's own, the sender its tickets name.
     # A master signer has no /sign-byoc-job (it would sign the branch-only V1 layout).
@@ -352,11 +356,8 @@ async def test_live_runner_app_session_offchain(devnet: RunningDevnet) -> None:
 
 
 @pytest.mark.anyio
-async def test_live_runner_app_session_onchain_402_and_payments(
-    devnet_factory: Callable[[DevnetOptions], RunningDevnet], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(apps_live, "PAYMENT_INTERVAL", 0.2)
-    net = devnet_factory(DevnetOptions(orchestrators=1, onchain=True))
+async def test_live_runner_app_session_onchain_402_and_payments(paid_net: RunningDevnet) -> None:
+    net = paid_net
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
             async with gw.live("text-reversal/devnet") as session:
