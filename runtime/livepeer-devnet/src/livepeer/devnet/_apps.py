@@ -1,9 +1,14 @@
 """Live-runner apps on the orchestrator (PROTOCOL.md §10): ``GET /discovery``, ``/apps/{runner}/…`` with the 402
 payment challenge, the session reverse proxy, session payments and stop, and ``POST /refresh-payment``.
 
-The devnet exposes one persistent runner, ``reverse`` (app ``text-reversal/devnet``), backed by the
-``text-reversal`` sample worker: ``POST {svc}/apps/reverse/session`` then
-``POST {app_url}/`` with ``{"text": ...}``.
+The devnet exposes three runners backed by the ``text-reversal`` sample worker:
+
+- ``reverse`` (app ``text-reversal/devnet``), persistent, priced per second: ``POST {svc}/apps/reverse/session``
+  then ``POST {app_url}/`` with ``{"text": ...}``;
+- ``reverse-once`` (app ``text-reversal/devnet-once``), single-shot: ``ANY {svc}/apps/reverse-once/app/{path}``
+  admits (402 challenge on-chain), proxies one call and keeps nothing;
+- ``reverse-fixed`` (app ``text-reversal/devnet-fixed``), persistent with a fixed price: its session payments
+  answer 409, as go-livepeer does for fixed-price runners.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class LiveRunner:
     price_per_second: int = 0
     capacity: int = 2
     version: str = "0.1.0"
+    mode: str = "persistent"  # or "single-shot"
+    unit: str = "seconds"  # or "fixed"
 
 
 @dataclass
@@ -65,6 +72,8 @@ class AppRoutes:
             Route("/apps/{runner}/session/{sid}/stop", self.stop_session, methods=["POST"]),
             Route("/apps/{runner}/session/{sid}/app/{path:path}", self.proxy, methods=ANY_METHOD),
             Route("/apps/{runner}/session/{sid}/app", self.proxy, methods=ANY_METHOD),
+            Route("/apps/{runner}/app/{path:path}", self.single_shot, methods=ANY_METHOD),
+            Route("/apps/{runner}/app", self.single_shot, methods=ANY_METHOD),
         ]
 
     def reset(self) -> None:
@@ -84,13 +93,14 @@ class AppRoutes:
         runners = []
         for r in self.runners.values():
             used = sum(1 for s in self.sessions.values() if s.runner == r.name)
+            tail = "session" if r.mode == "persistent" else "app"
             entry: dict[str, Any] = {
-                "url": f"{svc}/apps/{r.name}/session",
+                "url": f"{svc}/apps/{r.name}/{tail}",
                 "gpu": {"id": "devnet-gpu-0", "name": "Devnet Virtual GPU", "vram_mb": 0},
                 "app": r.app,
                 "version": r.version,
                 "metadata": {},
-                "mode": "persistent",
+                "mode": r.mode,
                 "capacity": r.capacity,
                 "capacity_used": used,
                 "capacity_available": max(0, r.capacity - used),
@@ -99,7 +109,7 @@ class AppRoutes:
                 entry["price_info"] = {
                     "price": self._price(r),
                     "currency": "wei",
-                    "unit": "seconds",
+                    "unit": r.unit,
                 }
             runners.append(entry)
         return runners
@@ -125,7 +135,8 @@ class AppRoutes:
             "payment_url": f"{o.service_url}/apps/{runner.name}/session/{manifest}/payment",
         }
 
-    async def create_session(self, request: Request) -> Response:
+    async def _admit(self, request: Request) -> tuple[LiveRunner, str, str] | Response:
+        """Capacity and (on-chain) the 402 challenge: (runner, session id, sender) or the refusal."""
         o = self.orch
         runner = self.runners.get(request.path_params["runner"])
         if runner is None:
@@ -133,32 +144,48 @@ class AppRoutes:
         used = sum(1 for s in self.sessions.values() if s.runner == runner.name)
         if used >= runner.capacity or o.faults.no_capacity:
             return PlainTextResponse("no capacity", status_code=503)
-        sender = ""
-        if o.options.onchain:
-            if "livepeer-payment" not in request.headers:
-                payer = request.headers.get("livepeer-payer-address", "")
-                if not (payer.startswith("0x") and len(payer) == 42):
-                    return JSONResponse(
-                        {"error": "Livepeer-Payer-Address header required"}, status_code=402
-                    )
-                return JSONResponse(self._challenge(runner, os.urandom(8).hex()), status_code=402)
-            try:
-                seg = o.live._segment(request)
-                manifest = seg.manifestId.decode(errors="replace")
-                if self.challenges.get(manifest) != runner.name:
-                    raise _Reject(403, "manifest id does not match a payment challenge")
-                sender, _credit = o.live._payment(request, seg, manifest)
-            except _Reject as exc:
-                return exc.response()
-            sid = manifest
-            self.challenges.pop(manifest, None)
-        else:
-            sid = os.urandom(8).hex()
+        if not o.options.onchain:
+            return runner, os.urandom(8).hex(), ""
+        if "livepeer-payment" not in request.headers:
+            payer = request.headers.get("livepeer-payer-address", "")
+            if not (payer.startswith("0x") and len(payer) == 42):
+                return JSONResponse(
+                    {"error": "Livepeer-Payer-Address header required"}, status_code=402
+                )
+            return JSONResponse(self._challenge(runner, os.urandom(8).hex()), status_code=402)
+        try:
+            seg = o.live._segment(request)
+            manifest = seg.manifestId.decode(errors="replace")
+            if self.challenges.get(manifest) != runner.name:
+                raise _Reject(403, "manifest id does not match a payment challenge")
+            sender, _credit = o.live._payment(request, seg, manifest)
+        except _Reject as exc:
+            return exc.response()
+        self.challenges.pop(manifest, None)
+        return runner, manifest, sender
+
+    async def create_session(self, request: Request) -> Response:
+        admitted = await self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        runner, sid, sender = admitted
+        if runner.mode != "persistent":
+            return PlainTextResponse("runner is single-shot: call /app", status_code=400)
         self.sessions[sid] = AppSession(id=sid, runner=runner.name, sender=sender)
-        base = f"{o.service_url}/apps/{runner.name}/session/{sid}"
+        base = f"{self.orch.service_url}/apps/{runner.name}/session/{sid}"
         return JSONResponse(
             {"session_id": sid, "app_url": f"{base}/app", "control_url": f"{base}/stop"}
         )
+
+    async def single_shot(self, request: Request) -> Response:
+        """One proxied call; the admission is used up by it and nothing is kept."""
+        admitted = await self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        runner, _sid, _sender = admitted
+        if runner.mode != "single-shot":
+            return PlainTextResponse("runner is persistent: open a session", status_code=400)
+        return await self._forward(request, runner, await request.body())
 
     def _session(self, request: Request) -> AppSession | Response:
         session = self.sessions.get(request.path_params["sid"])
@@ -172,6 +199,8 @@ class AppRoutes:
         session = self._session(request)
         if isinstance(session, Response):
             return session
+        if self.runners[session.runner].unit == "fixed":
+            return PlainTextResponse("fixed-price runner: no session payments", status_code=409)
         o = self.orch
         try:
             seg = o.live._segment(request)
@@ -209,7 +238,9 @@ class AppRoutes:
         session = self._session(request)
         if isinstance(session, Response):
             return session
-        runner = self.runners[session.runner]
+        return await self._forward(request, self.runners[session.runner], await request.body())
+
+    async def _forward(self, request: Request, runner: LiveRunner, content: bytes) -> Response:
         o = self.orch
         worker = o.devnet_workers.get(runner.worker, "")
         path = request.path_params.get("path", "")
@@ -225,7 +256,7 @@ class AppRoutes:
                 o.http.build_request(
                     request.method,
                     f"{worker}/{path}",
-                    content=await request.body(),
+                    content=content,
                     headers=headers,
                     params=request.query_params,
                 ),

@@ -234,14 +234,21 @@ class Devnet:
             orch.ai_runners = dict(self.ai_runners)
             orch.live.task_group = self._tg
             orch.devnet_workers = dict(self.workers)
+            price = opts.byoc_price_per_second * (i + 1)
             orch.apps.runners = {
                 "reverse": LiveRunner(
-                    name="reverse",
-                    app="text-reversal/devnet",
-                    worker="text-reversal",
-                    price_per_second=opts.byoc_price_per_second * (i + 1),
-                )
-            }
+                    name="reverse", app="text-reversal/devnet", worker="text-reversal",
+                    price_per_second=price,
+                ),
+                "reverse-once": LiveRunner(
+                    name="reverse-once", app="text-reversal/devnet-once", worker="text-reversal",
+                    price_per_second=price, mode="single-shot",
+                ),
+                "reverse-fixed": LiveRunner(
+                    name="reverse-fixed", app="text-reversal/devnet-fixed", worker="text-reversal",
+                    price_per_second=price * 60, unit="fixed",
+                ),
+            }  # fmt: skip
             orch.live_apps = {m: cls for m, cls in samples.LV2V_MODELS.items()}
             orch.byoc_live_classes = {
                 n: c for n, c in samples.BYOC.items() if not hasattr(c, "predict")

@@ -7,7 +7,8 @@ an on-chain orchestrator answers 402 with a payment challenge (``payment_params`
 retry. The session then lives behind ``app_url`` (the orchestrator's reverse proxy to the app: HTTP, SSE,
 WebSocket) until ``POST …/{session}/stop``.
 
-Metered runners are paid every ``PAYMENT_INTERVAL`` seconds (py-1.0's cadence): ``/generate-live-payment`` with
+Metered runners (``seconds`` or pixel units; fixed-price runners are paid once, by the challenge) are paid
+every ``PAYMENT_INTERVAL`` seconds (py-1.0's cadence): ``/generate-live-payment`` with
 the session's state and ``ManifestID``, then ``POST payment_url``. Signer 480 → ``POST /refresh-payment`` for a
 fresh challenge and retry with the same state (≤3); 481 and other failures end the session with
 ``PaymentError``; 482 skips the cycle. App sessions carry no trickle channels: use ``session.app_url``.
@@ -136,7 +137,11 @@ class AppJob:
         self._gw = gw
         self._s = started
         self._challenge = started.challenge
-        self.payment_interval: float | None = PAYMENT_INTERVAL if started.challenge else None
+        price_info = (started.probe.runner or {}).get("price_info") or {}
+        # Fixed-price runners are paid once, by the challenge; only metered units are paid as time passes
+        # (the orchestrator answers 409 to session payments for fixed-price runners).
+        metered = started.challenge is not None and price_info.get("unit") != "fixed"
+        self.payment_interval: float | None = PAYMENT_INTERVAL if metered else None
         self.payment_cycles = 0
         self.payments = 0
 
