@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from livepeer.client._errors import NoOrchestratorError, Rejection
-from livepeer.client._http import Deadline, Op, Sleep, backoff
+from livepeer.client._errors import APIStatusError, NoOrchestratorError, Rejection
+from livepeer.client._http import Deadline, Op, Reply, Sleep, backoff, is_retryable_status
 from livepeer.client._routes import Probe
 from livepeer.client._selection import rank
 from livepeer.client._signer import Identity
@@ -14,7 +14,7 @@ from livepeer.client._signer import Identity
 if TYPE_CHECKING:
     from livepeer.client._gateway import Gateway
 
-__all__ = ["start_with_failover"]
+__all__ = ["failed_start", "start_with_failover"]
 
 T = TypeVar("T")
 
@@ -52,3 +52,11 @@ def start_with_failover(
     raise NoOrchestratorError(
         capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
     )
+
+
+def failed_start(reply: Reply, probe: Probe, request_id: str) -> Rejection:
+    """A start request that did not succeed: move on (5xx, 408, 429, capacity 503) or stop (other 4xx)."""
+    if is_retryable_status(reply.status):
+        text = reply.body[:200].decode("utf-8", "replace").strip()
+        return Rejection(probe.url, f"HTTP {reply.status}: {text}")
+    raise APIStatusError(reply.status, reply.body, orchestrator=probe.url, request_id=request_id)

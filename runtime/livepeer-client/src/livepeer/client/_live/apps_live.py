@@ -21,10 +21,9 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from livepeer.client._errors import (
-    APIStatusError,
     ConnectionError,
     LivepeerError,
     PaymentError,
@@ -33,10 +32,11 @@ from livepeer.client._errors import (
     TimeoutError,
     ValidationError,
 )
-from livepeer.client._http import Call, Deadline, Op, Reply, adrive, is_retryable_status
+from livepeer.client._http import Call, Deadline, Op, Reply, adrive
+from livepeer.client._live._failover import failed_start
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, Request, safe_url
-from livepeer.client._routes.apps import _BILLING, PRICE_SLACK, _pay_challenge
+from livepeer.client._routes.apps import _pay_challenge, payment_terms
 from livepeer.client._signer import ZERO_ADDRESS, Identity, Signer
 
 if TYPE_CHECKING:
@@ -114,12 +114,7 @@ def start_attempt(
             "Livepeer-Segment": tokens.seg_creds,
         }
     if reply.status != 200:
-        text = reply.body[:200].decode("utf-8", "replace").strip()
-        if is_retryable_status(reply.status):
-            return Rejection(probe.url, f"HTTP {reply.status}: {text}")
-        raise APIStatusError(
-            reply.status, reply.body, orchestrator=probe.url, request_id=req.request_id
-        )
+        return failed_start(reply, probe, req.request_id)
     try:
         session = json.loads(reply.body)
         sid = str(session["session_id"])
@@ -155,20 +150,14 @@ class AppJob:
     def _pay_op(self) -> Op[None]:
         assert self._challenge is not None
         s, signer = self._s, self._gw._core.signer
-        runner = s.probe.runner or {}
-        price_info = runner.get("price_info") or {}
-        unit = str(price_info.get("unit") or "seconds")
-        max_price: dict[str, Any] | None = None
-        if isinstance(price_info.get("price"), (int, float)):
-            max_price = {"price": float(price_info["price"]) * PRICE_SLACK, "currency": "wei",
-                         "unit": unit if unit in ("seconds", "720p-pixel-seconds", "fixed") else "seconds"}  # fmt: skip
+        terms = payment_terms(s.probe.runner or {}, s.request.capability)
         refreshes = 0
         while True:
             try:
                 tokens = yield from signer.payment(
                     (s.probe.url, s.request.capability), self._challenge.info,
-                    billing=_BILLING.get(unit, "live"), manifest_id=self._challenge.manifest_id,
-                    app=str(runner.get("app") or s.request.capability), max_price=max_price,
+                    billing=terms.billing, manifest_id=self._challenge.manifest_id,
+                    app=terms.app, max_price=terms.max_price,
                 )  # fmt: skip
             except SignerError as exc:
                 if exc.status_code == 480 and refreshes < MAX_REFRESH:

@@ -15,7 +15,6 @@ to ``/ai/stream/update``; ``stop`` posts ``/ai/stream/stop`` (paying first if th
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,11 +34,17 @@ from livepeer.client._http import (
     Op,
     Reply,
     adrive,
-    is_retryable_status,
 )
+from livepeer.client._live._failover import failed_start
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
-from livepeer.client._routes.byoc import probe_call, read_probe, seconds_to_buy, synthesize_info
+from livepeer.client._routes.byoc import (
+    probe_call,
+    read_probe,
+    seconds_to_buy,
+    signed_job_header,
+    synthesize_info,
+)
 from livepeer.client._signer import Identity, Signer, needs_payment
 
 if TYPE_CHECKING:
@@ -89,9 +94,7 @@ def _signed_headers(
         "capability": capability,
         "timeout_seconds": STREAM_TIMEOUT_SECONDS,
     }
-    signed = yield from signer.sign_job(job)
-    job["sender"], job["sig"] = signed if signed else (ident.address, "0x")
-    headers["Livepeer"] = base64.b64encode(json.dumps(job).encode()).decode()
+    headers["Livepeer"] = yield from signed_job_header(signer, ident, probe, job)
     headers["Livepeer-Capability"] = capability
     return headers
 
@@ -161,12 +164,7 @@ def start_attempt(
     if reply.status == 402:
         return Rejection(probe.url, "insufficient balance after re-pay")
     if reply.status != 200:
-        text = reply.body[:200].decode("utf-8", "replace").strip()
-        if is_retryable_status(reply.status):
-            return Rejection(probe.url, f"HTTP {reply.status}: {text}")
-        raise APIStatusError(
-            reply.status, reply.body, orchestrator=probe.url, request_id=request_id
-        )
+        return failed_start(reply, probe, request_id)
     urls: dict[str, str | None] = {}
     for field, header in CHANNEL_HEADERS.items():
         value = reply.headers.get(header)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from livepeer.client._errors import (
-    APIStatusError,
     ConnectionError,
     PaymentError,
     ProtocolError,
@@ -39,9 +38,8 @@ from livepeer.client._http import (
     Op,
     Reply,
     adrive,
-    is_retryable_status,
 )
-from livepeer.client._live._failover import start_with_failover
+from livepeer.client._live._failover import failed_start, start_with_failover
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.ai import _offchain_segment, base_url, probe_call
@@ -118,12 +116,7 @@ def _start_attempt(
     except (ConnectionError, TimeoutError) as exc:
         return Rejection(probe.url, str(exc))
     if reply.status != 200:
-        text = reply.body[:200].decode("utf-8", "replace").strip()
-        if is_retryable_status(reply.status):
-            return Rejection(probe.url, f"HTTP {reply.status}: {text}")
-        raise APIStatusError(
-            reply.status, reply.body, orchestrator=probe.url, request_id=request_id
-        )
+        return failed_start(reply, probe, request_id)
     try:
         data = json.loads(reply.body)
         if not isinstance(data, dict):

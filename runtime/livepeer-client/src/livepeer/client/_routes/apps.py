@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, SignerError
@@ -93,19 +94,20 @@ def read_probe(
     return probe_from_runner(url, runner, result.elapsed) if runner else None
 
 
-def _pay_challenge(
-    signer: Signer, probe: Probe, req: Request, challenge: Mapping[str, Any]
-) -> Op[PaymentTokens]:
-    if signer.url is None:
-        raise PaymentError(f"{probe.url} requires payment (402) but no signer_url is configured")
-    runner = probe.runner or {}
+@dataclass(frozen=True)
+class PaymentTerms:
+    """How the signer is asked to pay a runner: billing type, price ceiling, app label."""
+
+    billing: str
+    max_price: Mapping[str, object] | None
+    app: str
+
+
+def payment_terms(runner: Mapping[str, Any], capability: str) -> PaymentTerms:
+    """From the runner's discovered ``price_info``: the billing type for its unit and a ceiling of
+    ``PRICE_SLACK`` over the discovered price (py-1.0 does the same)."""
     price_info = runner.get("price_info") or {}
     unit = str(price_info.get("unit") or "seconds")
-    try:
-        params = base64.b64decode(str(challenge["payment_params"]))
-        manifest = str(challenge["manifest_id"])
-    except (KeyError, ValueError):
-        raise PaymentError(f"{probe.url} sent a malformed 402 payment challenge") from None
     max_price = None
     if isinstance(price_info.get("price"), (int, float)):
         max_price = {
@@ -113,14 +115,28 @@ def _pay_challenge(
             "currency": "wei",
             "unit": unit if unit in ("seconds", "720p-pixel-seconds", "fixed") else "seconds",
         }
+    return PaymentTerms(_BILLING.get(unit, "live"), max_price, str(runner.get("app") or capability))
+
+
+def _pay_challenge(
+    signer: Signer, probe: Probe, req: Request, challenge: Mapping[str, Any]
+) -> Op[PaymentTokens]:
+    if signer.url is None:
+        raise PaymentError(f"{probe.url} requires payment (402) but no signer_url is configured")
+    try:
+        params = base64.b64decode(str(challenge["payment_params"]))
+        manifest = str(challenge["manifest_id"])
+    except (KeyError, ValueError):
+        raise PaymentError(f"{probe.url} sent a malformed 402 payment challenge") from None
+    terms = payment_terms(probe.runner or {}, req.capability)
     signer.forget((probe.url, req.capability))
     tokens = yield from signer.payment(
         (probe.url, req.capability),
         params,
-        billing=_BILLING.get(unit, "live"),
+        billing=terms.billing,
         manifest_id=manifest,
-        app=str(runner.get("app") or req.capability),
-        max_price=max_price,
+        app=terms.app,
+        max_price=terms.max_price,
     )
     if tokens is None:
         raise SignerError(

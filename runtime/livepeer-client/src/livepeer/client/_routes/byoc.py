@@ -19,7 +19,14 @@ from livepeer.client._signer import (
     needs_payment,
 )
 
-__all__ = ["attempt", "is_low_balance", "probe_call", "read_probe", "synthesize_info"]
+__all__ = [
+    "attempt",
+    "is_low_balance",
+    "probe_call",
+    "read_probe",
+    "signed_job_header",
+    "synthesize_info",
+]
 
 
 # The master signer has no BYOC billing type. Its legacy per-pixel mode (no ``type``) charges
@@ -131,6 +138,18 @@ def synthesize_info(probe: Probe) -> bytes:
     return bytes(info.SerializeToString())
 
 
+def signed_job_header(
+    signer: Signer, ident: Identity, probe: Probe, job: dict[str, Any]
+) -> Op[str]:
+    """The base64 ``Livepeer`` header for ``job`` (a JobRequest without sender/sig), signed as needed."""
+    # Offchain orchestrators never check job signatures (their JobToken carries no ticket params);
+    # skipping the signature there saves a signer round trip per call.
+    onchain_orch = probe.token is None or bool(probe.token.get("ticket_params"))
+    signed = (yield from signer.sign_job(job)) if onchain_orch else None
+    job["sender"], job["sig"] = signed if signed else (ident.address, "0x")
+    return base64.b64encode(json.dumps(job).encode()).decode()
+
+
 def is_low_balance(reply: Reply) -> bool:
     """BYOC reports low credit as 400 ``Insufficient balance`` (402 on stream start)."""
     return reply.status == 402 or (
@@ -162,12 +181,7 @@ def attempt(
         "capability": req.capability,
         "timeout_seconds": max(1, math.ceil(timeout)),
     }
-    # Offchain orchestrators never check job signatures (their JobToken carries no ticket params);
-    # skipping the signature there saves a signer round trip per call.
-    onchain_orch = probe.token is None or bool(probe.token.get("ticket_params"))
-    signed = (yield from signer.sign_job(job)) if onchain_orch else None
-    job["sender"], job["sig"] = signed if signed else (ident.address, "0x")
-    headers["Livepeer"] = base64.b64encode(json.dumps(job).encode()).decode()
+    headers["Livepeer"] = yield from signed_job_header(signer, ident, probe, job)
     headers["Livepeer-Capability"] = req.capability
     headers["X-Request-Id"] = req.request_id
     if req.stream:
