@@ -266,14 +266,17 @@ class Signer:
         elif kind == "fixed":
             fee = price
         else:
-            fee = price * int(body.get("inPixels", 0) or 0)
+            fee = price * _in_pixels(body.get("inPixels"))
         balance = Fraction(state["Balance"])
         ev = ticket_ev(info.ticket_params)
         if ev <= 0:
             raise _SignerError(400, "ticket EV is zero")
-        if state_in is not None and balance >= fee and fee > 0:
-            raise _SignerError(482, "no payment needed")
-        count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
+        if not kind:
+            count = _per_request_tickets(fee, balance, ev)
+        else:
+            if state_in is not None and balance >= fee and fee > 0:
+                raise _SignerError(482, "no payment needed")
+            count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
         if count > MAX_TICKETS:
             raise _SignerError(400, f"too many tickets required ({count})")
         balance += ev * count - fee
@@ -299,9 +302,11 @@ class Signer:
         state["Balance"] = str(balance)
         state["LastUpdate"] = now
         state["AuthExpiry"] = info.auth_token.expiration
+        # genSegCreds with an empty segment (remote_signer.go:651): its hash is keccak256 of no bytes.
         seg = pb.SegData(
             manifestId=(manifest or "").encode(),
             seq=int(state["SequenceNumber"]),
+            hash=keccak(b""),
             auth_token=info.auth_token,
         )
         if body.get("capabilities"):
@@ -353,9 +358,33 @@ class Signer:
             raise _SignerError(481, "price above the signer's max price")
 
 
+def _in_pixels(value: Any) -> int:
+    """``inPixels`` of a request without ``type`` (per-request AI): required and positive
+    (``server/remote_signer.go:536-569``; Go's JSON decoder turns a mistyped value into a 400 too)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is not None and not isinstance(value, (int, float)):
+            raise _SignerError(400, "invalid inPixels")
+        raise _SignerError(400, "missing billable unit or job type")
+    return value
+
+
+def _per_request_tickets(fee: Fraction, balance: Fraction, ev: Fraction) -> int:
+    """Tickets for a per-request payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the
+    minimum credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none
+    when the state's balance already covers it; that is the 482 "no tickets" answer
+    (``server/remote_signer.go:606-614``)."""
+    floor = max(fee, ev)
+    if balance >= floor:
+        raise _SignerError(482, "no tickets")
+    return math.ceil((floor - balance) / ev)
+
+
 def segment_message(seg: pb.SegData) -> bytes:
-    """What the devnet signer signs in segment credentials (manifest id and sequence number)."""
-    return seg.manifestId + seg.seq.to_bytes(8, "big", signed=True)
+    """What segment credentials sign: ``SegTranscodingMetadata.Flatten`` (``core/streamdata.go:73-83``) of a
+    segment without profiles, i.e. manifest id, the sequence number left-padded to 32 bytes, the 32-byte hash.
+    """
+    seq = seg.seq.to_bytes(32, "big") if seg.seq >= 0 else bytes(32)
+    return bytes(seg.manifestId) + seq + bytes(seg.hash)[-32:].rjust(32, b"\x00")
 
 
 def orch_capability_keys(orch: Orchestrator) -> list[str]:
