@@ -229,7 +229,8 @@ def test_multipart_pipelines_decode_the_image_before_capacity(offchain: RunningD
         files={"image": ("x.png", _png(8, 8))},
         headers=seg,
     )
-    assert r.status_code == 400 and "strconv.ParseInt" in r.text
+    assert r.status_code == 400
+    assert "strconv.ParseInt" in r.text
     r = _post(
         offchain,
         "/image-to-image",
@@ -279,12 +280,12 @@ def test_onchain_bills_512x512_under_the_capability_model_key(onchain: RunningDe
     r = _post(
         onchain,
         "/text-to-image",
-        json={"prompt": "p", "model_id": T2I_MODEL, "width": 64, "height": 64},
+        json={"prompt": "p", "model_id": T2I_MODEL},
         headers={"Livepeer-Payment": paid["payment"], "Livepeer-Segment": paid["segCreds"]},
     )
     assert r.status_code == 200, r.text
     ppu, ppx = orch.base_price()
-    assert orch.balances.get(key) - before == REQUIRED_EV - Fraction(ppu, ppx) * 64 * 64
+    assert orch.balances.get(key) - before == REQUIRED_EV - Fraction(ppu, ppx) * 512 * 512
     # The same tickets again: their sender nonces were seen (pm/recipient.go:369-393).
     r = _post(
         onchain,
@@ -361,7 +362,8 @@ def test_llm_run_sends_model_and_max_tokens(offchain: RunningDevnet) -> None:
 def test_llm_stream_ends_without_done(offchain: RunningDevnet) -> None:
     with Gateway(token=offchain.token) as gw, gw.stream("llm", input={"messages": MESSAGES}) as s:
         chunks = [e.json() for e in s]
-    assert chunks and chunks[-1]["choices"][0]["finish_reason"] == "stop"  # type: ignore[index]
+    assert chunks
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"  # type: ignore[index]
 
 
 def test_a_model_mismatch_is_a_config_error(offchain: RunningDevnet) -> None:
@@ -372,12 +374,16 @@ def test_a_model_mismatch_is_a_config_error(offchain: RunningDevnet) -> None:
 def test_every_paid_request_carries_tickets(onchain: RunningDevnet) -> None:
     """Sequential paid calls to one orchestrator: the third meets a signer 482 and must still pay."""
     signer = onchain.net.signer
+    answers = _orch(onchain).ai.answers
+    refused = sum(n for status, n in answers.items() if status != 200)
     with Gateway(token=onchain.token) as gw:
         for i in range(5):
             before = signer.calls
             out = gw.capabilities.text_to_image.run(prompt=f"paid {i}", width=16, height=16)
             assert len(out.images) == 1
             assert signer.calls > before  # each request asked the signer for tickets
+    # None was refused on the way (a new chain on used ticket parameters would be: nonce replay).
+    assert sum(n for status, n in answers.items() if status != 200) == refused
 
 
 def test_paid_llm_bills_max_tokens(onchain: RunningDevnet) -> None:
@@ -402,3 +408,16 @@ def test_onchain_orchestrator_refuses_an_unpaid_request_through_the_client(
     ):
         gw.run("text-to-image", input={"prompt": "free?"})
     assert "invalid signature" in str(info.value) or "signer_url" in str(info.value)
+
+
+def test_a_short_account_is_paid_again_once(onchain: RunningDevnet) -> None:
+    """The orchestrator's credit fell below one ticket (it billed more than the signer knew): the 400
+    "Insufficient balance" is answered once with a new state chain (D-ai-1)."""
+    orch = _orch(onchain)
+    key = (onchain.net.signer.key.address.lower(), f"27_{T2I_MODEL}")
+    with Gateway(token=onchain.token) as gw:
+        gw.capabilities.text_to_image.run(prompt="first", width=8, height=8)
+        orch.balances.debit(key, orch.balances.get(key) + REQUIRED_EV / 2)  # credit: -EV/2
+        out = gw.capabilities.text_to_image.run(prompt="second", width=8, height=8)
+    assert len(out.images) == 1
+    assert orch.balances.get(key) >= REQUIRED_EV / 2 - 1

@@ -144,6 +144,9 @@ class Signer:
         self._lock = threading.Lock()
         self.states: dict[tuple[str, str], PaymentState] = {}
         self.byoc_signing: bool | None = None  # unknown until /sign-byoc-job answers once
+        # recipientRandHashes per-request AI chains have started on: a new chain restarts sender nonces at 1,
+        # so it must not start on ticket parameters an earlier chain used (pm/recipient.go:369-393).
+        self.ai_sessions: set[bytes] = set()
 
     @property
     def has_local_key(self) -> bool:

@@ -15,6 +15,7 @@ import binascii
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,8 @@ class AIRoutes:
         self.in_use: dict[tuple[str, str], int] = {}
         # pm/recipient.go:369-393: sender nonces seen per recipientRand (here: per rand hash and sender).
         self._nonces: dict[tuple[bytes, bytes], set[int]] = {}
+        # Status codes answered so far (tests read it; a dropped connection counts as 0).
+        self.answers: Counter[int] = Counter()
 
     def routes(self) -> list[BaseRoute]:
         # startAIServer registers every batch route whatever runners the node has (ai_http.go:81-89).
@@ -157,10 +160,13 @@ class AIRoutes:
     def _handler(self, pipeline: str) -> Any:
         async def handler(request: Request) -> Response:
             try:
-                return await self.handle(request, pipeline)
+                response = await self.handle(request, pipeline)
             except _Panic:
                 log.info("devnet: %s handler panicked (as go-livepeer would); dropping", pipeline)
+                self.answers[0] += 1
                 return DroppedConnection()
+            self.answers[response.status_code] += 1
+            return response
 
         return handler
 

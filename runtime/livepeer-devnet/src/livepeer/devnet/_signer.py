@@ -117,7 +117,6 @@ class Signer:
 
     def __post_init__(self) -> None:
         self.address_signature = self.key.sign_hash_of(self.key.address)
-        self._nonce = 0
         routes = [
             Route("/sign-orchestrator-info", self.sign_orchestrator_info, methods=["POST"]),
             Route("/generate-live-payment", self.generate_live_payment, methods=["POST"]),
@@ -243,7 +242,7 @@ class Signer:
         else:
             state = {
                 "StateID": os.urandom(8).hex(),
-                "PMSessionID": os.urandom(8).hex(),
+                "PMSessionID": "",
                 "OrchestratorAddress": info.address.hex(),
                 "App": app,
                 "Type": kind,
@@ -289,16 +288,19 @@ class Signer:
                 pixelsPerUnit=info.price_info.pixelsPerUnit,
             ),
         )
+        # Sender nonces continue within a chain on the same ticket parameters and restart at 1 otherwise
+        # (remote_signer.go:499-504: the PM session id is the recipientRandHash).
+        pm_session = info.ticket_params.recipient_rand_hash.hex()
+        nonce = int(state["SenderNonce"]) if state["PMSessionID"] == pm_session else 0
         for _ in range(count):
-            self._nonce += 1
-            ticket_hash = keccak(
-                info.ticket_params.recipient_rand_hash + self._nonce.to_bytes(4, "big")
-            )
+            nonce += 1
+            ticket_hash = keccak(info.ticket_params.recipient_rand_hash + nonce.to_bytes(4, "big"))
             payment.ticket_sender_params.add(
-                sender_nonce=self._nonce, sig=self.key.sign_hash_of(ticket_hash)
+                sender_nonce=nonce, sig=self.key.sign_hash_of(ticket_hash)
             )
         state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
-        state["SenderNonce"] = self._nonce
+        state["SenderNonce"] = nonce
+        state["PMSessionID"] = pm_session
         state["Balance"] = str(balance)
         state["LastUpdate"] = now
         state["AuthExpiry"] = info.auth_token.expiration

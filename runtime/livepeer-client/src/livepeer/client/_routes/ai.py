@@ -26,6 +26,7 @@ __all__ = [
 
 PROBE_TIMEOUT = 5.0
 MAX_REFRESH = 3
+MAX_SESSIONS = 4096
 
 
 def capabilities_message(pipeline: str, model: str | None) -> bytes:
@@ -140,7 +141,15 @@ def _pay(
     already seen them for (pm/recipient.go:369-393). Each chain keeps the OrchestratorInfo it started with.
     """
     key = (probe.url, f"ai:{manifest_id(req.capability, model)}")
-    info = signer.chain_info(key) or probe.info or b""
+    if len(signer.ai_sessions) > MAX_SESSIONS:
+        # Bounded memory; a reused session afterwards costs one refused request and a retry on a new chain.
+        signer.ai_sessions.clear()
+    info = signer.chain_info(key)
+    if info is None:
+        info = probe.info or b""
+        if _session(info) in signer.ai_sessions:
+            info = yield from _fresh_info(probe, req, model, ident)
+        signer.ai_sessions.add(_session(info))
     for refreshes in range(MAX_REFRESH + 1):
         try:
             tokens = yield from signer.payment(
@@ -153,11 +162,13 @@ def _pay(
                     signer.forget(key)
                 raise
             info = yield from _fresh_info(probe, req, model, ident)  # stale auth token or params
+            signer.ai_sessions.add(_session(info))
             continue
         if tokens is not None:
             return tokens
         signer.forget(key)
         info = yield from _fresh_info(probe, req, model, ident)
+        signer.ai_sessions.add(_session(info))
         fresh = yield from signer.payment(
             key, info, billing=None, manifest_id=manifest_id(req.capability, model),
             in_pixels=units,
@@ -166,6 +177,15 @@ def _pay(
             raise PaymentError("the signer answered 482 (no tickets) for a new state chain")
         return fresh
     raise PaymentError("the signer kept asking for a refresh (480)")
+
+
+def _session(info: bytes) -> bytes:
+    """The PM session of an OrchestratorInfo: its ticket parameters' recipientRandHash."""
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    parsed = pb.OrchestratorInfo()
+    parsed.ParseFromString(info)
+    return bytes(parsed.ticket_params.recipient_rand_hash)
 
 
 def manifest_id(pipeline: str, model: str) -> str:
