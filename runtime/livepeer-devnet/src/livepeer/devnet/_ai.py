@@ -59,6 +59,9 @@ CAPABILITY_IDS = {
     "text-to-speech": 36,
 }
 # What the worker's errors call each pipeline (ai/worker/worker.go).
+# go-livepeer reads AI request bodies without a limit (MaxAIRequestSize, ai_http.go:40, bounds only worker
+# results); the devnet keeps everything in memory and stops at this size instead.
+MAX_BODY = 256 * 1024 * 1024
 _RUNNER_LABEL = {"llm": "LLM", "segment-anything-2": "segment anything 2"}
 # The recipient's required ticket EV (pm/recipient.go:396-398): the devnet issues one ticket size only.
 REQUIRED_EV = Fraction(FACE_VALUE * WIN_PROB, 1 << 256)
@@ -199,12 +202,16 @@ class AIRoutes:
             # (ai_http.go:60-62) and writes nothing, so net/http answers 200 with an empty body.
             return Response(b"", status_code=200)
         struct = STRUCTS[pipeline]
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return go_error(413, "request body too large (devnet limit)")
         try:
             if struct.multipart:
-                req = decode_multipart(body, request.headers.get("content-type", ""), struct)
+                req = decode_multipart(bytes(body), request.headers.get("content-type", ""), struct)
             else:
-                req = decode_json(body, struct)
+                req = decode_json(bytes(body), struct)
         except DecodeError as exc:
             return go_error(400, str(exc))
         try:
@@ -235,7 +242,7 @@ class AIRoutes:
                         raise _Reject(400, "Insufficient balance")
             except _Reject as exc:
                 return go_error(exc.status, exc.message)
-            response = await self._submit(request, pipeline, struct.multipart, body, req)
+            response = await self._submit(request, pipeline, struct.multipart, bytes(body), req)
             if isinstance(response, Response) and response.status_code >= 400:
                 return response
             if onchain:
