@@ -59,6 +59,8 @@ CAPABILITY_IDS = {
     "text-to-speech": 36,
 }
 # What the worker's errors call each pipeline (ai/worker/worker.go).
+# pm/recipient.go:26: sender nonces remembered per recipientRand.
+MAX_SENDER_NONCES = 600
 # go-livepeer reads AI request bodies without a limit (MaxAIRequestSize, ai_http.go:40, bounds only worker
 # results); the devnet keeps everything in memory and stops at this size instead.
 MAX_BODY = 256 * 1024 * 1024
@@ -345,6 +347,11 @@ class AIRoutes:
                 if tsp.sender_nonce in seen:
                     error = (
                         "invalid ticket senderNonce: already seen "
+                        f"sender={_checksum(sender)} nonce={tsp.sender_nonce}"
+                    )
+                elif len(seen) >= MAX_SENDER_NONCES:
+                    error = (
+                        "invalid ticket senderNonce: too many values "
                         f"sender={_checksum(sender)} nonce={tsp.sender_nonce}"
                     )
                 else:

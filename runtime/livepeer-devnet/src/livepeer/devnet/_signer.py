@@ -277,7 +277,9 @@ class Signer:
                 raise _SignerError(482, "no payment needed")
             count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
         if count > MAX_TICKETS:
-            raise _SignerError(400, f"too many tickets required ({count})")
+            raise _SignerError(
+                400, f"numTickets {count} exceeds maximum of 100"
+            )  # remote_signer.go:622
         balance += ev * count - fee
         payment = pb.Payment(
             ticket_params=info.ticket_params,
