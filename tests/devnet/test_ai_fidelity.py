@@ -421,3 +421,21 @@ def test_a_short_account_is_paid_again_once(onchain: RunningDevnet) -> None:
         out = gw.capabilities.text_to_image.run(prompt="second", width=8, height=8)
     assert len(out.images) == 1
     assert orch.balances.get(key) >= REQUIRED_EV / 2 - 1
+
+
+def test_runner_failure_is_500_and_releases_capacity(offchain: RunningDevnet) -> None:
+    """ai_http.go:1618-1627: the worker's error text, 500; the reserved capacity is given back."""
+    orch = _orch(offchain)
+    orch.faults.worker_dead = True
+    try:
+        r = _post(
+            offchain,
+            "/text-to-image",
+            json={"prompt": "p", "model_id": T2I_MODEL},
+            headers={"Livepeer-Segment": _segment(offchain)},
+        )
+    finally:
+        orch.faults.worker_dead = False
+    assert r.status_code == 500
+    assert r.text.startswith("text-to-image container")
+    assert orch.ai.in_use.get(("text-to-image", T2I_MODEL), 0) == 0
