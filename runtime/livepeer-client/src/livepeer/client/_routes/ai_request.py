@@ -64,7 +64,8 @@ def prepare(
     if model and named and named != model:
         raise ConfigError(f"model={model!r} and input[{key!r}]={named!r} disagree")
     chosen = model or named or DEFAULT_MODELS.get(pipeline, "")
-    body[key] = chosen
+    if chosen:
+        body[key] = chosen
     if pipeline == "text-to-image":
         # ai_process.go:213-229
         if not _set(body, "height"):
