@@ -439,3 +439,12 @@ def test_runner_failure_is_500_and_releases_capacity(offchain: RunningDevnet) ->
     assert r.status_code == 500
     assert r.text.startswith("text-to-image container")
     assert orch.ai.in_use.get(("text-to-image", T2I_MODEL), 0) == 0
+
+
+def test_wrapper_docstrings_name_the_default_model() -> None:
+    """schemas carry x-livepeer-default-model (importer table from server/ai_process.go:32-41)."""
+    from livepeer.capabilities.llm import Llm
+    from livepeer.capabilities.text_to_image import TextToImage
+
+    assert "``stabilityai/sdxl-turbo``" in (TextToImage.run.__doc__ or "")
+    assert f"``{LLM_MODEL}``" in (Llm.run.__doc__ or "")
