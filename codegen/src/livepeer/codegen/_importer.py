@@ -400,6 +400,8 @@ def _capability_from_operation(
             and "model_parameter" in result
         ):
             _mark_default_model(inp, result["model_parameter"], GATEWAY_DEFAULT_MODELS[name])
+        if route == "ai-pipeline":
+            _apply_gateway_defaults(inp, GATEWAY_FIELD_DEFAULTS.get(name, {}))
         stream_prop = body_props.get("stream")
         if (
             not runner
@@ -506,6 +508,19 @@ GATEWAY_DEFAULT_MODELS: dict[str, str] = {
     "image-to-text": "Salesforce/blip-image-captioning-large",
     "text-to-speech": "parler-tts/parler-tts-large-v1",
 }
+
+
+# What go-livepeer's gateway sends when a request leaves a field out, where the runner's own default differs:
+# text-to-image height and width (server/ai_process.go:213-220; the runner would draw 576x1024). The
+# orchestrator bills the same 512x512 when they are absent (server/ai_http.go:1411-1426).
+GATEWAY_FIELD_DEFAULTS: dict[str, dict[str, Any]] = {"text-to-image": {"height": 512, "width": 512}}
+
+
+def _apply_gateway_defaults(inp: dict[str, Any], defaults: dict[str, Any]) -> None:
+    props = inp.get("properties")
+    for prop_name, value in defaults.items():
+        if isinstance(props, dict) and isinstance(props.get(prop_name), dict):
+            props[prop_name]["default"] = value
 
 
 def _mark_default_model(inp: dict[str, Any], prop: str, model: str) -> None:
