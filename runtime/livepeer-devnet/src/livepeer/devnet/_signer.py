@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livepeer.devnet._keys import EthKey, keccak, recover_hash_signer
+from livepeer.client._tickets import make_payment
+from livepeer.devnet._keys import EthKey, recover_hash_signer
 from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
 
 if TYPE_CHECKING:
@@ -277,23 +278,17 @@ class Signer:
         if count > MAX_TICKETS:
             raise _SignerError(400, f"too many tickets required ({count})")
         balance += ev * count - fee
-        payment = pb.Payment(
-            ticket_params=info.ticket_params,
+        # Real tickets (the client's ticket code, go-livepeer's pm hashing), signed by the signer's key:
+        # the orchestrator recovers each signature and credits the payment's sender.
+        first = self._nonce + 1
+        self._nonce += count
+        payment = make_payment(
+            info.ticket_params,
             sender=self.key.address_bytes,
-            expiration_params=info.ticket_params.expiration_params,
-            expected_price=pb.PriceInfo(
-                pricePerUnit=info.price_info.pricePerUnit,
-                pixelsPerUnit=info.price_info.pixelsPerUnit,
-            ),
+            expected_price=(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit),
+            nonces=range(first, self._nonce + 1),
+            sign=self.key.sign_raw,
         )
-        for _ in range(count):
-            self._nonce += 1
-            ticket_hash = keccak(
-                info.ticket_params.recipient_rand_hash + self._nonce.to_bytes(4, "big")
-            )
-            payment.ticket_sender_params.add(
-                sender_nonce=self._nonce, sig=self.key.sign_hash_of(ticket_hash)
-            )
         state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
         state["SenderNonce"] = self._nonce
         state["Balance"] = str(balance)
