@@ -25,7 +25,6 @@ from livepeer.client._errors import (
     ConnectionError,
     PaymentError,
     Rejection,
-    SignerError,
     TimeoutError,
 )
 from livepeer.client._http import (
@@ -39,11 +38,12 @@ from livepeer.client._live._failover import failed_start
 from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.byoc import (
+    check_payable,
+    is_onchain,
+    payment_header,
     probe_call,
     read_probe,
-    seconds_to_buy,
     signed_job_header,
-    synthesize_info,
 )
 from livepeer.client._signer import Identity, Signer, needs_payment
 
@@ -75,18 +75,17 @@ def _signed_headers(
     request: Mapping[str, object],
     parameters: Mapping[str, object],
     pay: bool,
-) -> Op[dict[str, str]]:
-    """``Livepeer`` job header (+ ``Livepeer-Payment`` when ``pay``) for one stream route call."""
+) -> dict[str, str]:
+    """``Livepeer`` job header (+ ``Livepeer-Payment`` when ``pay``) for one stream route call.
+
+    Tickets and job are signed by the same local key, so the credit lands on the account the stream
+    draws from (D-byoc-1); ``check_payable`` has refused priced on-chain streams without one.
+    """
     headers: dict[str, str] = {}
-    if pay and probe.price > 0 and signer.url is not None:
-        tokens = yield from signer.payment(
-            (probe.url, f"{capability}:{stream_id}"),
-            synthesize_info(probe),
-            billing=None,
-            in_pixels=seconds_to_buy(probe.price, probe.balance, STREAM_TIMEOUT_SECONDS),
-        )
-        if tokens is not None:
-            headers["Livepeer-Payment"] = tokens.payment
+    if pay:
+        payment = payment_header(signer, probe, STREAM_TIMEOUT_SECONDS)
+        if payment is not None:
+            headers["Livepeer-Payment"] = payment
     job: dict[str, Any] = {
         "id": stream_id,
         "request": json.dumps(dict(request), separators=(",", ":")),
@@ -94,7 +93,7 @@ def _signed_headers(
         "capability": capability,
         "timeout_seconds": STREAM_TIMEOUT_SECONDS,
     }
-    headers["Livepeer"] = yield from signed_job_header(signer, ident, probe, job)
+    headers["Livepeer"] = signed_job_header(signer, ident, probe, job)
     headers["Livepeer-Capability"] = capability
     return headers
 
@@ -133,18 +132,14 @@ def start_attempt(
         "enable_video_egress": True,
         "enable_data_output": True,
     }
+    check_payable(signer, probe, capability)
     repaid = False
     while True:
         pay = repaid or needs_payment(probe.price, probe.balance)
-        try:
-            headers = yield from _signed_headers(
-                signer, ident, probe, capability=capability, stream_id=stream_id,
-                request={}, parameters=parameters, pay=pay,
-            )  # fmt: skip
-        except SignerError as exc:
-            if exc.status_code == 481:
-                return Rejection(probe.url, "price above the signer's ceiling (481)")
-            raise
+        headers = _signed_headers(
+            signer, ident, probe, capability=capability, stream_id=stream_id,
+            request={}, parameters=parameters, pay=pay,
+        )  # fmt: skip
         headers["X-Request-Id"] = request_id
         try:
             reply: Reply = yield Call(
@@ -157,7 +152,8 @@ def start_attempt(
             )
         except (ConnectionError, TimeoutError) as exc:
             return Rejection(probe.url, str(exc))
-        if reply.status == 402 and not repaid and signer.url is not None and probe.price > 0:
+        # Only low credit (402 here) is fixed by paying, and only once.
+        if reply.status == 402 and not repaid and is_onchain(probe) and probe.price > 0:
             repaid = True
             continue
         break
@@ -182,7 +178,7 @@ class ByocLiveJob:
     def __init__(self, gw: Gateway, started: ByocStarted) -> None:
         self._gw = gw
         self._s = started
-        priced = gw._core.signer.url is not None and started.probe.price > 0
+        priced = is_onchain(started.probe) and started.probe.price > 0
         self.payment_interval: float | None = PAYMENT_INTERVAL if priced else None
         self.payment_cycles = 0
         self.payments = 0
@@ -193,7 +189,7 @@ class ByocLiveJob:
 
     def _control_call(self, route: str, body: Mapping[str, object], *, pay: bool) -> Op[Reply]:
         s = self._s
-        headers = yield from _signed_headers(
+        headers = _signed_headers(
             self._gw._core.signer, s.ident, s.probe, capability=s.capability,
             stream_id=s.stream_id, request={"stream_id": s.stream_id}, parameters={}, pay=pay,
         )  # fmt: skip
@@ -219,10 +215,7 @@ class ByocLiveJob:
             s.probe.token, s.probe.price, s.probe.balance = fresh.token, fresh.price, fresh.balance
         if not needs_payment(s.probe.price, s.probe.balance):
             return
-        try:
-            reply = yield from self._control_call("payment", {}, pay=True)
-        except SignerError as exc:
-            raise PaymentError(f"stream payment failed: {exc}") from None
+        reply = yield from self._control_call("payment", {}, pay=True)
         if reply.status != 200:
             text = reply.body[:200].decode("utf-8", "replace").strip()
             raise PaymentError(f"{s.probe.url} refused the stream payment ({reply.status}): {text}")
