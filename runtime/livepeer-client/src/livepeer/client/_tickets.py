@@ -12,7 +12,7 @@ EIP-191 text hash to that hash before recovering).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -109,7 +109,7 @@ def make_payment(
     *,
     sender: bytes,
     expected_price: tuple[int, int],
-    nonces: range,
+    nonces: Sequence[int],
     sign: Callable[[bytes], bytes],
 ) -> pb.Payment:
     """A ``net.Payment`` of one ticket per nonce in ``nonces``, each signed by ``sign(ticket hash)``.
