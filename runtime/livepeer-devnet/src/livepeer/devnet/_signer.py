@@ -45,12 +45,16 @@ BYOC_V1_PREFIX = b"LP_BYOC_JOB_V1\x00\x00"
 @dataclass
 class SignerFaults:
     """Failure switches: ``storm_status`` (480, 481, 482, 400 or 500) answers the next ``storm_count``
-    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503."""
+    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503.
+
+    ``sign_byoc_job`` is a branch-only switch, off by default as on master go-livepeer (404): True serves
+    ``/sign-byoc-job`` as side branches do (PROTOCOL §5.3), whose signatures master orchestrators refuse.
+    """
 
     storm_status: int = 0
     storm_count: int = 0
     discovery_warm: bool = True
-    sign_byoc_job: bool = True
+    sign_byoc_job: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
