@@ -579,3 +579,110 @@ def test_sse_timeout_ends_with_balance_and_done(devnet: Any, job_header: Any) ->
     assert 0 < len(words) < 6  # cut off by timeout_seconds, not by the worker
     assert lines[-2].startswith('data: {"balance"')
     assert lines[-1] == "data: [DONE]"
+
+
+# -- the client against the devnet's go-livepeer ladder (public API) ------------------------------------
+
+
+def _balance(net: Any, key: EthKey | str, capability: str, index: int = 0) -> Any:
+    address = key.address if isinstance(key, EthKey) else key
+    orch = net.net.orchestrators[index].orch
+    return orch.balances.get(("0x" + bytes.fromhex(address[2:]).hex(), capability))
+
+
+def test_client_offchain_run_and_stream_with_and_without_a_key(devnet: Any) -> None:
+    """Both would fail against master if the client sent "0x" signatures offchain (issue 11 item 1)."""
+    from livepeer.client import Gateway
+
+    for kw in ({}, {"private_key": "0x" + EthKey.generate().private_key.hex()}):
+        with Gateway(orch_url=devnet.orchestrators, max_price=1, **kw) as gw:
+            assert gw.run("text-reversal", input={"text": "ab"})["reversed"] == "ba"  # type: ignore[index]
+            with gw.stream("token-stream", input={"text": "x y"}) as s:
+                assert [ev.json()["token"] for ev in s] == ["x", "y"]  # type: ignore[index]
+
+
+def test_client_onchain_key_pays_the_account_its_jobs_draw_from(devnet_factory: Any) -> None:
+    from livepeer.client import Gateway
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = funded(net)
+    calls = net.net.signer.calls
+    with Gateway(token=net.token, private_key="0x" + key.private_key.hex()) as gw:
+        assert gw.run("text-reversal", input={"text": "paid"})["reversed"] == "diap"  # type: ignore[index]
+        credit = _balance(net, key, "text-reversal")
+        assert 0 < credit < 10**7  # one ticket (~1e7 wei) minus the job
+        with gw.stream("token-stream", input={"text": "x y"}) as s:
+            assert [ev.json()["token"] for ev in s] == ["x", "y"]  # type: ignore[index]
+        assert _balance(net, key, "token-stream") > 0
+    assert net.net.signer.calls == calls  # no signer tickets for BYOC
+    assert _balance(net, net.info["signer_address"], "text-reversal") == 0
+
+
+def test_client_onchain_signer_only_fails_before_any_payment(devnet_factory: Any) -> None:
+    from livepeer.client import ConfigError, Gateway
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    calls = net.net.signer.calls
+    gw = Gateway(token=net.token)
+    with gw, pytest.raises(ConfigError, match="private_key"):
+        gw.run("text-reversal", input={"text": "x"})
+    assert net.net.signer.calls == calls
+    assert not net.net.orchestrators[0].orch.balances._credit
+
+
+def test_client_onchain_signer_only_zero_price_capability_works(devnet_factory: Any) -> None:
+    """At price 0 go-livepeer checks no reserve and no credit: a throwaway key can sign the job."""
+    from livepeer.client import Gateway
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    secret = net.info["orchestrator_secrets"][0]
+    body = {"name": "free-echo", "url": net.net.workers["text-reversal"], "capacity": 2}
+    with client() as c:
+        r = c.post(
+            f"{net.orchestrators[0]}/capability/register",
+            json=body,
+            headers={"Authorization": secret},
+        )
+        assert r.text == "ok"
+    with Gateway(token=net.token) as gw:
+        assert gw.run("free-echo", input={"text": "ab"})["reversed"] == "ba"  # type: ignore[index]
+
+
+def test_client_onchain_unfunded_key_is_refused_at_the_token(devnet_factory: Any) -> None:
+    from livepeer.client import Gateway, NoOrchestratorError
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = EthKey.generate()  # no reserve
+    gw = Gateway(token=net.token, private_key="0x" + key.private_key.hex(), max_retries=0)
+    with gw, pytest.raises(NoOrchestratorError, match="insufficient sender reserve"):
+        gw.run("sentiment", input={"text": "x"})
+
+
+@pytest.mark.anyio
+async def test_client_onchain_live_stream_pays_with_the_job_key(
+    devnet_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start pays, the payment loop (/ai/stream/payment) tops up the job key's account, stop is signed."""
+    import anyio
+
+    from livepeer.client import Gateway
+    from livepeer.client._live import byoc_live
+
+    monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 0.2)
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = funded(net)
+    account = ("0x" + key.address_bytes.hex(), "live-grayscale")
+    orch = net.net.orchestrators[0].orch
+    async with Gateway(token=net.token, private_key="0x" + key.private_key.hex()) as gw:
+        with anyio.fail_after(60):
+            async with gw.live("live-grayscale") as session:
+                job = session._job
+                assert isinstance(job, byoc_live.ByocLiveJob)
+                assert orch.balances.get(account) > 0  # the start carried tickets from `key`
+                orch.balances.debit(account, orch.balances.get(account))  # drain it
+                for _ in range(400):  # payment cycles come every 0.2 s
+                    if job.payments:
+                        break
+                    await anyio.sleep(0.05)
+                assert orch.balances.get(account) > 0
+    assert net.net.signer.calls == 0
