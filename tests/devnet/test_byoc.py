@@ -686,3 +686,31 @@ async def test_client_onchain_live_stream_pays_with_the_job_key(
                     await anyio.sleep(0.05)
                 assert orch.balances.get(account) > 0
     assert net.net.signer.calls == 0
+
+
+@pytest.mark.anyio
+async def test_client_onchain_live_update_and_stop_pay_when_drained(
+    devnet_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stream route needs 60 s of credit: update and stop fetch a token and pay first, as go's
+    gateway does (byoc/stream_gateway.go sendJobToOrch), from the job key. No payment loop runs here."""
+    import anyio
+
+    from livepeer.client import Gateway
+    from livepeer.client._live import byoc_live
+
+    monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 3600.0)
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = funded(net)
+    account = ("0x" + key.address_bytes.hex(), "live-grayscale")
+    orch = net.net.orchestrators[0].orch
+    async with Gateway(token=net.token, private_key="0x" + key.private_key.hex()) as gw:
+        with anyio.fail_after(60):
+            async with gw.live("live-grayscale") as session:
+                orch.balances.debit(account, orch.balances.get(account))
+                await session.update({"strength": 1})
+                assert orch.balances.get(account) > 0
+                orch.balances.debit(account, orch.balances.get(account))
+                sid = session._job._s.stream_id  # type: ignore[attr-defined]
+    assert orch.balances.get(account) > 0  # stop paid
+    assert sid not in orch.live.sessions  # and the orchestrator stopped the stream

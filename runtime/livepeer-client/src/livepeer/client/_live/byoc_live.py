@@ -7,10 +7,11 @@ and the channel URLs in ``X-*-Url`` headers (host-less URLs resolve against the 
 refused). Low credit is 402 here (400 on batch requests): pay once more and retry, then move on.
 
 Payments follow go-livepeer's gateway: every ``PAYMENT_INTERVAL`` seconds a fresh ``/process/token`` and, when
-the balance is under the re-pay threshold, tickets on ``POST /ai/stream/payment``. The orchestrator debits 23 s
-of price every 23 s and drops the stream on its second negative reading. ``update`` posts the new parameters
-to ``/ai/stream/update``; ``stop`` posts ``/ai/stream/stop`` (paying first if the balance ran dry, since the
-60 s rule applies to every stream route).
+the balance is under the re-pay threshold, tickets on ``POST /ai/stream/payment``. The tickets and every job
+header are signed by the local key, the account the orchestrator reads credit from (D-byoc-1). The orchestrator
+debits 23 s of price every 23 s and drops the stream on its second negative reading. ``update`` and ``stop``
+are sent as the Go gateway sends them: a fresh token and tickets when the balance is low (the 60 s rule applies
+to every stream route).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from livepeer.client._live._session import LiveChannels
 from livepeer.client._routes import Probe, safe_url
 from livepeer.client._routes.byoc import (
     check_payable,
+    is_low_balance,
     is_onchain,
     payment_header,
     probe_call,
@@ -206,13 +208,21 @@ class ByocLiveJob:
             s.probe.balance = balance
         return reply
 
-    def _pay_op(self) -> Op[None]:
+    def _refresh_token(self) -> Op[None]:
+        """A fresh ``/process/token``: new ticket params and the orchestrator's view of the balance."""
         s = self._s
-        token: Reply = yield probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+        try:
+            token: Reply = yield probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+        except (ConnectionError, TimeoutError):
+            return  # keep the last token; the call that follows reports the failure
         fresh = read_probe(s.probe.url, s.capability, token)
         if fresh.token is not None:
-            # Fresh ticket params and balance; the probe object stays the one the stream started on.
+            # The probe object stays the one the stream started on.
             s.probe.token, s.probe.price, s.probe.balance = fresh.token, fresh.price, fresh.balance
+
+    def _pay_op(self) -> Op[None]:
+        s = self._s
+        yield from self._refresh_token()
         if not needs_payment(s.probe.price, s.probe.balance):
             return
         reply = yield from self._control_call("payment", {}, pay=True)
@@ -220,6 +230,19 @@ class ByocLiveJob:
             text = reply.body[:200].decode("utf-8", "replace").strip()
             raise PaymentError(f"{s.probe.url} refused the stream payment ({reply.status}): {text}")
         self.payments += 1
+
+    def _paid_control(self, route: str, body: Mapping[str, object]) -> Op[Reply]:
+        """Update and stop as go-livepeer's gateway sends them (byoc/stream_gateway.go, ``sendJobToOrch``):
+        a fresh token and tickets when the balance is under the re-pay threshold, since every stream route
+        needs 60 s of credit; one more payment only if the orchestrator still reports low credit."""
+        priced = self.payment_interval is not None
+        if priced:
+            yield from self._refresh_token()
+        pay = priced and needs_payment(self._s.probe.price, self._s.probe.balance)
+        reply = yield from self._control_call(route, body, pay=pay)
+        if priced and is_low_balance(reply):
+            reply = yield from self._control_call(route, body, pay=True)
+        return reply
 
     async def pay(self) -> None:
         self.payment_cycles += 1
@@ -230,13 +253,9 @@ class ByocLiveJob:
         params: Mapping[str, object],
         send_control: Callable[[Mapping[str, object]], Awaitable[None]],
     ) -> None:
-        reply = await adrive(self._control_call("update", params, pay=False), self._gw._async_io())
+        reply = await adrive(self._paid_control("update", params), self._gw._async_io())
         if reply.status != 200:
             raise APIStatusError(reply.status, reply.body, orchestrator=self.orchestrator)
 
     async def stop(self) -> None:
-        io = self._gw._async_io()
-        reply = await adrive(self._control_call("stop", {}, pay=False), io)
-        if reply.status == 400 and b"insufficient balance" in reply.body[:300].lower():
-            # Every stream route needs 60 s of credit; the Go gateway pays before stopping a drained stream.
-            await adrive(self._control_call("stop", {}, pay=True), io)
+        await adrive(self._paid_control("stop", {}), self._gw._async_io())
