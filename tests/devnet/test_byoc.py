@@ -714,3 +714,12 @@ async def test_client_onchain_live_update_and_stop_pay_when_drained(
                 sid = session._job._s.stream_id  # type: ignore[attr-defined]
     assert orch.balances.get(account) > 0  # stop paid
     assert sid not in orch.live.sessions  # and the orchestrator stopped the stream
+
+
+def test_control_api_funds_a_key(devnet_factory: Any) -> None:
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = EthKey.generate()
+    r = httpx.post(f"{net.control}/fund", json={"address": key.address})
+    assert r.status_code == 200
+    assert token_for(net.orchestrators[0], key, "text-reversal")["price"]["pricePerUnit"] > 0
+    assert httpx.post(f"{net.control}/fund", json={"address": "nope"}).status_code == 400
