@@ -82,8 +82,10 @@ class TicketBook:
     block: int = 1000
     creation_round: int = 1
     creation_round_block_hash: bytes = field(default_factory=lambda: keccak(b"devnet-round-1"))
-    # recipient rand (as a decimal string, like go) -> nonces seen
+    # recipient rand -> sender nonces seen
     _nonces: dict[int, set[int]] = field(default_factory=dict)
+    # recipient rand hash -> price the params were minted at (``price_of``)
+    _issued: dict[bytes, tuple[int, int]] = field(default_factory=dict)
 
     def _rand(
         self,
@@ -118,6 +120,7 @@ class TicketBook:
         expiration = self.block + PARAMS_EXPIRATION_BLOCKS
         aux = _aux(self.creation_round, self.creation_round_block_hash)
         rand = self._rand(seed, sender, face, prob, expiration, rat, aux)
+        self._issued[keccak(rand.to_bytes(32, "big"))] = price
         return pb.TicketParams(
             recipient=self.recipient,
             face_value=_int_bytes(face),
@@ -130,6 +133,11 @@ class TicketBook:
                 creation_round_block_hash=self.creation_round_block_hash,
             ),
         )
+
+    def price_of(self, params: pb.TicketParams) -> tuple[int, int] | None:
+        """The price ``params`` were minted at by this book, or None. A shortcut for callers that do
+        not have the sender at hand; ``process_payment`` checks the full sender-bound rand hash."""
+        return self._issued.get(bytes(params.recipient_rand_hash))
 
     def auth_token(self, session_id: str | None = None) -> pb.AuthToken:
         from livepeer.client._proto import lp_rpc_pb2 as pb
