@@ -121,6 +121,8 @@ class TicketBook:
         aux = _aux(self.creation_round, self.creation_round_block_hash)
         rand = self._rand(seed, sender, face, prob, expiration, rat, aux)
         self._issued[keccak(rand.to_bytes(32, "big"))] = price
+        if len(self._issued) > 100_000:  # a long-running devnet: forget the oldest params
+            self._issued.pop(next(iter(self._issued)))
         return pb.TicketParams(
             recipient=self.recipient,
             face_value=_int_bytes(face),
