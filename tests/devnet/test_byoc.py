@@ -48,6 +48,7 @@ def payment_from(
 ) -> str:
     """A Livepeer-Payment header of real tickets (go-livepeer's pm hashing) signed by ``key``."""
     params = ticket_params_from_token(token)
+    assert params is not None
     price = token["price"]
     payment = make_payment(
         params,
@@ -594,7 +595,8 @@ def test_client_offchain_run_and_stream_with_and_without_a_key(devnet: Any) -> N
     """Both would fail against master if the client sent "0x" signatures offchain (issue 11 item 1)."""
     from livepeer.client import Gateway
 
-    for kw in ({}, {"private_key": "0x" + EthKey.generate().private_key.hex()}):
+    keys: list[dict[str, Any]] = [{}, {"private_key": "0x" + EthKey.generate().private_key.hex()}]
+    for kw in keys:
         with Gateway(orch_url=devnet.orchestrators, max_price=1, **kw) as gw:
             assert gw.run("text-reversal", input={"text": "ab"})["reversed"] == "ba"  # type: ignore[index]
             with gw.stream("token-stream", input={"text": "x y"}) as s:
@@ -711,7 +713,9 @@ async def test_client_onchain_live_update_and_stop_pay_when_drained(
                 await session.update({"strength": 1})
                 assert orch.balances.get(account) > 0
                 orch.balances.debit(account, orch.balances.get(account))
-                sid = session._job._s.stream_id  # type: ignore[attr-defined]
+                job = session._job
+                assert isinstance(job, byoc_live.ByocLiveJob)
+                sid = job._s.stream_id
     assert orch.balances.get(account) > 0  # stop paid
     assert sid not in orch.live.sessions  # and the orchestrator stopped the stream
 

@@ -224,8 +224,10 @@ def test_payment__TestProcessPayment(onchain: Any, with_header: bool) -> None:
     tok = token(onchain, key, "text-reversal").json()
     headers = {"Livepeer": job(key, "text-reversal", request='{"stream_id": "s"}')}
     if with_header:
+        params = ticket_params_from_token(tok)
+        assert params is not None
         payment = make_payment(
-            ticket_params_from_token(tok),
+            params,
             sender=key.address_bytes,
             expected_price=(tok["price"]["pricePerUnit"], tok["price"]["pixelsPerUnit"]),
             nonces=[1],

@@ -10,11 +10,14 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
+
+if TYPE_CHECKING:
+    from ._proto import lp_rpc_pb2 as pb
 
 __all__ = [
     "Identity",
@@ -369,7 +372,7 @@ def missing_byoc_key(capability: str) -> ConfigError:
     )
 
 
-def ticket_params_from_token(token: Mapping[str, Any]) -> Any:
+def ticket_params_from_token(token: Mapping[str, Any]) -> pb.TicketParams | None:
     """The JobToken's ``ticket_params`` (go's JSON: base64 bytes, omitted when empty) as protobuf."""
     from ._proto import lp_rpc_pb2 as pb
 
