@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -727,3 +728,23 @@ def test_control_api_funds_a_key(devnet_factory: Any) -> None:
     assert r.status_code == 200
     assert token_for(net.orchestrators[0], key, "text-reversal")["price"]["pricePerUnit"] > 0
     assert httpx.post(f"{net.control}/fund", json={"address": "nope"}).status_code == 400
+
+
+def test_client_recovers_when_a_restart_invalidates_its_ticket_params(
+    devnet_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a restart the cached JobToken's params no longer verify: go-livepeer drops the connection on
+    the refused payment; the client counts that as a failed attempt (no second payment there) and its next
+    round fetches a fresh token and pays with it."""
+    from livepeer.client import Gateway
+
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = funded(net)
+    with Gateway(token=net.token, private_key="0x" + key.private_key.hex(), max_retries=2) as gw:
+        assert gw.run("sentiment", input={"text": "good"})
+        net.restart(0)  # balances and ticket secret gone; the client still caches the old token
+        caplog.set_level(logging.INFO, logger="livepeer.devnet")
+        assert gw.run("sentiment", input={"text": "good"})
+    assert "BYOC payment refused: invalid recipientRand" in caplog.text
+    assert caplog.text.count("BYOC payment refused") == 1
+    assert _balance(net, key, "sentiment") > 0
