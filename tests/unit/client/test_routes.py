@@ -96,13 +96,14 @@ def test_billed_units_follow_the_orchestrator() -> None:
 
 
 def test_byoc_credit_to_buy() -> None:
-    # Empty balance: threshold (120 s) + timeout.
-    assert byoc.seconds_to_buy(10, 0, 30) == 150
-    # Plenty of credit still buys the 60 s floor when a payment is forced.
-    assert byoc.seconds_to_buy(10, 10_000, 30) == 60
+    # At least go's 120 s re-pay threshold (its orchestrator wants 60 s up front), else the job timeout.
+    assert byoc.seconds_to_buy(30) == 120
+    assert byoc.seconds_to_buy(300) == 300
 
 
-def test_byoc_synthesized_orchestrator_info() -> None:
+def test_byoc_ticket_params_from_the_job_token() -> None:
+    from livepeer.client._signer import ticket_params_from_token
+
     token = {
         "price": {"pricePerUnit": 1000, "pixelsPerUnit": 1},
         "service_addr": "https://orch:1",
@@ -112,16 +113,16 @@ def test_byoc_synthesized_orchestrator_info() -> None:
             "expiration_params": {"creation_round": 7},
         },
     }
+    params = ticket_params_from_token(token)
+    assert params is not None
+    assert params.recipient == b"\x01" * 20
+    assert params.face_value == b"\x05"
+    assert params.win_prob == b""
+    assert params.expiration_params.creation_round == 7
     probe = Probe("https://orch:1", "byoc", ok=True, token=token, price=1000)
-    info = pb.OrchestratorInfo()
-    info.ParseFromString(byoc.synthesize_info(probe))
-    assert info.transcoder == "https://orch:1"
-    assert info.price_info.pricePerUnit == 1000
-    assert info.address == b"\x01" * 20
-    assert info.ticket_params.face_value == b"\x05"
-    assert info.ticket_params.expiration_params.creation_round == 7
-    assert info.auth_token.token
-    assert info.auth_token.expiration > 0
+    assert byoc.is_onchain(probe)
+    assert byoc.token_price(probe) == (1000, 1)
+    assert not byoc.is_onchain(Probe("https://orch:1", "byoc", ok=True, token={"price": {}}))
 
 
 def test_byoc_low_balance_detection() -> None:

@@ -225,20 +225,11 @@ class _Core:
                 raise
             if reply.status < 300:
                 return reply
-            if (
-                probe.kind == "byoc"
-                and reply.status == 400
-                and b"verify job creds" in reply.body[:300]
-                and self.signer.distrust_remote_job_signing()
-            ):
-                # A rejected request may have carried tickets the orchestrator never credited; a
-                # fresh state chain keeps the signer from answering 482 "already paid".
-                self.signer.forget((probe.url, req.capability))
-                continue
+            # Only low credit is fixed by paying, and only once; "Could not verify job creds", unknown
+            # capabilities and the rest are refusals a payment cannot change (issue 11).
             if probe.kind == "byoc" and byoc.is_low_balance(reply):
-                if not repaid and self.signer.onchain and probe.price > 0:
+                if not repaid and byoc.is_onchain(probe) and probe.price > 0:
                     repaid = True
-                    self.signer.forget((probe.url, req.capability))
                     continue
                 return Rejection(probe.url, "insufficient balance after re-pay")
             body = reply.body[:200].decode("utf-8", "replace").strip()
