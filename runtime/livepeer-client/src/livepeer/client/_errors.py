@@ -9,8 +9,10 @@ from dataclasses import dataclass
 __all__ = [
     "APIStatusError",
     "CapabilityError",
+    "CertificateError",
     "ConfigError",
     "ConnectionError",
+    "LimitError",
     "LivepeerError",
     "NoOrchestratorError",
     "PaymentError",
@@ -115,3 +117,11 @@ class ConnectionError(LivepeerError, builtins.ConnectionError):
 
 class ProtocolError(ConnectionError):
     """A server broke the wire protocol (e.g. an SSE line over the size limit)."""
+
+
+class LimitError(ProtocolError):
+    """A reply exceeded a size limit of ``livepeer.client.limits`` (named in the message)."""
+
+
+class CertificateError(ConnectionError):
+    """An orchestrator presented a TLS certificate other than the one pinned for it."""

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from . import _config
+from . import _config, limits
 from ._discovery import Candidate, discover
 from ._errors import (
     APIStatusError,
     CapabilityError,
     ConfigError,
     ConnectionError,
+    LimitError,
     LivepeerError,
     NoOrchestratorError,
     Rejection,
@@ -48,10 +49,12 @@ from ._http import (
     verified_ssl_context,
 )
 from ._orchinfo import OrchInfoClient
+from ._redact import headers_secrets, register_secrets, secrets_of_url
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
+from ._transport import PinStore, async_client, sync_client
 
 if TYPE_CHECKING:
     from livepeer.capabilities import Capabilities
@@ -383,7 +386,10 @@ class Gateway:
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
         self._async_loop: object = None
-        self._info = OrchInfoClient()
+        # One certificate pin per orchestrator for this Gateway's life, shared by gRPC and HTTPS.
+        self._pins = PinStore.from_env()
+        self._info = OrchInfoClient(self._pins)
+        _register_secrets(self._settings)
         self._owned: list[httpx.Client | httpx.AsyncClient] = []
         self._lock = threading.Lock()
         self._capabilities: Capabilities | None = None
@@ -415,7 +421,9 @@ class Gateway:
                     # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
                     # HTTP/1.1 for REST: orchestrators answer errors before reading the body, which
                     # over HTTP/2 turns into stream resets the client reports as write errors.
-                    orch = httpx.Client(verify=False, http2=ORCH_HTTP2, limits=self._limits())
+                    orch = sync_client(
+                        verify=False, http2=ORCH_HTTP2, limits=self._limits(), pins=self._pins
+                    )
                     self._owned.append(orch)
                     self._sync = SyncIO(orch, self._service_client, self._info)
             return self._sync
@@ -437,19 +445,25 @@ class Gateway:
                     auser = self._user_client
                     self._async = AsyncIO(auser, lambda: auser, self._info)
                 else:
-                    orch = httpx.AsyncClient(verify=False, http2=ORCH_HTTP2, limits=self._limits())
+                    orch = async_client(
+                        verify=False, http2=ORCH_HTTP2, limits=self._limits(), pins=self._pins
+                    )
                     self._owned.append(orch)
                     self._async = AsyncIO(orch, self._async_service_client, self._info)
             return self._async
 
     def _service_client(self) -> httpx.Client:
-        client = httpx.Client(verify=verified_ssl_context(), limits=self._limits())
+        client = sync_client(
+            verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
+        )
         with self._lock:
             self._owned.append(client)
         return client
 
     def _async_service_client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(verify=verified_ssl_context(), limits=self._limits())
+        client = async_client(
+            verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
+        )
         with self._lock:
             self._owned.append(client)
         return client
@@ -520,7 +534,7 @@ class Gateway:
             )
             return _as_open_stream(reply, probe, req)
 
-        return StreamResponse(opener)
+        return StreamResponse(opener, timeout=timeout or self._settings.timeout)
 
     def stream_async(
         self,
@@ -538,7 +552,7 @@ class Gateway:
             )
             return _as_async_open_stream(reply, probe, req)
 
-        return AsyncStreamResponse(opener)
+        return AsyncStreamResponse(opener, timeout=timeout or self._settings.timeout)
 
     def live(
         self,
@@ -644,6 +658,16 @@ class Gateway:
         await self.aclose()
 
 
+def _register_secrets(settings: _config.Settings) -> None:
+    """Every configured header value and URL credential is scrubbed from all client logs."""
+    values = headers_secrets(settings.signer_headers) + headers_secrets(settings.discovery_headers)
+    for url in (settings.signer_url, settings.discovery_url, *settings.orchestrators):
+        values += secrets_of_url(url)
+    if settings.private_key:
+        values.append(settings.private_key)
+    register_secrets(values)
+
+
 def _close_async_quietly(client: httpx.AsyncClient) -> None:
     import anyio
 
@@ -670,12 +694,27 @@ def _as_event(body: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
-def _one_event(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    yield _as_event(b"".join(chunks))
+def _one_event(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    body = bytearray()
+    for chunk in chunks:
+        _grow(body, chunk, url)
+    yield _as_event(bytes(body))
 
 
-async def _one_event_async(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield _as_event(b"".join([c async for c in chunks]))
+async def _one_event_async(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[bytes]:
+    body = bytearray()
+    async for chunk in chunks:
+        _grow(body, chunk, url)
+    yield _as_event(bytes(body))
+
+
+def _grow(body: bytearray, chunk: bytes, url: str) -> None:
+    """A non-SSE answer to ``stream`` is held whole: bounded like a ``run`` result."""
+    body += chunk
+    if len(body) > limits.MAX_RESULT_BYTES:
+        raise LimitError(
+            f"reply from {url} is over {limits.MAX_RESULT_BYTES} bytes (see livepeer.client.limits)"
+        )
 
 
 def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
@@ -683,7 +722,7 @@ def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
     if not isinstance(stream, OpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
     if not _is_sse(reply.headers):
-        stream.chunks = _one_event(stream.chunks)
+        stream.chunks = _one_event(stream.chunks, probe.url)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers
@@ -695,7 +734,7 @@ def _as_async_open_stream(reply: Reply, probe: Probe, req: Request) -> AsyncOpen
     if not isinstance(stream, AsyncOpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
     if not _is_sse(reply.headers):
-        stream.chunks = _one_event_async(stream.chunks)
+        stream.chunks = _one_event_async(stream.chunks, probe.url)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers
