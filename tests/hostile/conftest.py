@@ -9,7 +9,7 @@ from contextlib import ExitStack
 import pytest
 
 from livepeer.client import _signer
-from livepeer.devnet.pytest_plugin import devnet, devnet_factory  # noqa: F401
+from livepeer.devnet.pytest_plugin import devnet, devnet_factory, devnet_onchain  # noqa: F401
 
 from .server import HostileOrch
 

@@ -90,6 +90,7 @@ class HostileOrch:
     """``orch.routes[("GET", "/process/token")] = lambda req: json_reply(token())``; ``orch.url``."""
 
     lifetime: float = 60.0
+    tls: bool = True
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
     requests: list[Req] = field(default_factory=list)
     url: str = ""
@@ -101,7 +102,7 @@ class HostileOrch:
         self._sock.listen(64)
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self._cert: TempCert | None = None
         self.rotate_cert()
         self._deadline = time.monotonic() + self.lifetime
@@ -147,7 +148,7 @@ class HostileOrch:
     def _handle(self, raw: socket.socket) -> None:
         raw.settimeout(5)
         try:
-            with self._ctx.wrap_socket(raw, server_side=True) as conn:
+            with self._ctx.wrap_socket(raw, server_side=True) if self.tls else raw as conn:
                 req = _read_request(conn)
                 if req is None:
                     return
@@ -163,7 +164,7 @@ class HostileOrch:
         finally:
             raw.close()
 
-    def _send(self, conn: ssl.SSLSocket, reply: Reply) -> None:
+    def _send(self, conn: socket.socket, reply: Reply) -> None:
         if not reply.delay:
             conn.sendall(reply.data)
             return
@@ -174,7 +175,7 @@ class HostileOrch:
             conn.sendall(reply.data[i : i + 1])
 
 
-def _read_request(conn: ssl.SSLSocket) -> Req | None:
+def _read_request(conn: socket.socket) -> Req | None:
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = conn.recv(65536)
@@ -204,3 +205,7 @@ def _read_request(conn: ssl.SSLSocket) -> Req | None:
                 break
             body += chunk
     return Req(method, target.split("?", 1)[0], headers, body)
+
+
+def count(orch: HostileOrch, method: str, path: str) -> int:
+    return sum(1 for r in orch.requests if r.method == method and r.path == path)

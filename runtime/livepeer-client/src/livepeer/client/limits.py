@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_PROBE_BYTES",
     "MAX_RESULT_BYTES",
     "MAX_SSE_EVENT_BYTES",
@@ -30,3 +31,5 @@ MAX_SSE_LINE_BYTES = 1 << 20
 MAX_SSE_EVENT_BYTES = 16 << 20
 #: Default segment cap of the trickle server (``livepeer.trickle.TrickleServer``) used by devnet and runner.
 MAX_TRICKLE_SEGMENT_BYTES = 64 << 20
+#: Nesting depth of any JSON the client parses (deeper input could exhaust the parser's stack).
+MAX_JSON_DEPTH = 256
