@@ -25,6 +25,7 @@ from ._errors import (
     LimitError,
     LivepeerError,
     NoOrchestratorError,
+    ProtocolError,
     Rejection,
     SignerError,
     TimeoutError,
@@ -48,8 +49,10 @@ from ._http import (
     is_retryable_status,
     verified_ssl_context,
 )
+from ._json import loads
 from ._orchinfo import OrchInfoClient
 from ._redact import headers_secrets, register_secrets, secrets_of_url
+from ._replies import check_ai_reply
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
@@ -165,6 +168,11 @@ class _Core:
                 self.selector.store(guess, capability, model)
                 return outcome, guess, req
             last[outcome.orchestrator] = outcome.reason
+            # That request was this call's first BYOC attempt there: round 0 must not send it again
+            # at once (a live-runner app found by the probe is another route, and is tried).
+            sent = guess.url
+        else:
+            sent = None
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
                 yield Sleep(req.deadline.cap(backoff(rnd - 1)))
@@ -185,6 +193,8 @@ class _Core:
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
+                if rnd == 0 and probe.url == sent and probe.kind == "byoc":
+                    continue
                 outcome = yield from self._attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
                     return outcome, probe, req
@@ -330,14 +340,25 @@ def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
     return out
 
 
-def _decode(reply: Reply, probe: Probe, gw: Gateway) -> object:
+def _decode(reply: Reply, probe: Probe, gw: Gateway, capability: str) -> object:
     ctype = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json" or ctype.endswith("+json"):
+    is_json = ctype == "application/json" or ctype.endswith("+json")
+    if probe.kind == "ai" and not is_json:
+        check_ai_reply(capability, ctype, None, probe.url)
+    if is_json:
+        if len(reply.body) > limits.MAX_JSON_BYTES:
+            raise LimitError(
+                f"JSON reply from {probe.url} is over {limits.MAX_JSON_BYTES} bytes "
+                "(see livepeer.client.limits)"
+            )
         try:
-            value = json.loads(reply.body)
-        except ValueError:
+            value = loads(reply.body, f"reply from {probe.url}")
+        except LimitError:
+            raise
+        except ProtocolError:
             raise APIStatusError(reply.status, reply.body, orchestrator=probe.url) from None
         if probe.kind == "ai":
+            check_ai_reply(capability, ctype, value, probe.url)
             return replace_urls(value, lambda u: gw._file_output(u, probe.url))
         return value
     if not reply.body:
@@ -499,7 +520,7 @@ class Gateway:
         reply, probe, _ = drive(
             self._core.execute(capability, input, model, timeout, False), self._sync_io()
         )
-        return _decode(reply, probe, self)
+        return _decode(reply, probe, self, capability)
 
     async def run_async(
         self,
@@ -513,7 +534,7 @@ class Gateway:
         reply, probe, _ = await adrive(
             self._core.execute(capability, input, model, timeout, False), self._async_io()
         )
-        return _decode(reply, probe, self)
+        return _decode(reply, probe, self, capability)
 
     def stream(
         self,

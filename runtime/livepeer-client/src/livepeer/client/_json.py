@@ -8,7 +8,7 @@ import re
 from itertools import accumulate
 
 from . import limits
-from ._errors import ProtocolError
+from ._errors import LimitError, ProtocolError
 
 __all__ = ["loads"]
 
@@ -27,7 +27,7 @@ def loads(body: bytes | str, what: str) -> object:
     """``json.loads`` that raises ``ProtocolError`` naming ``what`` for anything unparseable or too deep."""
     raw = body.encode() if isinstance(body, str) else body
     if _depth(raw) > limits.MAX_JSON_DEPTH:
-        raise ProtocolError(f"{what} is JSON nested deeper than {limits.MAX_JSON_DEPTH} levels")
+        raise LimitError(f"{what} is JSON nested deeper than {limits.MAX_JSON_DEPTH} levels")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -16,7 +16,6 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "MAX_SSE_EVENT_BYTES",
     "MAX_SSE_LINE_BYTES",
-    "MAX_TRICKLE_SEGMENT_BYTES",
 ]
 
 #: A batch result (``run``): JSON, media bytes, or a non-SSE reply to ``stream``.
@@ -29,7 +28,5 @@ MAX_PROBE_BYTES = 8 << 20
 MAX_SSE_LINE_BYTES = 1 << 20
 #: One server-sent event being assembled from its ``data:`` lines.
 MAX_SSE_EVENT_BYTES = 16 << 20
-#: Default segment cap of the trickle server (``livepeer.trickle.TrickleServer``) used by devnet and runner.
-MAX_TRICKLE_SEGMENT_BYTES = 64 << 20
 #: Nesting depth of any JSON the client parses (deeper input could exhaust the parser's stack).
 MAX_JSON_DEPTH = 256
