@@ -20,7 +20,7 @@ from typing import Any
 
 from livepeer.devnet._keys import TempCert, self_signed_cert
 
-__all__ = ["HostileOrch", "Req", "Reply", "html", "json_reply", "raw_reply"]
+__all__ = ["HostileOrch", "Reply", "Req", "html", "json_reply", "raw_reply"]
 
 
 @dataclass
@@ -65,7 +65,9 @@ def json_reply(value: Any, status: int = 200, headers: dict[str, str] | None = N
 
 
 def html(status: int = 200) -> bytes:
-    return raw_reply(status, b"<html><body>Welcome to nginx!</body></html>", content_type="text/html")
+    return raw_reply(
+        status, b"<html><body>Welcome to nginx!</body></html>", content_type="text/html"
+    )
 
 
 def gzip_bomb(size: int) -> bytes:
@@ -73,7 +75,9 @@ def gzip_bomb(size: int) -> bytes:
     return gzip.compress(b"\0" * size, compresslevel=9)
 
 
-def token(capacity: object = 1, price: object = 0, pixels: object = 1, **extra: Any) -> dict[str, Any]:
+def token(
+    capacity: object = 1, price: object = 0, pixels: object = 1, **extra: Any
+) -> dict[str, Any]:
     return {
         "price": {"pricePerUnit": price, "pixelsPerUnit": pixels},
         "balance": 0,
@@ -156,7 +160,11 @@ class HostileOrch:
                 handler = self.routes.get((req.method, req.path)) or self.routes.get(
                     (req.method, "*")
                 )
-                out = handler(req) if handler else raw_reply(404, b"not found", content_type="text/plain")
+                out = (
+                    handler(req)
+                    if handler
+                    else raw_reply(404, b"not found", content_type="text/plain")
+                )
                 reply = out if isinstance(out, Reply) else Reply(out)
                 self._send(conn, reply)
         except (OSError, ssl.SSLError, ValueError):

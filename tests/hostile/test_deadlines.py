@@ -7,6 +7,7 @@ below stops trickling after its lifetime (8 s), which is how the old code return
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -69,14 +70,22 @@ def _sse_then_trickle(req: object) -> Reply:
 def test_stream_gap_between_events_is_bounded_by_timeout() -> None:
     with HostileOrch(lifetime=8) as orch:
         orch.routes[("POST", "/process/request/")] = _sse_then_trickle
-        with Gateway(orch_url=orch.url, timeout=2, max_retries=0) as gw:
-            with gw.stream("echo", input={}) as s:
-                it = iter(s)
-                assert next(it).data == "first"
-                start = time.monotonic()
-                with pytest.raises(TimeoutError):
-                    next(it)
-                assert time.monotonic() - start < 2 + SLACK
+        with (
+            Gateway(orch_url=orch.url, timeout=2, max_retries=0) as gw,
+            gw.stream("echo", input={}) as s,
+        ):
+            it = iter(s)
+            assert next(it).data == "first"
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                next(it)
+            assert time.monotonic() - start < 2 + SLACK
+
+
+async def _drain(stream: Any) -> None:
+    async with stream as s:
+        async for _ in s:
+            pass
 
 
 @pytest.mark.anyio
@@ -90,9 +99,7 @@ async def test_stream_async_first_event_is_bounded_by_timeout() -> None:
         async with Gateway(orch_url=orch.url, timeout=2, max_retries=0) as gw:
             start = time.monotonic()
             with pytest.raises(TimeoutError):
-                async with gw.stream_async("echo", input={}) as s:
-                    async for _ in s:
-                        pass
+                await _drain(gw.stream_async("echo", input={}))
             assert time.monotonic() - start < 2 + SLACK
 
 

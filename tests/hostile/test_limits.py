@@ -24,9 +24,12 @@ def test_sse_event_assembled_from_many_lines_is_capped(
     orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
         200, line * 2100, content_type="text/event-stream"
     )
-    with Gateway(orch_url=orch.url, max_retries=0) as gw:
-        with pytest.raises(LimitError), gw.stream("echo", input={}) as s:
-            list(s)
+    with (
+        Gateway(orch_url=orch.url, max_retries=0) as gw,
+        pytest.raises(LimitError),
+        gw.stream("echo", input={}) as s,
+    ):
+        list(s)
 
 
 def test_non_sse_reply_to_stream_is_capped(hostile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,9 +40,12 @@ def test_non_sse_reply_to_stream_is_capped(hostile: Any, monkeypatch: pytest.Mon
     orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
         200, b"x" * (2 << 20), content_type="application/octet-stream", chunked=True
     )
-    with Gateway(orch_url=orch.url, max_retries=0) as gw:
-        with pytest.raises(LimitError), gw.stream("echo", input={}) as s:
-            list(s)
+    with (
+        Gateway(orch_url=orch.url, max_retries=0) as gw,
+        pytest.raises(LimitError),
+        gw.stream("echo", input={}) as s,
+    ):
+        list(s)
 
 
 def test_json_result_over_the_json_limit_is_refused(
@@ -81,7 +87,9 @@ def test_gzip_bomb_is_capped_by_decompressed_size_and_the_call_moves_on(hostile:
     assert peak < 24 << 20, f"peak {peak >> 20} MiB while refusing a gzip bomb"
 
 
-def test_gzip_bomb_as_a_result_is_a_limit_error(hostile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gzip_bomb_as_a_result_is_a_limit_error(
+    hostile: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from livepeer.client import LimitError, limits
 
     monkeypatch.setattr(limits, "MAX_RESULT_BYTES", 4 << 20)
@@ -90,9 +98,11 @@ def test_gzip_bomb_as_a_result_is_a_limit_error(hostile: Any, monkeypatch: pytes
     orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
         200, bomb, headers={"Content-Encoding": "gzip"}
     )
-    with Gateway(orch_url=orch.url, max_retries=0) as gw:
-        with pytest.raises((LimitError, NoOrchestratorError)) as info:
-            gw.run("echo", input={})
+    with (
+        Gateway(orch_url=orch.url, max_retries=0) as gw,
+        pytest.raises((LimitError, NoOrchestratorError)) as info,
+    ):
+        gw.run("echo", input={})
     assert "decompressed" in str(info.value)
 
 
@@ -100,7 +110,9 @@ def test_trickle_server_caps_segments_by_default() -> None:
     from livepeer.trickle import TrickleServer
 
     assert TrickleServer().max_segment_size is not None
-    assert TrickleServer(max_segment_size=None).max_segment_size is None  # opting out stays possible
+    assert (
+        TrickleServer(max_segment_size=None).max_segment_size is None
+    )  # opting out stays possible
 
 
 def test_limits_are_documented_module_constants() -> None:

@@ -27,9 +27,9 @@ async def _wait_until(predicate: Any, seconds: float) -> bool:
 async def test_leaving_a_live_session_without_publishing_ends_the_job(devnet_factory: Any) -> None:
     net = devnet_factory(DevnetOptions(orchestrators=1))
     orch = net.net.orchestrators[0].orch
-    orch.options.lv2v_capacity = 2
+    orch.options.lv2v_capacity = 1
     async with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
-        for _ in range(3):  # one more than the capacity: a leaked job would refuse the last
+        for _ in range(2):  # one more than the capacity: a leaked job would refuse the second
             with anyio.fail_after(20):
                 async with gw.live("live-video-to-video", model="noop"):
                     pass
@@ -42,12 +42,12 @@ def _start_with(urls: dict[str, str]) -> Any:
 
 @pytest.mark.parametrize("where", ["foreign-host", "downgrade"])
 @pytest.mark.anyio
-async def test_refused_channel_urls_stop_the_stream_and_fail_over(
-    devnet: Any, where: str
-) -> None:
+async def test_refused_channel_urls_stop_the_stream_and_fail_over(devnet: Any, where: str) -> None:
     with HostileOrch() as orch:
-        base = "https://evil.example:443" if where == "foreign-host" else orch.url.replace(
-            "https://", "http://"
+        base = (
+            "https://evil.example:443"
+            if where == "foreign-host"
+            else orch.url.replace("https://", "http://")
         )
         orch.routes[("GET", "/process/token")] = lambda req: json_reply(token(capacity=4))
         orch.routes[("POST", "/ai/stream/start")] = _start_with(

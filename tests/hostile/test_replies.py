@@ -27,18 +27,22 @@ def _patch_ai(net: Any, response: Any) -> None:
 def test_html_page_from_an_ai_route_is_a_protocol_error(devnet_factory: Any) -> None:
     net = devnet_factory(DevnetOptions(orchestrators=1))
     _patch_ai(net, HTMLResponse("<html><body>Welcome to nginx!</body></html>"))
-    with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
-        with pytest.raises((ProtocolError, NoOrchestratorError)) as info:
-            gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
+    with (
+        Gateway(orch_url=net.orchestrators, max_retries=0) as gw,
+        pytest.raises((ProtocolError, NoOrchestratorError)) as info,
+    ):
+        gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
     assert "html" in str(info.value).lower()
 
 
 def test_error_object_with_200_from_an_ai_route_is_an_error(devnet_factory: Any) -> None:
     net = devnet_factory(DevnetOptions(orchestrators=1))
     _patch_ai(net, JSONResponse({"error": {"message": "model crashed"}}))
-    with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
-        with pytest.raises((ProtocolError, NoOrchestratorError)) as info:
-            gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
+    with (
+        Gateway(orch_url=net.orchestrators, max_retries=0) as gw,
+        pytest.raises((ProtocolError, NoOrchestratorError)) as info,
+    ):
+        gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
     assert "model crashed" in str(info.value)
 
 

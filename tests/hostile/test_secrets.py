@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from livepeer.client import Gateway, LivepeerError
-from livepeer.client import _http
+from livepeer.client import Gateway, LivepeerError, _http
 
 API_KEY = "k3y-s3cret-value"
 COOKIE = "c00kie-s3cret-value"

@@ -50,9 +50,11 @@ def test_pin_file_keeps_pins_across_gateways(
     saved = json.loads(pins.read_text())
     assert len(saved) == 1
     net.restart(0)
-    with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
-        with pytest.raises(NoOrchestratorError) as info:
-            gw.run("text-reversal", input={"text": "ab"})
+    with (
+        Gateway(orch_url=net.orchestrators, max_retries=0) as gw,
+        pytest.raises(NoOrchestratorError) as info,
+    ):
+        gw.run("text-reversal", input={"text": "ab"})
     assert "certificate" in str(info.value)
     pins.write_text("{}")  # the operator vouches for the new certificate
     with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:

@@ -72,9 +72,11 @@ def test_negative_grpc_price_never_wins(devnet_factory: Any) -> None:
 def test_malformed_discovery_is_a_rejection_not_a_crash(devnet: Any) -> None:
     with HostileOrch(tls=False) as disco:
         disco.routes[("GET", "/list")] = lambda req: raw_reply(200, b"[" * 100_000)
-        with Gateway(discovery_url=disco.url + "/list", max_retries=0) as gw:
-            with pytest.raises(LivepeerError) as info:
-                gw.run("text-reversal", input={"text": "ab"})
+        with (
+            Gateway(discovery_url=disco.url + "/list", max_retries=0) as gw,
+            pytest.raises(LivepeerError) as info,
+        ):
+            gw.run("text-reversal", input={"text": "ab"})
     assert "discovery" in str(info.value)
 
 

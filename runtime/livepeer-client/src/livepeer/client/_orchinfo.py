@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._config import redact_url
-from ._errors import ConnectionError, TimeoutError
+from ._errors import ConnectionError, LivepeerError, TimeoutError
 from ._transport import PinStore
 
 __all__ = ["OrchInfoClient", "info_request"]
@@ -148,6 +148,8 @@ class OrchInfoClient:
             try:
                 stub = self._channel(url, timeout).unary_unary(_METHOD)
                 return bytes(stub(request, timeout=timeout))
+            except LivepeerError:  # CertificateError is an OSError too: keep its message
+                raise
             except OSError as exc:
                 raise ConnectionError(
                     f"cannot reach {redact_url(url)}: {type(exc).__name__}"

@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._discovery import Candidate
@@ -68,10 +68,14 @@ def _insane(p: Probe) -> str | None:
     return None
 
 
-def _read(read: Callable[[], Probe], url: str, kind: str) -> Probe:
+def _read(
+    kind: str, url: str, capability: str, model: str | None, r: Reply | LivepeerError
+) -> Probe:
     """Any reply an orchestrator can send is a Probe: a parser bug or odd input is a rejection."""
     try:
-        return read()
+        if kind == "ai":
+            return ai.read_probe(url, capability, model, r)
+        return byoc.read_probe(url, capability, r)
     except LivepeerError as exc:
         return Probe(url, kind, ok=False, reason=str(exc))
     except Exception as exc:  # hostile input must not escape selection untyped
@@ -200,14 +204,9 @@ class Selector:
             results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
             second: list[Candidate] = []
             for c, r in zip(todo, results, strict=True):
-                if kind == "ai":
-                    p = _read(
-                        lambda c=c, r=r: ai.read_probe(c.url, capability, model, r), c.url, kind
-                    )
-                else:
-                    p = _read(lambda c=c, r=r: byoc.read_probe(c.url, capability, r), c.url, kind)
-                    if not p.ok and p.reachable:
-                        second.append(c)
+                p = _read(kind, c.url, capability, model, r)
+                if kind != "ai" and not p.ok and p.reachable:
+                    second.append(c)
                 probes[c.url] = p
             if second:
                 # Not a usable BYOC capability there: maybe a live-runner app of that name.

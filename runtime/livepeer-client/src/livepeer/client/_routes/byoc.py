@@ -72,8 +72,13 @@ def _checked_token(body: bytes) -> dict[str, Any]:
         raise ProtocolError("/process/token reply is not a JSON object")
 
     def number(value: object, what: str, *, integer: bool = False) -> None:
-        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok or not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
+        kinds = (int,) if integer else (int, float)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise ProtocolError(f"/process/token has an invalid {what}: {str(value)[:40]!r}")
 
     number(token.get("available_capacity", 0) or 0, "available_capacity", integer=True)
