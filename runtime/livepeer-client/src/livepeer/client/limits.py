@@ -22,7 +22,7 @@ __all__ = [
 MAX_RESULT_BYTES = 256 << 20
 #: A result the client decodes as JSON (``run``'s JSON results are parsed into Python objects, ~10x).
 MAX_JSON_BYTES = 64 << 20
-#: Probe, discovery, start and payment replies (``/process/token``, ``/discovery``, live starts).
+#: Discovery lists (``discovery_url``, the signer's ``/discover-orchestrators``).
 MAX_PROBE_BYTES = 8 << 20
 #: One line of a server-sent event stream.
 MAX_SSE_LINE_BYTES = 1 << 20
