@@ -60,7 +60,14 @@ def test_html_token_page_is_a_rejection(devnet: Any, hostile: Any) -> None:
 def test_negative_grpc_price_never_wins(devnet_factory: Any) -> None:
     net = devnet_factory(DevnetOptions(orchestrators=2))
     cheat = net.net.orchestrators[0].orch
-    cheat.base_price = lambda: (-1000, 1)
+    honest = cheat.orchestrator_info
+
+    def negative_price(request: Any = None) -> Any:
+        info = honest(request)
+        info.price_info.pricePerUnit, info.price_info.pixelsPerUnit = -1000, 1
+        return info
+
+    cheat.orchestrator_info = negative_price
     with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
         msgs = {"messages": [{"role": "user", "content": "hi"}]}
         for _ in range(3):

@@ -91,6 +91,8 @@ class StreamResponse:
 
     Nothing is sent until the block is entered or iteration starts; leaving early closes the connection.
     ``balance`` holds the orchestrator's last balance event, ``orchestrator`` the URL that answered.
+    ``timeout`` bounds opening and then each wait for the next event (``TimeoutError``), however slowly
+    the bytes arrive; the stream as a whole may last longer (docs/reliability.md).
     """
 
     def __init__(
