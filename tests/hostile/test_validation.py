@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from livepeer.client import Gateway, LivepeerError
+from livepeer.client import Gateway, LivepeerError, NoOrchestratorError
 from livepeer.devnet._network import DevnetOptions
 
 from .server import HostileOrch, count, json_reply, raw_reply, token
@@ -108,3 +108,46 @@ def test_malformed_app_discovery_does_not_escape_selection(devnet: Any, hostile:
     )
     with Gateway(orch_url=[orch.url, devnet.orchestrators[0]], max_retries=0) as gw:
         assert gw.run("text-reversal", input={"text": "ab"})["reversed"] == "ba"  # type: ignore[index]
+
+
+@pytest.mark.anyio
+async def test_malformed_lv2v_start_reply_is_a_rejection(devnet_factory: Any) -> None:
+    from starlette.responses import JSONResponse
+
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+
+    async def start_lv2v(request: Any) -> Any:
+        await request.body()
+        urls = {n: ["not", "a", "url"] for n in ("publish_url", "subscribe_url", "control_url")}
+        return JSONResponse({"manifest_id": 7, "events_url": None, **urls})
+
+    from starlette.routing import request_response
+
+    route = next(
+        r for r in net.net.orchestrators[0].orch.app.routes if r.path == "/live-video-to-video"
+    )
+    route.app = request_response(start_lv2v)
+    async with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
+        with pytest.raises(NoOrchestratorError) as info:
+            async with gw.live("live-video-to-video", model="noop"):
+                pass
+    assert "channel URLs" in str(info.value)
+
+
+def test_list_capabilities_survives_malformed_app_discovery(devnet: Any, hostile: Any) -> None:
+    orch = hostile()
+    orch.routes[("GET", "/discovery")] = lambda req: json_reply(
+        [
+            {
+                "runners": [
+                    {"app": "x", "price_info": "free"},
+                    {"app": "y", "price_info": {"price": NAN}},
+                ]
+            }
+        ]
+    )
+    orch.routes[("GET", "*")] = lambda req: raw_reply(404, b"")
+    with Gateway(orch_url=[orch.url, devnet.orchestrators[0]], max_retries=0, timeout=10) as gw:
+        offered = gw.list_capabilities()
+    apps = {o.capability: o.price_per_unit for o in offered if o.orchestrator == orch.url}
+    assert apps == {"x": None, "y": None}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import threading
 import time
@@ -295,17 +295,7 @@ class _Core:
             if isinstance(info, Reply):
                 out.extend(_offerings_from_info(c.url, info.body))
             if isinstance(disc, Reply) and disc.status == 200:
-                try:
-                    data = json.loads(disc.body)
-                except ValueError:
-                    data = []
-                for entry in data if isinstance(data, list) else []:
-                    for r in entry.get("runners", []) if isinstance(entry, dict) else []:
-                        if isinstance(r, dict) and isinstance(r.get("app"), str):
-                            pi = r.get("price_info") or {}
-                            out.append(
-                                Offering(r["app"], c.url, "app", pi.get("price"), pi.get("unit"))
-                            )
+                out.extend(_offerings_from_discovery(c.url, disc.body))
         seen: set[tuple[str, str]] = set()
         unique = []
         for o in out:
@@ -313,6 +303,30 @@ class _Core:
                 seen.add((o.capability, o.orchestrator))
                 unique.append(o)
         return unique
+
+
+def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
+    """Live-runner apps from an orchestrator's ``/discovery``; malformed entries are skipped."""
+    try:
+        data = loads(body, f"/discovery of {url}")
+    except ProtocolError:
+        return []
+    out: list[Offering] = []
+    for entry in data if isinstance(data, list) else []:
+        runners = entry.get("runners") if isinstance(entry, dict) else None
+        for r in runners if isinstance(runners, list) else []:
+            if isinstance(r, dict) and isinstance(r.get("app"), str):
+                pi = r.get("price_info")
+                pi = pi if isinstance(pi, dict) else {}
+                price, unit = pi.get("price"), pi.get("unit")
+                shown: float | None = None
+                if isinstance(price, (int, float)) and not isinstance(price, bool):
+                    if math.isfinite(price) and price >= 0:
+                        shown = float(price)
+                out.append(
+                    Offering(r["app"], url, "app", shown, unit if isinstance(unit, str) else None)
+                )
+    return out
 
 
 def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
