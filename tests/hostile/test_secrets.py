@@ -95,3 +95,22 @@ def test_errors_do_not_carry_url_credentials_or_header_values(
         gw.run("text-reversal", input={"text": "x"})
     text = str(info.value) + repr(gw) + "\n".join(r.getMessage() for r in caplog.records)
     assert _leaks(text, [PASSWORD, QUERY, API_KEY, f"agent:{PASSWORD}"]) == []
+
+
+def test_cookies_an_orchestrator_sets_are_not_logged(
+    hostile: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .server import json_reply
+
+    orch = hostile()
+    orch.routes[("POST", "/process/request/")] = lambda req: json_reply(
+        {"ok": 1}, headers={"Set-Cookie": f"session={COOKIE}; Path=/"}
+    )
+    caplog.set_level(logging.DEBUG)
+    with Gateway(orch_url=orch.url, max_retries=0) as gw:
+        assert gw.run("echo", input={}) == {"ok": 1}
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert any(
+        r.name.startswith("httpcore") for r in caplog.records
+    )  # response headers were traced
+    assert _leaks(text, [COOKIE]) == []
