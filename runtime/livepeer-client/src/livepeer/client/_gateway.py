@@ -320,9 +320,13 @@ def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
                 pi = pi if isinstance(pi, dict) else {}
                 price, unit = pi.get("price"), pi.get("unit")
                 shown: float | None = None
-                if isinstance(price, (int, float)) and not isinstance(price, bool):
-                    if math.isfinite(price) and price >= 0:
-                        shown = float(price)
+                if (
+                    isinstance(price, (int, float))
+                    and not isinstance(price, bool)
+                    and math.isfinite(price)
+                    and price >= 0
+                ):
+                    shown = float(price)
                 out.append(
                     Offering(r["app"], url, "app", shown, unit if isinstance(unit, str) else None)
                 )
