@@ -114,3 +114,47 @@ async def test_live_start_with_headers_trickled_stops_at_the_deadline() -> None:
                 async with gw.live("echo-live"):
                     pass
             assert time.monotonic() - start < 2 + SLACK
+
+
+def test_grpc_probe_with_a_trickled_tls_handshake_stops_at_the_deadline() -> None:
+    """A guard, not a fix: CPython bounds a blocking TLS handshake as a whole by the socket timeout, so
+    the certificate fetch before a gRPC probe was already safe; this keeps it so."""
+    import socket
+    import threading
+
+    stop = threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.2)
+
+    def trickle_handshake() -> None:
+        # A TLS record header announcing 16 KiB of handshake, then one byte a second (8 s at most).
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.sendall(b"\x16\x03\x03\x40\x00")
+                    for _ in range(8):
+                        if stop.wait(1.0):
+                            break
+                        conn.sendall(b"\x00")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=trickle_handshake, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        with Gateway(orch_url=url, timeout=2, max_retries=0) as gw:
+            start = time.monotonic()
+            with pytest.raises(LivepeerError):
+                gw.run("text-to-image", input={"prompt": "p"})
+            assert time.monotonic() - start < 2 + SLACK
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
