@@ -84,7 +84,8 @@ def test_gzip_bomb_is_capped_by_decompressed_size_and_the_call_moves_on(hostile:
         finally:
             tracemalloc.stop()
     assert out == {"by": good.url}
-    assert peak < 24 << 20, f"peak {peak >> 20} MiB while refusing a gzip bomb"
+    # Measured: 1.8 MiB traced; httpx's own decoding (the old path) peaked at 45.7 MiB.
+    assert peak < 16 << 20, f"peak {peak >> 20} MiB while refusing a gzip bomb"
 
 
 def test_gzip_bomb_as_a_result_is_a_limit_error(
