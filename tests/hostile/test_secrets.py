@@ -114,3 +114,21 @@ def test_cookies_an_orchestrator_sets_are_not_logged(
         r.name.startswith("httpcore") for r in caplog.records
     )  # response headers were traced
     assert _leaks(text, [COOKIE]) == []
+
+
+def test_orchestrator_url_credentials_stay_out_of_errors(hostile: Any) -> None:
+    from livepeer.client import APIStatusError
+
+    from .server import raw_reply
+
+    orch = hostile()
+    orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
+        400, req.headers.get("authorization", "").encode(), content_type="text/plain"
+    )
+    url = orch.url.replace("://", f"://agent:{PASSWORD}@")
+    with Gateway(orch_url=url, max_retries=0) as gw, pytest.raises(APIStatusError) as info:
+        gw.run("echo", input={})
+    # The credentials went as an Authorization header (the orchestrator echoed it back) ...
+    assert info.value.body.startswith("Basic ")
+    # ... and neither they nor that echo show in the message.
+    assert _leaks(str(info.value), [PASSWORD, f"agent:{PASSWORD}"]) == []

@@ -36,6 +36,13 @@ def bounded(body: bytes | str, limit: int = BODY_LIMIT) -> str:
 class LivepeerError(Exception):
     """Base class of every error raised by ``livepeer.client``."""
 
+    def __str__(self) -> str:
+        # Messages name URLs and quote replies: configured secrets, URL user info and query strings are
+        # scrubbed here once, for every error (and so for the CLI, which prints them).
+        from ._redact import scrub
+
+        return scrub(super().__str__())
+
 
 class ConfigError(LivepeerError):
     """The Gateway configuration (kwargs, token or environment) is unusable."""
