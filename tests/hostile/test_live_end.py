@@ -65,3 +65,29 @@ async def test_refused_channel_urls_stop_the_stream_and_fail_over(devnet: Any, w
                 async with gw.live("live-grayscale") as session:
                     assert session.orchestrator == devnet.orchestrators[0]
         assert count(orch, "POST", "/ai/stream/start") == count(orch, "POST", "/ai/stream/stop")
+
+
+@pytest.mark.anyio
+async def test_refused_lv2v_start_closes_its_publish_channel(devnet_factory: Any) -> None:
+    import json
+
+    from starlette.responses import JSONResponse
+    from starlette.routing import request_response
+
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+    orch = net.net.orchestrators[0].orch
+    route = next(r for r in orch.app.routes if getattr(r, "path", "") == "/live-video-to-video")
+    honest = orch.live.start_lv2v
+
+    async def foreign_control(request: Any) -> Any:
+        reply = await honest(request)  # the job really starts on the orchestrator
+        data = json.loads(reply.body)
+        data["control_url"] = "https://evil.example/control"
+        return JSONResponse(data)
+
+    route.app = request_response(foreign_control)
+    async with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
+        with anyio.fail_after(20), pytest.raises(NoOrchestratorError):
+            async with gw.live("live-video-to-video", model="noop"):
+                pass
+    assert await _wait_until(lambda: orch.lv2v_in_use == 0, 5), "refused job still running"

@@ -119,8 +119,9 @@ def _start_attempt(
     try:
         data, mid, channels = _started_reply(reply.body, probe.url)
     except (ProtocolError, ConnectionError) as exc:
-        # Move on: another orchestrator may start it. (LV2V has no stop endpoint; with unusable
-        # channel URLs there is nothing to close, and the orchestrator sweeps the idle job.)
+        # Move on: another orchestrator may start it. LV2V has no stop endpoint: closing the publish
+        # channel, when its URL is usable, is how the orchestrator learns the job is over.
+        yield from _close_publish(reply.body, probe.url, deadline)
         return Rejection(probe.url, str(exc))
     data.setdefault("stream_id", stream_id)
     return _Started(probe, base, info, mid, channels, data, session_key)
@@ -140,6 +141,26 @@ def _started_reply(body: bytes, orchestrator: str) -> tuple[dict[str, object], s
         **{n: safe_url(data[n], orchestrator) for n in names[1:]},
     )
     return data, data["manifest_id"], channels
+
+
+def _close_publish(body: bytes, orchestrator: str, deadline: Deadline) -> Op[None]:
+    """Best-effort trickle ``DELETE`` of a refused start's publish channel."""
+    from livepeer.client._errors import LivepeerError
+    from livepeer.client._json import loads
+
+    try:
+        data = loads(body, "start reply")
+        url = data.get("publish_url") if isinstance(data, dict) else None
+        if not isinstance(url, str):
+            return
+        yield Call(
+            "DELETE",
+            safe_url(url, orchestrator),
+            timeout=max(0.5, min(PAYMENT_TIMEOUT, deadline.remaining())),
+            limit=1 << 20,
+        )
+    except LivepeerError:
+        pass
 
 
 def _start_op(
