@@ -123,3 +123,19 @@ def test_limits_are_documented_module_constants() -> None:
     assert json.dumps(token())  # keeps the helper import honest
     assert isinstance(LivepeerError, type)
     assert HostileOrch
+
+
+def test_deeply_nested_balance_event_is_an_event_not_a_crash(hostile: Any) -> None:
+    from livepeer.client import LimitError
+
+    orch = hostile()
+    deep = b'{"balance": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    body = b"data: " + deep + b"\n\ndata: [DONE]\n\n"
+    orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
+        200, body, content_type="text/event-stream"
+    )
+    with Gateway(orch_url=orch.url, max_retries=0) as gw, gw.stream("echo", input={}) as s:
+        events = list(s)
+    assert len(events) == 1
+    with pytest.raises(LimitError):
+        events[0].json()

@@ -10,7 +10,7 @@ from itertools import accumulate
 from . import limits
 from ._errors import LimitError, ProtocolError
 
-__all__ = ["loads"]
+__all__ = ["check_depth", "loads"]
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
@@ -23,11 +23,17 @@ def _depth(body: bytes) -> int:
     return max(accumulate(1 if c in (0x5B, 0x7B) else -1 for c in skeleton), default=0)
 
 
-def loads(body: bytes | str, what: str) -> object:
-    """``json.loads`` that raises ``ProtocolError`` naming ``what`` for anything unparseable or too deep."""
+def check_depth(body: bytes | str, what: str) -> None:
+    """``LimitError`` if ``body`` nests deeper than ``limits.MAX_JSON_DEPTH`` (call before json.loads)."""
     raw = body.encode() if isinstance(body, str) else body
     if _depth(raw) > limits.MAX_JSON_DEPTH:
         raise LimitError(f"{what} is JSON nested deeper than {limits.MAX_JSON_DEPTH} levels")
+
+
+def loads(body: bytes | str, what: str) -> object:
+    """``json.loads`` that raises ``ProtocolError`` naming ``what`` for anything unparseable or too deep."""
+    raw = body.encode() if isinstance(body, str) else body
+    check_depth(raw, what)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -27,6 +27,9 @@ class StreamEvent:
 
     def json(self) -> object:
         """Parse ``data`` as JSON: ``StreamEvent('{"a": 1}').json() == {"a": 1}``."""
+        from ._json import check_depth  # deep nesting can overflow the C parser's stack
+
+        check_depth(self.data, "SSE event data")
         return json.loads(self.data)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +11,8 @@ from types import TracebackType
 import anyio
 
 from . import limits
-from ._errors import LivepeerError, PaymentError, TimeoutError
+from ._errors import LivepeerError, PaymentError, ProtocolError, TimeoutError
+from ._json import loads
 from ._sse import SSEDecoder, StreamEvent
 from ._transport import deadline
 
@@ -75,8 +75,8 @@ class _Events:
             if ev.event is None and ev.data.startswith('{"balance"'):
                 # The orchestrator injects {"balance": n} before [DONE]; it is not the caller's data.
                 try:
-                    value = json.loads(ev.data)
-                except ValueError:
+                    value = loads(ev.data, "balance event")
+                except ProtocolError:
                     value = None
                 if isinstance(value, dict) and set(value) == {"balance"}:
                     bal = value["balance"]
