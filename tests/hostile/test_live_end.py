@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -10,8 +11,16 @@ import pytest
 
 from livepeer.client import Gateway, NoOrchestratorError
 from livepeer.devnet._network import DevnetOptions
+from livepeer.devnet.pytest_plugin import run_devnet
 
 from .server import HostileOrch, count, json_reply, raw_reply, token
+
+
+@pytest.fixture
+def one_orch() -> Iterator[Any]:
+    """A private one-orchestrator devnet (these tests change its capacity and routes)."""
+    with run_devnet(DevnetOptions(orchestrators=1)) as net:
+        yield net
 
 
 async def _wait_until(predicate: Any, seconds: float) -> bool:
@@ -24,8 +33,8 @@ async def _wait_until(predicate: Any, seconds: float) -> bool:
 
 
 @pytest.mark.anyio
-async def test_leaving_a_live_session_without_publishing_ends_the_job(devnet_factory: Any) -> None:
-    net = devnet_factory(DevnetOptions(orchestrators=1))
+async def test_leaving_a_live_session_without_publishing_ends_the_job(one_orch: Any) -> None:
+    net = one_orch
     orch = net.net.orchestrators[0].orch
     orch.options.lv2v_capacity = 1
     async with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
@@ -68,13 +77,13 @@ async def test_refused_channel_urls_stop_the_stream_and_fail_over(devnet: Any, w
 
 
 @pytest.mark.anyio
-async def test_refused_lv2v_start_closes_its_publish_channel(devnet_factory: Any) -> None:
+async def test_refused_lv2v_start_closes_its_publish_channel(one_orch: Any) -> None:
     import json
 
     from starlette.responses import JSONResponse
     from starlette.routing import request_response
 
-    net = devnet_factory(DevnetOptions(orchestrators=1))
+    net = one_orch
     orch = net.net.orchestrators[0].orch
     route = next(r for r in orch.app.routes if getattr(r, "path", "") == "/live-video-to-video")
     honest = orch.live.start_lv2v
