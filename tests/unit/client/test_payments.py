@@ -218,5 +218,8 @@ def test_debug_logs_redact_secrets(
         gw.run("text-reversal", input={"text": "x"})
     text = caplog.text
     assert "POST" in text  # requests were logged...
-    for secret in ("sup3rsecret", "q-secret", orch.payments[0][:40], KEY[2:]):
-        assert secret not in text  # ...without credentials, payment tickets or the key
+    for secret in ("sup3rsecret", "k3y-secret", "q-secret", orch.payments[0][:40], KEY[2:]):
+        # ...without credentials, payment tickets or the key, raw or base64-encoded (headers carry base64)
+        encoded = base64.b64encode(secret.encode()).decode()
+        for form in (secret, encoded, encoded.rstrip("=")):
+            assert form not in text

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from livepeer.client._errors import (
     APIStatusError,
     ConnectionError,
+    LivepeerError,
     PaymentError,
     Rejection,
     TimeoutError,
@@ -163,15 +164,52 @@ def start_attempt(
         return Rejection(probe.url, "insufficient balance after re-pay")
     if reply.status != 200:
         return failed_start(reply, probe, request_id)
-    urls: dict[str, str | None] = {}
-    for field, header in CHANNEL_HEADERS.items():
-        value = reply.headers.get(header)
-        urls[field] = safe_url(value, probe.url) if value else None
-    if not urls["control_url"] or not urls["events_url"]:
-        raise ConnectionError(f"{probe.url} started the stream without control and events URLs")
+    try:
+        urls = _channel_urls(reply, probe.url)
+    except ConnectionError as exc:
+        # The stream runs on the orchestrator: stop it before moving on, or it holds capacity.
+        yield from _stop_refused(signer, ident, probe, capability, stream_id, deadline)
+        return Rejection(probe.url, str(exc))
     probe.balance = _balance(reply) if _balance(reply) is not None else probe.balance
     response: dict[str, object] = {"stream_id": stream_id, **{k: v for k, v in urls.items() if v}}
     return ByocStarted(probe, ident, capability, stream_id, LiveChannels(**urls), response)
+
+
+def _channel_urls(reply: Reply, orchestrator: str) -> dict[str, str | None]:
+    """Channel URLs from the start reply's headers, confined to the orchestrator (``safe_url``)."""
+    urls: dict[str, str | None] = {}
+    for field, header in CHANNEL_HEADERS.items():
+        value = reply.headers.get(header)
+        urls[field] = safe_url(value, orchestrator) if value else None
+    if not urls["control_url"] or not urls["events_url"]:
+        raise ConnectionError(f"{orchestrator} started the stream without control and events URLs")
+    return urls
+
+
+def _stop_refused(
+    signer: Signer,
+    ident: Identity,
+    probe: Probe,
+    capability: str,
+    stream_id: str,
+    deadline: Deadline,
+) -> Op[None]:
+    """Best-effort ``/ai/stream/stop`` for a stream whose start reply we refused."""
+    try:
+        headers = _signed_headers(
+            signer, ident, probe, capability=capability, stream_id=stream_id,
+            request={"stream_id": stream_id}, parameters={}, pay=False,
+        )  # fmt: skip
+        yield Call(
+            "POST",
+            f"{probe.url}/ai/stream/stop",
+            headers=headers,
+            json={},
+            timeout=max(0.5, min(REQUEST_TIMEOUT, deadline.remaining())),
+            limit=1 << 20,
+        )
+    except LivepeerError:
+        pass  # it will be swept when its credit or keepalives lapse
 
 
 class ByocLiveJob:

@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from livepeer.client._errors import LivepeerError
+from livepeer.client._errors import LivepeerError, ProtocolError
 from livepeer.client._http import Call, Op, Reply
 from livepeer.client._routes import Probe, Request, body_fields
 from livepeer.client._signer import (
@@ -58,6 +58,39 @@ def _price(token: dict[str, Any]) -> float:
     return unit / pixels if pixels else unit
 
 
+def _checked_token(body: bytes) -> dict[str, Any]:
+    """The JobToken, with every field we read of the right type and range (hostile-orchestrator guard)."""
+    from livepeer.client._json import loads
+
+    token = loads(body, "/process/token reply")
+    if not isinstance(token, dict):
+        raise ProtocolError("/process/token reply is not a JSON object")
+
+    def number(value: object, what: str, *, integer: bool = False) -> None:
+        kinds = (int,) if integer else (int, float)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ProtocolError(f"/process/token has an invalid {what}: {str(value)[:40]!r}")
+
+    number(token.get("available_capacity", 0) or 0, "available_capacity", integer=True)
+    if token.get("balance") is not None:
+        number(token["balance"], "balance")
+    price = token.get("price") or {}
+    if not isinstance(price, dict):
+        raise ProtocolError("/process/token has an invalid price")
+    number(price.get("pricePerUnit") or 0, "pricePerUnit")
+    number(price.get("pixelsPerUnit") or 1, "pixelsPerUnit")
+    if token.get("ticket_params") is not None and not isinstance(token["ticket_params"], dict):
+        raise ProtocolError("/process/token has invalid ticket_params")
+    if token.get("service_addr") is not None and not isinstance(token["service_addr"], str):
+        raise ProtocolError("/process/token has an invalid service_addr")
+    return token
+
+
 def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Probe:
     """Interpret a ``/process/token`` answer."""
     if isinstance(result, LivepeerError):
@@ -72,11 +105,9 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
             latency=result.elapsed,
         )
     try:
-        token = json.loads(result.body)
-        if not isinstance(token, dict):
-            raise ValueError
-    except ValueError:
-        return Probe(url, "byoc", ok=False, reason="/process/token returned malformed JSON")
+        token = _checked_token(result.body)
+    except ProtocolError as exc:
+        return Probe(url, "byoc", ok=False, reason=str(exc), latency=result.elapsed)
     capacity = int(token.get("available_capacity") or 0)
     balance = token.get("balance")
     probe = Probe(
