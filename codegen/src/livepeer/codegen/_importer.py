@@ -1,6 +1,6 @@
 """Import capability schemas from OpenAPI 3.0/3.1 documents, runner ``/openapi.json`` or JSON Schema.
 
-``import_source("../shared/upstream/ai-runner-gateway.openapi.yaml")`` returns one capability document per
+``import_source("schemas/upstream/ai-runner-gateway.facts.json")`` returns one capability document per
 POST pipeline. Facts (names, types, constraints, defaults, enums) are kept; upstream ``description`` and
 ``title`` texts are dropped unless the source is one of our own runners (it carries ``x-livepeer-*``), so
 every description in ``schemas/`` is written by this project (see :func:`keep_descriptions`).
