@@ -51,6 +51,7 @@ from ._orchinfo import OrchInfoClient
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
+from ._spend import Spend
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
 
 if TYPE_CHECKING:
@@ -355,8 +356,11 @@ class Gateway:
         max_price: float | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         private_key: str | None = None,
+        max_spend: int | None = None,
+        max_spend_per_call: int | None = None,
     ) -> None:
         _setup_logging()
+        spend = Spend(max_spend=max_spend, max_spend_per_call=max_spend_per_call)
         self._settings = _config.resolve(
             token=token,
             signer_url=signer_url,
@@ -370,6 +374,7 @@ class Gateway:
             private_key=private_key,
         )
         self._core = _Core(self._settings)
+        self._core.signer.spend = spend
         self._user_client = http_client
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
@@ -381,6 +386,11 @@ class Gateway:
 
     def __repr__(self) -> str:
         return f"Gateway({self._settings!r})"
+
+    @property
+    def spend(self) -> Spend:
+        """What this Gateway has paid (expected value of tickets, wei) and its budgets: ``gw.spend.summary()``."""
+        return self._core.signer.spend
 
     @property
     def settings(self) -> _config.Settings:
@@ -473,9 +483,10 @@ class Gateway:
 
         ``gw.run("text-reversal", input={"text": "hello"})``
         """
-        reply, probe, _ = drive(
-            self._core.execute(capability, input, model, timeout, False), self._sync_io()
-        )
+        with self.spend._call(capability, uuid.uuid4().hex):
+            reply, probe, _ = drive(
+                self._core.execute(capability, input, model, timeout, False), self._sync_io()
+            )
         return _decode(reply, probe, self)
 
     async def run_async(
@@ -487,9 +498,10 @@ class Gateway:
         timeout: float | None = None,
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
-        reply, probe, _ = await adrive(
-            self._core.execute(capability, input, model, timeout, False), self._async_io()
-        )
+        with self.spend._call(capability, uuid.uuid4().hex):
+            reply, probe, _ = await adrive(
+                self._core.execute(capability, input, model, timeout, False), self._async_io()
+            )
         return _decode(reply, probe, self)
 
     def stream(
@@ -506,10 +518,13 @@ class Gateway:
         """
 
         def opener() -> OpenStream:
-            reply, probe, req = drive(
-                self._core.execute(capability, input, model, timeout, True), self._sync_io()
-            )
-            return _as_open_stream(reply, probe, req)
+            with self.spend._call(capability, uuid.uuid4().hex) as paid:
+                reply, probe, req = drive(
+                    self._core.execute(capability, input, model, timeout, True), self._sync_io()
+                )
+            opened = _as_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return StreamResponse(opener)
 
@@ -524,10 +539,13 @@ class Gateway:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
 
         async def opener() -> AsyncOpenStream:
-            reply, probe, req = await adrive(
-                self._core.execute(capability, input, model, timeout, True), self._async_io()
-            )
-            return _as_async_open_stream(reply, probe, req)
+            with self.spend._call(capability, uuid.uuid4().hex) as paid:
+                reply, probe, req = await adrive(
+                    self._core.execute(capability, input, model, timeout, True), self._async_io()
+                )
+            opened = _as_async_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return AsyncStreamResponse(opener)
 

@@ -15,6 +15,7 @@ from typing import Any
 from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
+from ._spend import Spend, payment_expected_value
 
 __all__ = [
     "Identity",
@@ -161,6 +162,8 @@ class Signer:
         self._lock = threading.Lock()
         self.states: dict[tuple[str, str], PaymentState] = {}
         self._ephemeral: _LocalKey | None = None
+        # Every payment passes the Gateway's ledger, which records it and enforces the budgets (_spend.py).
+        self.spend = Spend()
         # Last sender nonce used per recipient rand hash (go-livepeer refuses a repeated nonce).
         self._nonces: dict[bytes, int] = {}
 
@@ -256,7 +259,13 @@ class Signer:
         return key.address, key.personal_sign_hash(str(job["request"]) + str(job["parameters"]))
 
     def byoc_payment(
-        self, token: Mapping[str, Any], *, price: tuple[int, int], seconds: int
+        self,
+        token: Mapping[str, Any],
+        *,
+        price: tuple[int, int],
+        seconds: int,
+        orchestrator: str = "",
+        capability: str = "",
     ) -> str | None:
         """``Livepeer-Payment`` with tickets for ``seconds`` of ``price``, signed by the local key.
 
@@ -292,6 +301,16 @@ class Signer:
                 raise PaymentError(
                     "these ticket parameters carry no more sender nonces; fetch a fresh /process/token"
                 )
+            # The budget check comes before the nonces are used: a refused payment costs nothing.
+            self.spend._authorize(
+                capability=capability,
+                orchestrator=orchestrator or str(token.get("service_addr") or ""),
+                tickets=last - first + 1,
+                expected=ev * (last - first + 1),
+                price_per_unit=price[0],
+                pixels_per_unit=price[1],
+                unit="seconds",
+            )
             self._nonces[params.recipient_rand_hash] = last
             if len(self._nonces) > 4096:
                 self._nonces.pop(next(iter(self._nonces)))
@@ -350,9 +369,34 @@ class Signer:
             new_state = data.get("state")
         except (ValueError, KeyError, TypeError):
             raise SignerError("signer /generate-live-payment returned malformed JSON") from None
+        self._authorize_remote(key, tokens, billing=billing)
         with self._lock:
             st.state = new_state if isinstance(new_state, dict) else st.state
         return tokens
+
+    def _authorize_remote(
+        self, key: tuple[str, str], tokens: PaymentTokens, *, billing: str | None
+    ) -> None:
+        """Ledger and budgets for a signer-made bundle, before it is sent; over budget, drop the chain too."""
+        tickets, expected, per_unit, pixels = payment_expected_value(tokens.payment)
+        unit = {"lv2v": "720p-pixel-seconds", "live": "seconds", "fixed": "fixed"}.get(
+            billing or "", "pixels"
+        )
+        try:
+            self.spend._authorize(
+                capability=key[1],
+                orchestrator=key[0],
+                tickets=tickets,
+                expected=expected,
+                price_per_unit=per_unit,
+                pixels_per_unit=pixels,
+                unit=unit,
+            )
+        except PaymentError:
+            # The signer already counted this bundle as credit at the orchestrator; a chain that
+            # believes in credit that was never delivered must not be continued.
+            self.forget(key)
+            raise
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drop a state chain (after 481/400 the chain is unusable)."""

@@ -84,6 +84,8 @@ class TicketBook:
     creation_round_block_hash: bytes = field(default_factory=lambda: keccak(b"devnet-round-1"))
     # recipient rand (as a decimal string, like go) -> nonces seen
     _nonces: dict[int, set[int]] = field(default_factory=dict)
+    # Expected value (wei, exact) of every ticket accepted since start: what tests compare spend ledgers with.
+    received: Fraction = Fraction(0)
 
     def _rand(
         self,
@@ -220,6 +222,7 @@ class TicketBook:
             if why is not None and error is None:
                 error = why
             if error is None:
+                self.received += _ev(face, prob)
                 credit(sender, _ev(face, prob))
         return error
 

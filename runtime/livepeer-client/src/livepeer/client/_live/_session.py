@@ -22,6 +22,7 @@ the next session call that awaits.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -33,6 +34,8 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
+from livepeer.client._spend import _Call
+from livepeer.client._spend import _current as current_call
 
 if TYPE_CHECKING:
     import av
@@ -294,6 +297,8 @@ class LiveSession:
         reader_retries: int = 5,
     ) -> None:
         self.capability = capability
+        # Payments of this session (start and periodic) count towards max_spend_per_call as one call.
+        self._paid = _Call(uuid.uuid4().hex, capability)
         self.model = model
         self._start = start
         self._orchestrator = orchestrator
@@ -335,6 +340,11 @@ class LiveSession:
         return value if isinstance(value, str) else None
 
     @property
+    def cost(self) -> int:
+        """Wei (expected value of tickets) paid for this session so far; 0 offchain."""
+        return self._paid.spent_wei
+
+    @property
     def closed(self) -> bool:
         """True once closed, or once the orchestrator or a payment failed (resources go at exit)."""
         return self._closed or self._failure is not None
@@ -350,7 +360,13 @@ class LiveSession:
         if self._started:
             raise ValidationError("a LiveSession can be entered only once")
         self._started = True
-        channels, job, response = await self._start()
+        # Set for the start and inherited by the payment task (tasks copy the context they start in).
+        scope = current_call.set(self._paid)
+        try:
+            channels, job, response = await self._start()
+        except BaseException:
+            current_call.reset(scope)
+            raise
         # From here on the job runs on the orchestrator: any failure must still stop it.
         self._job, self.start_response = job, dict(response)
         tg = anyio.create_task_group()
@@ -368,6 +384,8 @@ class LiveSession:
         except BaseException:
             await self._shutdown()
             raise
+        finally:
+            current_call.reset(scope)
         return self
 
     async def __aexit__(
