@@ -36,7 +36,7 @@ def test_offchain_spend_is_zero(devnet: Any) -> None:
             assert len(list(s)) == 2
         assert s.cost == 0
         summary = gw.spend.summary()
-    assert (summary.total, summary.payments, summary.tickets) == (0, 0, 0)
+    assert (summary.total, summary.payments, summary.tickets) == (Fraction(0), 0, 0)
     assert gw.spend.total_wei == 0
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from . import _config
+from . import _telemetry as telemetry
 from ._discovery import Candidate, discover
 from ._errors import (
     APIStatusError,
@@ -158,7 +159,7 @@ class _Core:
             # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
-            outcome = yield from self._attempt(guess, req, ident)
+            outcome = yield from self._traced_attempt(guess, req, ident)
             if isinstance(outcome, Reply):
                 self.selector.store(guess, capability, model)
                 return outcome, guess, req
@@ -183,7 +184,7 @@ class _Core:
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
-                outcome = yield from self._attempt(probe, req, ident)
+                outcome = yield from self._traced_attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
                     return outcome, probe, req
                 last[outcome.orchestrator] = outcome.reason
@@ -191,6 +192,18 @@ class _Core:
         raise NoOrchestratorError(
             capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
         )
+
+    def _traced_attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
+        """``_attempt`` inside an OpenTelemetry span (a no-op without the ``otel`` extra)."""
+        with telemetry.attempt_span(probe.url, probe.kind) as span:
+            outcome = yield from self._attempt(probe, req, ident)
+            if isinstance(outcome, Rejection):
+                span.set(
+                    {"livepeer.failover.reason": outcome.reason[:200], "error.type": "rejected"}
+                )
+            else:
+                span.set({"http.response.status_code": outcome.status})
+            return outcome
 
     def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
         route = _ROUTES[probe.kind]
@@ -483,10 +496,14 @@ class Gateway:
 
         ``gw.run("text-reversal", input={"text": "hello"})``
         """
-        with self.spend._call(capability, uuid.uuid4().hex):
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
             reply, probe, _ = drive(
                 self._core.execute(capability, input, model, timeout, False), self._sync_io()
             )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self)
 
     async def run_async(
@@ -498,10 +515,14 @@ class Gateway:
         timeout: float | None = None,
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
-        with self.spend._call(capability, uuid.uuid4().hex):
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
             reply, probe, _ = await adrive(
                 self._core.execute(capability, input, model, timeout, False), self._async_io()
             )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self)
 
     def stream(
@@ -518,10 +539,14 @@ class Gateway:
         """
 
         def opener() -> OpenStream:
-            with self.spend._call(capability, uuid.uuid4().hex) as paid:
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
                 reply, probe, req = drive(
                     self._core.execute(capability, input, model, timeout, True), self._sync_io()
                 )
+                _traced(span, probe, paid.spent_wei)
             opened = _as_open_stream(reply, probe, req)
             opened.cost_wei = paid.spent_wei
             return opened
@@ -539,10 +564,14 @@ class Gateway:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
 
         async def opener() -> AsyncOpenStream:
-            with self.spend._call(capability, uuid.uuid4().hex) as paid:
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
                 reply, probe, req = await adrive(
                     self._core.execute(capability, input, model, timeout, True), self._async_io()
                 )
+                _traced(span, probe, paid.spent_wei)
             opened = _as_async_open_stream(reply, probe, req)
             opened.cost_wei = paid.spent_wei
             return opened
@@ -651,6 +680,16 @@ class Gateway:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _traced(span: telemetry.Handle, probe: Probe, cost_wei: int) -> None:
+    span.set(
+        {
+            "livepeer.orchestrator": telemetry.origin(probe.url),
+            "livepeer.route": probe.kind,
+            "livepeer.cost_wei": cost_wei,
+        }
+    )
 
 
 def _close_async_quietly(client: httpx.AsyncClient) -> None:

@@ -33,6 +33,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
 from livepeer.client._spend import _Call
 from livepeer.client._spend import _current as current_call
@@ -299,6 +300,9 @@ class LiveSession:
         self.capability = capability
         # Payments of this session (start and periodic) count towards max_spend_per_call as one call.
         self._paid = _Call(uuid.uuid4().hex, capability)
+        self._span = telemetry.Handle(
+            None
+        )  # replaced by a real span at start when OTel is installed
         self.model = model
         self._start = start
         self._orchestrator = orchestrator
@@ -362,11 +366,22 @@ class LiveSession:
         self._started = True
         # Set for the start and inherited by the payment task (tasks copy the context they start in).
         scope = current_call.set(self._paid)
+        self._span = telemetry.session_span(self.capability, self.model)
         try:
-            channels, job, response = await self._start()
-        except BaseException:
+            with self._span.current():
+                channels, job, response = await self._start()
+        except BaseException as exc:
             current_call.reset(scope)
+            self._span.fail(exc)
+            self._span.end()
             raise
+        self._span.event(
+            "livepeer.live.started",
+            {
+                "livepeer.orchestrator": telemetry.origin(job.orchestrator),
+                "livepeer.cost_wei": self.cost,
+            },
+        )
         # From here on the job runs on the orchestrator: any failure must still stop it.
         self._job, self.start_response = job, dict(response)
         tg = anyio.create_task_group()
@@ -404,6 +419,10 @@ class LiveSession:
         if self._closed:
             return
         self._closed = True
+        self._span.event("livepeer.live.closed", {"livepeer.cost_wei": self.cost})
+        if self._failure is not None:
+            self._span.fail(self._failure)
+        self._span.end()
         with anyio.CancelScope(shield=True):
             if self._res.publisher is not None:
                 await self._res.publisher.aclose()
@@ -427,6 +446,10 @@ class LiveSession:
     def _fail(self, failure: LivepeerError) -> None:
         if self._failure is None:
             self._failure = failure
+            self._span.event(
+                "livepeer.live.failed",
+                {"error.type": type(failure).__name__, "reason": str(failure)[:200]},
+            )
         for sender in self._res.senders:
             sender.close()
 
