@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +17,8 @@ from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
 from ._spend import Spend, payment_expected_value
+
+log = logging.getLogger("livepeer.client")
 
 __all__ = [
     "Identity",
@@ -378,7 +381,17 @@ class Signer:
         self, key: tuple[str, str], tokens: PaymentTokens, *, billing: str | None
     ) -> None:
         """Ledger and budgets for a signer-made bundle, before it is sent; over budget, drop the chain too."""
-        tickets, expected, per_unit, pixels = payment_expected_value(tokens.payment)
+        valued = payment_expected_value(tokens.payment)
+        if valued is None:
+            if self.spend.has_budget:
+                self.forget(key)
+                raise PaymentError(
+                    "the signer returned a payment that is not a valid Payment message, so its cost is "
+                    "unknown; with a budget set it is not sent"
+                )
+            log.debug("signer payment for %s is not a readable Payment; not counted", key[0])
+            return
+        tickets, expected, per_unit, pixels = valued
         unit = {"lv2v": "720p-pixel-seconds", "live": "seconds", "fixed": "fixed"}.get(
             billing or "", "pixels"
         )

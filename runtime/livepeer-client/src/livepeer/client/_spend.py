@@ -246,6 +246,10 @@ class Spend:
         )
         return charge
 
+    @property
+    def has_budget(self) -> bool:
+        return self.max_spend is not None or self.max_spend_per_call is not None
+
     def _note_credit(self, orchestrator: str, capability: str, credit: float) -> None:
         """The credit an orchestrator reported (balance header or event), for ``summary().credit``."""
         if math.isfinite(credit):
@@ -291,10 +295,11 @@ def current_call_spent() -> int | None:
     return scope.spent_wei if scope is not None else None
 
 
-def payment_expected_value(payment_b64: str) -> tuple[int, Fraction, int | None, int | None]:
+def payment_expected_value(payment_b64: str) -> tuple[int, Fraction, int | None, int | None] | None:
     """(tickets, expected value, price per unit, pixels per unit) of a base64 ``Payment`` protobuf.
 
-    A remote signer decides how many tickets it mints; the bundle itself says what it is worth.
+    A remote signer decides how many tickets it mints; the bundle itself says what it is worth. None when
+    the bundle cannot be read (the caller decides: with a budget, an unvalued payment is not sent).
     """
     import base64
 
@@ -304,9 +309,7 @@ def payment_expected_value(payment_b64: str) -> tuple[int, Fraction, int | None,
     try:
         payment.ParseFromString(base64.b64decode(payment_b64, validate=True))
     except Exception:
-        raise PaymentError(
-            "the signer returned a payment that is not a valid Payment message"
-        ) from None
+        return None
     tickets = max(len(payment.ticket_sender_params), 0)
     face = int.from_bytes(payment.ticket_params.face_value, "big")
     prob = int.from_bytes(payment.ticket_params.win_prob, "big")
