@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._files import FileOutput
 from ._gateway import Gateway, Offering
+from ._spend import BudgetExceededError, Charge, Spend, SpendSummary, eth, gwei
 from ._sse import SSEDecoder, StreamEvent
 from ._streaming import AsyncStreamResponse, StreamResponse
 
@@ -53,8 +54,10 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "APIStatusError",
     "AsyncStreamResponse",
+    "BudgetExceededError",
     "CapabilityError",
     "CertificateError",
+    "Charge",
     "ConfigError",
     "ConnectionError",
     "FileOutput",
@@ -71,12 +74,16 @@ __all__ = [
     "Rejection",
     "SSEDecoder",
     "SignerError",
+    "Spend",
+    "SpendSummary",
     "StreamEvent",
     "StreamResponse",
     "TimeoutError",
     "ValidationError",
     "__version__",
     "default_gateway",
+    "eth",
+    "gwei",
     "live",
     "run",
     "run_async",

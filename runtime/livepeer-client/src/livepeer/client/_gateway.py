@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from . import _config, limits
+from . import _telemetry as telemetry
 from ._discovery import Candidate, discover
 from ._errors import (
     APIStatusError,
@@ -56,6 +57,7 @@ from ._replies import check_ai_reply
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
+from ._spend import Spend
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
 from ._transport import PinStore, async_client, sync_client
 
@@ -166,7 +168,7 @@ class _Core:
             # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
-            outcome = yield from self._attempt(guess, req, ident)
+            outcome = yield from self._traced_attempt(guess, req, ident)
             if isinstance(outcome, Reply):
                 self.selector.store(guess, capability, model)
                 return outcome, guess, req
@@ -198,7 +200,7 @@ class _Core:
             for probe in usable:
                 if rnd == 0 and probe.url == sent and probe.kind == "byoc":
                     continue
-                outcome = yield from self._attempt(probe, req, ident)
+                outcome = yield from self._traced_attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
                     return outcome, probe, req
                 last[outcome.orchestrator] = outcome.reason
@@ -206,6 +208,18 @@ class _Core:
         raise NoOrchestratorError(
             capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
         )
+
+    def _traced_attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
+        """``_attempt`` inside an OpenTelemetry span (a no-op without the ``otel`` extra)."""
+        with telemetry.attempt_span(probe.url, probe.kind) as span:
+            outcome = yield from self._attempt(probe, req, ident)
+            if isinstance(outcome, Rejection):
+                span.set(
+                    {"livepeer.failover.reason": outcome.reason[:200], "error.type": "rejected"}
+                )
+            else:
+                span.set({"http.response.status_code": outcome.status})
+            return outcome
 
     def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
         route = _ROUTES[probe.kind]
@@ -400,8 +414,11 @@ class Gateway:
         max_price: float | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         private_key: str | None = None,
+        max_spend: int | None = None,
+        max_spend_per_call: int | None = None,
     ) -> None:
         _setup_logging()
+        spend = Spend(max_spend=max_spend, max_spend_per_call=max_spend_per_call)
         self._settings = _config.resolve(
             token=token,
             signer_url=signer_url,
@@ -415,6 +432,7 @@ class Gateway:
             private_key=private_key,
         )
         self._core = _Core(self._settings)
+        self._core.signer.spend = spend
         self._user_client = http_client
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
@@ -429,6 +447,11 @@ class Gateway:
 
     def __repr__(self) -> str:
         return f"Gateway({self._settings!r})"
+
+    @property
+    def spend(self) -> Spend:
+        """What this Gateway has paid (expected value of tickets, wei) and its budgets: ``gw.spend.summary()``."""
+        return self._core.signer.spend
 
     @property
     def settings(self) -> _config.Settings:
@@ -529,9 +552,14 @@ class Gateway:
 
         ``gw.run("text-reversal", input={"text": "hello"})``
         """
-        reply, probe, _ = drive(
-            self._core.execute(capability, input, model, timeout, False), self._sync_io()
-        )
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
+            reply, probe, _ = drive(
+                self._core.execute(capability, input, model, timeout, False), self._sync_io()
+            )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self, capability)
 
     async def run_async(
@@ -543,9 +571,14 @@ class Gateway:
         timeout: float | None = None,
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
-        reply, probe, _ = await adrive(
-            self._core.execute(capability, input, model, timeout, False), self._async_io()
-        )
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
+            reply, probe, _ = await adrive(
+                self._core.execute(capability, input, model, timeout, False), self._async_io()
+            )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self, capability)
 
     def stream(
@@ -562,10 +595,17 @@ class Gateway:
         """
 
         def opener() -> OpenStream:
-            reply, probe, req = drive(
-                self._core.execute(capability, input, model, timeout, True), self._sync_io()
-            )
-            return _as_open_stream(reply, probe, req)
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
+                reply, probe, req = drive(
+                    self._core.execute(capability, input, model, timeout, True), self._sync_io()
+                )
+                _traced(span, probe, paid.spent_wei)
+            opened = _as_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return StreamResponse(opener, timeout=timeout or self._settings.timeout)
 
@@ -580,10 +620,17 @@ class Gateway:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
 
         async def opener() -> AsyncOpenStream:
-            reply, probe, req = await adrive(
-                self._core.execute(capability, input, model, timeout, True), self._async_io()
-            )
-            return _as_async_open_stream(reply, probe, req)
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
+                reply, probe, req = await adrive(
+                    self._core.execute(capability, input, model, timeout, True), self._async_io()
+                )
+                _traced(span, probe, paid.spent_wei)
+            opened = _as_async_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return AsyncStreamResponse(opener, timeout=timeout or self._settings.timeout)
 
@@ -699,6 +746,16 @@ def _register_secrets(settings: _config.Settings) -> None:
     if settings.private_key:
         values.append(settings.private_key)
     register_secrets(values)
+
+
+def _traced(span: telemetry.Handle, probe: Probe, cost_wei: int) -> None:
+    span.set(
+        {
+            "livepeer.orchestrator": telemetry.origin(probe.url),
+            "livepeer.route": probe.kind,
+            "livepeer.cost_wei": cost_wei,
+        }
+    )
 
 
 def _close_async_quietly(client: httpx.AsyncClient) -> None:
