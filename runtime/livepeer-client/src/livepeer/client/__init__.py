@@ -24,10 +24,11 @@ from ._errors import (
     Rejection,
     SignerError,
     TimeoutError,
+    UsageError,
     ValidationError,
 )
 from ._files import FileOutput
-from ._gateway import Gateway, Offering
+from ._gateway import Gateway, Offering, Route
 from ._sse import SSEDecoder, StreamEvent
 from ._streaming import AsyncStreamResponse, StreamResponse
 
@@ -48,6 +49,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'livepeer.client' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # The public API only: helpers this module imports (Mapping, threading, ...) are not part of it.
+    return sorted(__all__)
+
+
 __all__ = [
     "APIStatusError",
     "AsyncStreamResponse",
@@ -65,11 +71,13 @@ __all__ = [
     "PaymentError",
     "ProtocolError",
     "Rejection",
+    "Route",
     "SSEDecoder",
     "SignerError",
     "StreamEvent",
     "StreamResponse",
     "TimeoutError",
+    "UsageError",
     "ValidationError",
     "__version__",
     "default_gateway",
@@ -99,9 +107,10 @@ def run(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> object:
     """``livepeer.client.run("text-reversal", input={"text": "hi"})`` with the default Gateway."""
-    return default_gateway().run(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().run(capability, input=input, model=model, timeout=timeout, route=route)
 
 
 async def run_async(
@@ -110,9 +119,12 @@ async def run_async(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> object:
     """Async twin of ``run``."""
-    return await default_gateway().run_async(capability, input=input, model=model, timeout=timeout)
+    return await default_gateway().run_async(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def stream(
@@ -121,9 +133,12 @@ def stream(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> StreamResponse:
     """``for ev in livepeer.client.stream("token-stream", input={...}): ...`` with the default Gateway."""
-    return default_gateway().stream(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().stream(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def stream_async(
@@ -132,9 +147,12 @@ def stream_async(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> AsyncStreamResponse:
     """Async twin of ``stream``."""
-    return default_gateway().stream_async(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().stream_async(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def live(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
@@ -27,6 +27,7 @@ from ._errors import (
     Rejection,
     SignerError,
     TimeoutError,
+    ValidationError,
 )
 from ._files import FileOutput, replace_urls
 from ._http import (
@@ -52,13 +53,17 @@ from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, 
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
+from ._validate import check_capability, check_input, check_model, check_seconds
 
 if TYPE_CHECKING:
     from livepeer.capabilities import Capabilities
 
     from ._live import LiveSession
 
-__all__ = ["Gateway", "Offering"]
+__all__ = ["Gateway", "Offering", "Route"]
+
+Route = Literal["byoc", "app"]
+"""Force a route for a name offered both ways (docs/client.md "Routing"); ``None`` = BYOC first."""
 
 log = logging.getLogger("livepeer.client")
 DISCOVERY_TTL = 60.0
@@ -69,22 +74,64 @@ _ROUTES = {"ai": ai, "byoc": byoc, "apps": apps}
 
 @dataclass(frozen=True)
 class Offering:
-    """One capability an orchestrator offers: ``livepeer capabilities`` prints these."""
+    """One capability an orchestrator offers: ``livepeer capabilities`` prints these.
+
+    ``route`` is ``byoc``, ``ai`` (built-in pipeline) or ``app`` (live-runner app); ``price_per_unit`` is in
+    wei per ``unit`` (``wei/second``, ``wei/pixel``, ``wei/720p-pixel-second``, ``wei/call``), ``None``
+    when the orchestrator did not say; ``capacity`` is free capacity when known.
+    """
 
     capability: str
     orchestrator: str
     route: str
     price_per_unit: float | None = None
     unit: str | None = None
+    capacity: int | None = None
+
+
+# Live-runner price units (PROTOCOL §10) as the table shows them, so every price reads "wei per X".
+_APP_UNITS = {
+    "seconds": "wei/second",
+    "720p-pixel-seconds": "wei/720p-pixel-second",
+    "fixed": "wei/call",
+}
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _setup_logging() -> None:
+    """``LIVEPEER_LOG=debug|info|warning|error`` logs to stderr; unset or empty leaves logging to the app."""
     level = os.environ.get("LIVEPEER_LOG", "").strip().lower()
-    if level in ("debug", "info") and not log.handlers:
+    if not level:
+        return
+    if level not in _LEVELS:
+        raise ConfigError(
+            f"environment variable LIVEPEER_LOG={level[:20]!r} is not a level; "
+            f"use one of {', '.join(_LEVELS)}"
+        )
+    if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         log.addHandler(handler)
-        log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+    log.setLevel(_LEVELS[level])
+
+
+def _check_call(
+    capability: object, input: object, model: object, timeout: object, route: object
+) -> None:
+    """Per-call arguments, checked when the verb is called (before any I/O, also for lazy streams)."""
+    check_capability(capability)
+    check_input(input)
+    check_model(model)
+    check_seconds(timeout, "timeout", optional=True)
+    if route not in (None, "byoc", "app"):
+        raise ValidationError(f"route must be None, 'byoc' or 'app', got {route!r}")
 
 
 class _Core:
@@ -128,12 +175,11 @@ class _Core:
         model: str | None,
         timeout: float | None,
         stream: bool,
+        route: Route | None = None,
     ) -> Op[tuple[Reply, Probe, Request]]:
         """Select, attempt, fail over; return the first successful reply."""
-        if not isinstance(capability, str) or not capability.strip():
-            raise ConfigError("capability must be a non-empty string")
-        if payload is not None and not isinstance(payload, Mapping):
-            raise ConfigError("input must be a mapping of field names to values")
+        _check_call(capability, payload, model, timeout, route)
+        started = time.monotonic()
         req = Request(
             capability,
             model,
@@ -145,32 +191,44 @@ class _Core:
         ident: Identity = yield from self.signer.identity()
         candidates, rejections = yield from self.candidates()
         if not candidates:
-            raise NoOrchestratorError(capability, rejections)
+            raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
         last: dict[str, str] = {}
         if (
             len(candidates) == 1
             and not self.signer.onchain
             and self.settings.max_price is None
             and route_kind(capability) == "byoc"
-            and not self.selector.cached(candidates[0].url, capability, model)
+            and route != "app"
+            and not self.selector.cached(candidates[0].url, capability, model, route)
         ):
             # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
             outcome = yield from self._attempt(guess, req, ident)
             if isinstance(outcome, Reply):
-                self.selector.store(guess, capability, model)
+                self.selector.store(guess, capability, model, route)
+                _log_done(req, guess, outcome, started, 1)
                 return outcome, guess, req
+            log.info("%s: %s failed (%s); probing", capability, guess.url, outcome.reason)
             last[outcome.orchestrator] = outcome.reason
+        attempts = 0
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
-                yield Sleep(req.deadline.cap(backoff(rnd - 1)))
+                pause = req.deadline.cap(backoff(rnd - 1))
+                log.info(
+                    "%s: retry round %d of %d in %.2fs (%s)",
+                    capability, rnd, self.settings.max_retries, pause,
+                    "; ".join(f"{u}: {r}" for u, r in last.items()) or "no usable orchestrator",
+                )  # fmt: skip
+                yield Sleep(pause)
             probes = yield from self.selector.probe(
-                candidates, capability, model, ident, req.deadline, retry_failed=rnd > 0
-            )
+                candidates, capability, model, ident, req.deadline, retry_failed=rnd > 0,
+                route=route,
+            )  # fmt: skip
             usable, rejected = rank(probes, self.settings.max_price)
             for r in rejected:
                 last[r.orchestrator] = r.reason
+                log.debug("%s: %s not usable: %s", capability, r.orchestrator, r.reason)
             if not usable:
                 if (
                     rnd == 0
@@ -182,14 +240,19 @@ class _Core:
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
+                attempts += 1
                 outcome = yield from self._attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
+                    _log_done(req, probe, outcome, started, attempts)
                     return outcome, probe, req
                 last[outcome.orchestrator] = outcome.reason
-                self.selector.mark_failed(probe, capability, model, outcome.reason)
-        raise NoOrchestratorError(
-            capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
-        )
+                log.info(
+                    "%s: failover from %s (%s route): %s",
+                    capability, probe.url, probe.kind, outcome.reason,
+                )  # fmt: skip
+                self.selector.mark_failed(probe, capability, model, outcome.reason, route)
+        rejections = [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+        raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
 
     def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
         route = _ROUTES[probe.kind]
@@ -203,7 +266,7 @@ class _Core:
             except (ConnectionError, TimeoutError) as exc:
                 if req.deadline.remaining() <= 0:
                     raise TimeoutError(f"deadline of {req.deadline.seconds:g}s exceeded") from None
-                return Rejection(probe.url, str(exc))
+                return Rejection(probe.url, str(exc) or type(exc).__name__)
             except SignerError as exc:
                 if exc.status_code == 480 and refreshes < MAX_SIGNER_REFRESH:
                     # Ticket params or auth token went stale: re-probe this orchestrator, same state.
@@ -230,8 +293,26 @@ class _Core:
             ):
                 # A rejected request may have carried tickets the orchestrator never credited; a
                 # fresh state chain keeps the signer from answering 482 "already paid".
+                log.warning(
+                    "%s rejected the signer's job signature; signing BYOC jobs with the local key",
+                    probe.url,
+                )
                 self.signer.forget((probe.url, req.capability))
                 continue
+            if (
+                probe.kind == "byoc"
+                and reply.status == 400
+                and b"verify job creds" in reply.body[:300]
+            ):
+                raise APIStatusError(
+                    reply.status,
+                    reply.body,
+                    orchestrator=probe.url,
+                    request_id=req.request_id,
+                    hint="this on-chain orchestrator verifies BYOC job signatures made with the payer's "
+                    "key: pass private_key= or set LIVEPEER_PRIVATE_KEY (`livepeer devnet --onchain` "
+                    'prints one); see docs/client.md "Signer and payments"',
+                )
             if probe.kind == "byoc" and byoc.is_low_balance(reply):
                 if not repaid and self.signer.onchain and probe.price > 0:
                     repaid = True
@@ -257,6 +338,7 @@ class _Core:
             and capability not in names
             and not any(n.startswith(capability + "/") for n in names)
         ):
+            # Suggestions and the list cover every name offered: BYOC, pipeline/model and apps.
             raise CapabilityError(capability, sorted(names))
 
     def offerings(
@@ -289,17 +371,59 @@ class _Core:
                 for entry in data if isinstance(data, list) else []:
                     for r in entry.get("runners", []) if isinstance(entry, dict) else []:
                         if isinstance(r, dict) and isinstance(r.get("app"), str):
-                            pi = r.get("price_info") or {}
+                            pi = r.get("price_info")
+                            pi = pi if isinstance(pi, dict) else {}
+                            price = pi.get("price")
+                            unit = pi.get("unit")
+                            avail = r.get("capacity_available")
                             out.append(
-                                Offering(r["app"], c.url, "app", pi.get("price"), pi.get("unit"))
+                                Offering(
+                                    r["app"],
+                                    c.url,
+                                    "app",
+                                    float(price) if isinstance(price, (int, float)) else None,
+                                    _APP_UNITS.get(unit, unit) if isinstance(unit, str) else None,
+                                    avail if isinstance(avail, int) else None,
+                                )
                             )
-        seen: set[tuple[str, str]] = set()
-        unique = []
+        # One row per (name, orchestrator, route); a priced row beats an unpriced duplicate.
+        best: dict[tuple[str, str, str], Offering] = {}
         for o in out:
-            if (o.capability, o.orchestrator) not in seen:
-                seen.add((o.capability, o.orchestrator))
-                unique.append(o)
-        return unique
+            key = (o.capability, o.orchestrator, o.route)
+            have = best.get(key)
+            if have is None:
+                best[key] = o
+            elif have.price_per_unit is None or have.capacity is None:
+                best[key] = Offering(
+                    o.capability, o.orchestrator, o.route,
+                    have.price_per_unit if have.price_per_unit is not None else o.price_per_unit,
+                    have.unit or o.unit,
+                    have.capacity if have.capacity is not None else o.capacity,
+                )  # fmt: skip
+        return list(best.values())
+
+
+def _log_done(req: Request, probe: Probe, reply: Reply, started: float, attempts: int) -> None:
+    log.info(
+        "%s: %s via %s route, status %d, %.3fs, attempt %d",
+        req.capability, probe.url, probe.kind, reply.status, time.monotonic() - started, attempts,
+    )  # fmt: skip
+
+
+_UNREACHABLE = ("refused", "connect", "unreachable", "name or service", "resolve")
+
+
+def _unreachable_hint(rejections: Sequence[Rejection]) -> str:
+    """What to check when nothing answered at all (the usual first-run mistake)."""
+    if not rejections or not all(
+        any(word in r.reason.lower() for word in _UNREACHABLE) for r in rejections
+    ):
+        return ""
+    where = ", ".join(sorted({r.orchestrator for r in rejections}))
+    return (
+        f"nothing answered at {where}: is the orchestrator running and the URL right? For a local "
+        "network start `livepeer devnet` and use the token it prints"
+    )
 
 
 def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
@@ -322,8 +446,15 @@ def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
     per = info.capabilities.constraints.PerCapability
     for cap_id, constraints in per.items():
         if cap_id in names:
-            for model in constraints.models:
-                out.append(Offering(f"{names[cap_id]}/{model}", url, "ai"))
+            for model, constraint in constraints.models.items():
+                out.append(
+                    Offering(
+                        f"{names[cap_id]}/{model}",
+                        url,
+                        "ai",
+                        capacity=max(constraint.capacity - constraint.capacityInUse, 0),
+                    )
+                )
     return out
 
 
@@ -345,9 +476,35 @@ def _decode(reply: Reply, probe: Probe, gw: Gateway) -> object:
 
 
 class Gateway:
-    """Entry point to the network; reuse one across calls.
+    """Entry point to the network; reuse one across calls (thread-safe, sync and async).
 
     ``gw = Gateway(token=TOKEN); gw.run("text-reversal", input={"text": "hi"})``
+
+    Every argument is optional; an explicit argument beats the token, which beats the ``LIVEPEER_*``
+    environment variables. Wrong types or values raise ``ConfigError`` naming the argument, here, before
+    any network I/O; so does a configuration that names no orchestrator source at all.
+
+    Args:
+        token: Base64 configuration token (from the dashboard, or the one ``livepeer devnet`` prints);
+            default ``$LIVEPEER_TOKEN``. Its fields: orchestrators, signer, signer_headers, discovery,
+            discovery_headers.
+        signer_url: Remote signer that signs orchestrator requests and pays (``$LIVEPEER_SIGNER_URL``).
+        signer_headers: Headers sent to the signer, e.g. ``{"Authorization": "Bearer ..."}`` (never logged).
+        discovery_url: URL listing orchestrators (``$LIVEPEER_DISCOVERY_URL``); default: the signer's
+            ``/discover-orchestrators``.
+        discovery_headers: Headers sent to the discovery URL (never logged).
+        orch_url: Orchestrator URL(s) to use instead of discovery: one URL, a comma-separated string or a
+            list (``$LIVEPEER_ORCH_URL``). ``host:port`` means ``https://host:port``.
+        timeout: Default overall deadline per call in seconds (finite, > 0; default 60).
+        max_retries: Extra rounds over all orchestrators after every one failed (0..100; default 2).
+        max_price: Highest acceptable price in wei per the capability's unit (finite, >= 0); dearer
+            orchestrators are skipped.
+        http_client: An ``httpx.Client`` / ``httpx.AsyncClient`` to use for orchestrator calls (left open
+            by ``close()``).
+        private_key: Hex key (64 digits) that signs on-chain BYOC jobs when the signer cannot
+            (``$LIVEPEER_PRIVATE_KEY``; needs the ``local-key`` extra).
+
+    ``LIVEPEER_LOG=debug|info|warning|error`` logs calls, retries and failovers to stderr.
     """
 
     def __init__(
@@ -366,13 +523,19 @@ class Gateway:
         private_key: str | None = None,
     ) -> None:
         _setup_logging()
+        if http_client is not None and not isinstance(
+            http_client, (httpx.Client, httpx.AsyncClient)
+        ):
+            raise ConfigError(
+                f"http_client must be an httpx.Client or httpx.AsyncClient, not {type(http_client).__name__}"
+            )
         self._settings = _config.resolve(
             token=token,
             signer_url=signer_url,
             signer_headers=signer_headers,
             discovery_url=discovery_url,
             discovery_headers=discovery_headers,
-            orch_url=orch_url if orch_url is None or isinstance(orch_url, str) else list(orch_url),
+            orch_url=orch_url,
             timeout=timeout,
             max_retries=max_retries,
             max_price=max_price,
@@ -477,13 +640,27 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
     ) -> object:
         """Call a capability and return its decoded result.
 
         ``gw.run("text-reversal", input={"text": "hello"})``
+
+        Args:
+            capability: A BYOC name (``text-reversal``), a built-in pipeline (``text-to-image``) or a
+                live-runner app (``pipeline/model``); ``livepeer capabilities`` lists them.
+            input: The request body: JSON values, or files (``Path``, ``bytes``, binary file objects) as
+                top-level values, which are sent as multipart.
+            model: The model to ask for (built-in pipelines: the model id; apps: ``capability/model``).
+            timeout: Overall deadline in seconds for every attempt together (default: the Gateway's).
+            route: ``"byoc"`` or ``"app"`` to force the route of a name offered both ways; default
+                BYOC first (docs/client.md "Routing").
+
+        Returns JSON as Python values, text as ``str``, media as ``FileOutput``.
         """
+        _check_call(capability, input, model, timeout, route)
         reply, probe, _ = drive(
-            self._core.execute(capability, input, model, timeout, False), self._sync_io()
+            self._core.execute(capability, input, model, timeout, False, route), self._sync_io()
         )
         return _decode(reply, probe, self)
 
@@ -494,10 +671,12 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
+        _check_call(capability, input, model, timeout, route)
         reply, probe, _ = await adrive(
-            self._core.execute(capability, input, model, timeout, False), self._async_io()
+            self._core.execute(capability, input, model, timeout, False, route), self._async_io()
         )
         return _decode(reply, probe, self)
 
@@ -508,15 +687,17 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
     ) -> StreamResponse:
-        """Open a server-sent event stream lazily.
+        """Open a server-sent event stream lazily (arguments as for ``run``).
 
         ``with gw.stream("token-stream", input={"text": "a b"}) as s: [ev.data for ev in s]``
         """
+        _check_call(capability, input, model, timeout, route)
 
         def opener() -> OpenStream:
             reply, probe, req = drive(
-                self._core.execute(capability, input, model, timeout, True), self._sync_io()
+                self._core.execute(capability, input, model, timeout, True, route), self._sync_io()
             )
             return _as_open_stream(reply, probe, req)
 
@@ -529,12 +710,15 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
     ) -> AsyncStreamResponse:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
+        _check_call(capability, input, model, timeout, route)
 
         async def opener() -> AsyncOpenStream:
             reply, probe, req = await adrive(
-                self._core.execute(capability, input, model, timeout, True), self._async_io()
+                self._core.execute(capability, input, model, timeout, True, route),
+                self._async_io(),
             )
             return _as_async_open_stream(reply, probe, req)
 
@@ -552,9 +736,15 @@ class Gateway:
         """``async with gw.live("live-video-to-video", model="noop") as session: ...`` (async only).
 
         Entering selects an orchestrator, pays and starts the job; leaving closes every channel, stops
-        payments and ends the job, also on error or cancellation.
+        payments and ends the job, also on error or cancellation. ``params`` are the job's parameters
+        (JSON values); ``request_id`` / ``stream_id`` default to fresh random ids.
         """
         from ._live import open_session
+
+        _check_call(capability, params, model, None, None)
+        for value, name in ((request_id, "request_id"), (stream_id, "stream_id")):
+            if value is not None:
+                check_capability(value, name)
 
         return open_session(
             self, capability, model=model, params=params, request_id=request_id, stream_id=stream_id
@@ -572,7 +762,7 @@ class Gateway:
         ident = yield from self._core.signer.identity()
         candidates, rejections = yield from self._core.candidates()
         if not candidates:
-            raise NoOrchestratorError("(any)", rejections)
+            raise NoOrchestratorError("(any)", rejections, hint=_unreachable_hint(rejections))
         found: list[Offering] = yield from self._core.offerings(
             candidates, ident, Deadline(self._settings.timeout)
         )
