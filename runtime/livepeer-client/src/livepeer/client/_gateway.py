@@ -123,11 +123,16 @@ def _setup_logging() -> None:
 
 
 def _check_call(
-    capability: object, input: object, model: object, timeout: object, route: object
+    capability: object,
+    input: object,
+    model: object,
+    timeout: object,
+    route: object,
+    input_name: str = "input",
 ) -> None:
     """Per-call arguments, checked when the verb is called (before any I/O, also for lazy streams)."""
     check_capability(capability)
-    check_input(input)
+    check_input(input, input_name)
     check_model(model)
     check_seconds(timeout, "timeout", optional=True)
     if route not in (None, "byoc", "app"):
@@ -741,7 +746,7 @@ class Gateway:
         """
         from ._live import open_session
 
-        _check_call(capability, params, model, None, None)
+        _check_call(capability, params, model, None, None, "params")
         for value, name in ((request_id, "request_id"), (stream_id, "stream_id")):
             if value is not None:
                 check_capability(value, name)
@@ -767,6 +772,22 @@ class Gateway:
             candidates, ident, Deadline(self._settings.timeout)
         )
         return found
+
+    async def _raise_if_model_unknown(self, capability: str, model: str | None) -> None:
+        """CapabilityError listing the offered models when no orchestrator offers ``model``.
+
+        Only a non-empty offer list proves absence; any failure to list leaves the caller's error as is.
+        """
+        if not model:
+            return
+        try:
+            offers = await self.list_capabilities_async()
+        except LivepeerError:
+            return
+        prefix = capability + "/"
+        models = {o.capability[len(prefix) :] for o in offers if o.capability.startswith(prefix)}
+        if models and model not in models:
+            raise CapabilityError(model, sorted(models), what=f"{capability} model")
 
     @property
     def capabilities(self) -> Capabilities:
