@@ -186,14 +186,16 @@ async def _run(
 ) -> None:
     async with Devnet(options) as net:
         net.signer_faults.update(signer_faults)
-        info = net.info()
-        sys.stdout.write(json.dumps(info) + "\n")
-        if human:
-            key = "0x" + net.signer.key.private_key.hex() if options.onchain else None
-            info = {**info, "port_base": options.port_base}
-            sys.stdout.write("\n".join(human_lines(info, key, prog)) + "\n")
-        sys.stdout.flush()
+        # Handlers first, then the ready line: a signal sent as soon as the line is read must still
+        # stop the devnet cleanly (exit 0), not kill it mid-start.
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            info = net.info()
+            sys.stdout.write(json.dumps(info) + "\n")
+            if human:
+                key = "0x" + net.signer.key.private_key.hex() if options.onchain else None
+                info = {**info, "port_base": options.port_base}
+                sys.stdout.write("\n".join(human_lines(info, key, prog)) + "\n")
+            sys.stdout.flush()
             async for _ in signals:
                 break
 
