@@ -174,3 +174,12 @@ def test_live_from_a_test_pattern_to_a_file(devnet: Any, tmp_path: Path) -> None
     r, g, b = frames[-1].to_ndarray(format="rgb24")[0, 0]
     assert abs(int(r) - int(g)) < 16
     assert abs(int(g) - int(b)) < 16  # grayscale came back
+    # ... and that file is a fine input video
+    again = tmp_path / "again.mp4"
+    proc = cli(
+        "live", "live-video-to-video", "--model", "noop", "--video", str(out),
+        "--seconds", "1", "-o", str(again), token=devnet.token,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["frames_sent"] == min(15, len(frames))
+    assert again.stat().st_size > 0

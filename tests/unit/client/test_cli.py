@@ -176,6 +176,23 @@ def test_media_is_summarized_on_the_terminal_and_saved_with_output(
     saved = Path(json.loads(proc.stdout)["saved"])
     assert saved.parent == out
     assert saved.read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "result.json").read_text())["saved"] == str(saved)
+
+
+def test_output_keeps_a_json_result(fake_orchs: Start, tmp_path: Path) -> None:
+    (orch,) = fake_orchs(1)
+    proc = cli(
+        "run",
+        "text-reversal",
+        "-i",
+        "text=ab",
+        "--orch-url",
+        orch.url,
+        "-o",
+        str(tmp_path / "r.json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text()) == {"original": "ab", "reversed": "ba"}
 
 
 def test_summarize_cuts_data_urls_inside_json() -> None:

@@ -229,7 +229,18 @@ def _dispatch(gw: Gateway, args: argparse.Namespace, inputs: dict[str, object] |
         with _progress(f"{PROG} run {args.capability}"):
             result = gw.run(args.capability, input=inputs, model=args.model, route=args.route)
             shown = summarize(result, args.output)
-        print(json.dumps(shown, indent=2, default=str))
+        text = json.dumps(shown, indent=2, default=str)
+        if args.output is not None:
+            # -o keeps the result too, not only its media: DIR/result.json, or the .json file named.
+            if args.output.suffix == ".json":
+                target = args.output
+            elif args.output.suffix:
+                target = args.output.with_suffix(".json")
+            else:
+                target = args.output / "result.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text + "\n", encoding="utf-8")
+        print(text)
     elif args.command == "stream":
         with gw.stream(args.capability, input=inputs, model=args.model, route=args.route) as events:
             for ev in events:
