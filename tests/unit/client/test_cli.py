@@ -210,6 +210,7 @@ def test_progress_on_a_terminal(fake_orchs: Start) -> None:
     (orch,) = fake_orchs(1)
     master, slave = pty.openpty()
     base = {k: v for k, v in os.environ.items() if not k.startswith("LIVEPEER_")}
+    base["LIVEPEER_LOG"] = "warning"  # the progress line must not turn on INFO logging
     proc = subprocess.run(
         [LIVEPEER, "run", "text-reversal", "-i", "text=abc", "--orch-url", orch.url],
         stdout=subprocess.PIPE,
@@ -230,6 +231,8 @@ def test_progress_on_a_terminal(fake_orchs: Start) -> None:
     assert "livepeer run text-reversal" in text
     assert "attempt 1" in text
     assert "s  attempt" in text  # elapsed seconds
+    assert orch.url in text  # which orchestrator
+    assert " INFO " not in text
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(fake_orchs: Start) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 import sys
 import threading
 import time
@@ -18,6 +19,8 @@ __all__ = ["Progress", "load_inputs", "summarize"]
 
 # A terminal shows a summary of media instead of its bytes: a data: URL of one 512x512 PNG is ~350 KB.
 SHOWN_URL = 120
+# The records the status line follows (docs/client.md "Logging").
+_STEPS = re.compile(r"trying |failover from |retry round | via \w+ route")
 
 
 def _read(source: str, stdin: IO[str]) -> str:
@@ -149,17 +152,18 @@ def summarize(value: object, output: Path | None) -> object:
 class Progress(logging.Handler):
     """One status line on stderr while a call runs: elapsed time, attempt, orchestrator.
 
-    It listens to the client's INFO records (the same ones ``LIVEPEER_LOG=info`` prints), so it shows what
-    the call is really doing; it is drawn only when stderr is a terminal.
+    It listens to the client's own records (``LIVEPEER_LOG=info`` prints the same, plus the per-attempt
+    debug line), so it shows what the call is really doing; it is drawn only when stderr is a terminal.
     """
 
     def __init__(self, label: str, stream: IO[str]) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.DEBUG)
         self.label = label
         self.stream = stream
         self.status = "selecting an orchestrator"
         self.attempt = 1
         self._stop = threading.Event()
+        self._draw_lock = threading.Lock()
         self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._logger = logging.getLogger("livepeer.client")
@@ -167,15 +171,22 @@ class Progress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "failover from" in message or "retry round" in message:
+        if not _STEPS.search(message):
+            return  # request-level records are too fine-grained for one status line
+        found = re.search(r"attempt (\d+)", message)
+        if found:
+            self.attempt = int(found.group(1))
+        elif "retry round" in message:
             self.attempt += 1
         self.status = message.split(": ", 1)[-1][:70]
+        self._draw()
 
     def _draw(self) -> None:
         elapsed = time.monotonic() - self._started
         line = f"\r\x1b[2K{self.label} {elapsed:5.1f}s  attempt {self.attempt}  {self.status}"
-        self.stream.write(line)
-        self.stream.flush()
+        with self._draw_lock:  # the ticker thread and the calling thread both draw
+            self.stream.write(line)
+            self.stream.flush()
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
@@ -183,8 +194,8 @@ class Progress(logging.Handler):
 
     def __enter__(self) -> Progress:
         self._logger.addHandler(self)
-        if self._logger.getEffectiveLevel() > logging.INFO:
-            self._logger.setLevel(logging.INFO)
+        if self._logger.getEffectiveLevel() > logging.DEBUG:
+            self._logger.setLevel(logging.DEBUG)
         self._draw()
         self._thread.start()
         return self

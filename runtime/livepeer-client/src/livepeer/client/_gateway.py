@@ -118,6 +118,8 @@ def _setup_logging() -> None:
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        # The handler keeps the chosen level even when the logger is lowered (the CLI's progress line).
+        handler.setLevel(_LEVELS[level])
         log.addHandler(handler)
     log.setLevel(_LEVELS[level])
 
@@ -209,6 +211,7 @@ class _Core:
             # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
+            log.debug("%s: trying %s (byoc route, unprobed), attempt 1", capability, guess.url)
             outcome = yield from self._attempt(guess, req, ident)
             if isinstance(outcome, Reply):
                 self.selector.store(guess, capability, model, route)
@@ -246,6 +249,10 @@ class _Core:
                 continue
             for probe in usable:
                 attempts += 1
+                log.debug(
+                    "%s: trying %s (%s route), attempt %d",
+                    capability, probe.url, probe.kind, attempts,
+                )  # fmt: skip
                 outcome = yield from self._attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
                     _log_done(req, probe, outcome, started, attempts)
