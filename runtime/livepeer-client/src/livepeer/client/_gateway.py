@@ -77,7 +77,7 @@ class Offering:
     """One capability an orchestrator offers: ``livepeer capabilities`` prints these.
 
     ``route`` is ``byoc``, ``ai`` (built-in pipeline) or ``app`` (live-runner app); ``price_per_unit`` is in
-    wei per ``unit`` (``wei/second``, ``wei/pixel``, ``wei/720p-pixel-second``, ``wei/call``), ``None``
+    wei per ``unit`` (``wei/second``, ``wei/pixel``, ``wei/720p-pixel-second``, ``wei/session``), ``None``
     when the orchestrator did not say; ``capacity`` is free capacity when known.
     """
 
@@ -93,7 +93,7 @@ class Offering:
 _APP_UNITS = {
     "seconds": "wei/second",
     "720p-pixel-seconds": "wei/720p-pixel-second",
-    "fixed": "wei/call",
+    "fixed": "wei/session",
 }
 
 

@@ -119,7 +119,7 @@ def human_lines(info: dict[str, Any], signer_key: str | None, prog: str) -> list
         *(f"  orchestrator {i}: {url}" for i, url in enumerate(info["orchestrators"])),
         f"  signer:         {info['signer']}",
         f"  discovery:      {info['discovery']}",
-        f"  capabilities:   {', '.join(info['capabilities'])}",
+        f"  BYOC samples:   {', '.join(info['capabilities'])}",
         "",
         "In another shell:",
         f"  export LIVEPEER_TOKEN={info['token']}",
