@@ -264,5 +264,10 @@ def test_unknown_log_level_is_a_usage_error() -> None:
 def test_connection_refused_says_what_to_check(dead_url: str) -> None:
     proc = cli("run", "x", "-i", "a=1", "--orch-url", dead_url, "--timeout", "5")
     assert proc.returncode == 3
-    assert "is the orchestrator running" in proc.stderr
+    assert f"nothing answered at {dead_url}: is it running" in proc.stderr
     assert "livepeer devnet" in proc.stderr
+    # the same for a signer that does not answer (its URL, what to check)
+    proc = cli("run", "x", "-i", "a=1", "--signer-url", dead_url, "--timeout", "5")
+    assert proc.returncode == 1
+    assert dead_url in proc.stderr
+    assert "is it running" in proc.stderr

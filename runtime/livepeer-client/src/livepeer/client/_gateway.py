@@ -152,6 +152,16 @@ class _Core:
         self._lock = threading.Lock()
         self._flights = Flights()
 
+    def identity(self) -> Op[Identity]:
+        """The signer's identity; a signer that does not answer gets a hint on what to check."""
+        try:
+            ident: Identity = yield from self.signer.identity()
+        except ConnectionError as exc:
+            if type(exc) is not ConnectionError:
+                raise  # a protocol violation, not an absent signer
+            raise ConnectionError(f"{exc} ({_NOTHING_ANSWERED})") from None
+        return ident
+
     def candidates(self) -> Op[tuple[list[Candidate], list[Rejection]]]:
         with self._lock:
             cached = self._candidates
@@ -195,7 +205,7 @@ class _Core:
             Deadline(timeout if timeout is not None else self.settings.timeout),
             stream,
         )
-        ident: Identity = yield from self.signer.identity()
+        ident: Identity = yield from self.identity()
         candidates, rejections = yield from self.candidates()
         if not candidates:
             raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
@@ -423,6 +433,10 @@ def _log_done(req: Request, probe: Probe, reply: Reply, started: float, attempts
 
 
 _UNREACHABLE = ("refused", "connect", "unreachable", "name or service", "resolve")
+_NOTHING_ANSWERED = (
+    "is it running and the URL right? For a local network start `livepeer devnet` and use the "
+    "token it prints"
+)
 
 
 def _unreachable_hint(rejections: Sequence[Rejection]) -> str:
@@ -432,10 +446,7 @@ def _unreachable_hint(rejections: Sequence[Rejection]) -> str:
     ):
         return ""
     where = ", ".join(sorted({r.orchestrator for r in rejections}))
-    return (
-        f"nothing answered at {where}: is the orchestrator running and the URL right? For a local "
-        "network start `livepeer devnet` and use the token it prints"
-    )
+    return f"nothing answered at {where}: {_NOTHING_ANSWERED}"
 
 
 def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
@@ -771,7 +782,7 @@ class Gateway:
         return await adrive(self._offerings_op(), self._async_io())
 
     def _offerings_op(self) -> Op[list[Offering]]:
-        ident = yield from self._core.signer.identity()
+        ident = yield from self._core.identity()
         candidates, rejections = yield from self._core.candidates()
         if not candidates:
             raise NoOrchestratorError("(any)", rejections, hint=_unreachable_hint(rejections))
