@@ -168,6 +168,7 @@ def test_live_from_a_test_pattern_to_a_file(devnet: Any, tmp_path: Path) -> None
     assert stats["frames_sent"] == 30
     assert stats["frames_received"] > 0
     assert "session on https://127.0.0.1:" in proc.stderr
+    assert f"sent 30 frames  received {stats['frames_received']} 256x256" in proc.stderr  # live stats
     with av.open(str(out)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == stats["frames_received"]
