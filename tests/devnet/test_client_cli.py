@@ -168,7 +168,9 @@ def test_live_from_a_test_pattern_to_a_file(devnet: Any, tmp_path: Path) -> None
     assert stats["frames_sent"] == 30
     assert stats["frames_received"] > 0
     assert "session on https://127.0.0.1:" in proc.stderr
-    assert f"sent 30 frames  received {stats['frames_received']} 256x256" in proc.stderr  # live stats
+    assert (
+        f"sent 30 frames  received {stats['frames_received']} 256x256" in proc.stderr
+    )  # live stats
     with av.open(str(out)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == stats["frames_received"]
@@ -184,3 +186,17 @@ def test_live_from_a_test_pattern_to_a_file(devnet: Any, tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["frames_sent"] == min(15, len(frames))
     assert again.stat().st_size > 0
+
+
+def test_degraded_paths_are_warnings(devnet: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/orchestrators"
+    gw = Gateway(discovery_url=dead, signer_url=devnet.signer)
+    with caplog.at_level(logging.WARNING, logger="livepeer.client"), gw:
+        assert gw.run("text-reversal", input={"text": "ab"})["reversed"] == "ba"
+    (record,) = [r for r in caplog.records if "discovery fell back" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert dead.split("/orchestrators")[0] in record.getMessage()

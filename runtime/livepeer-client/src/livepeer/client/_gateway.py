@@ -180,6 +180,9 @@ class _Core:
             found, rejections = yield from discover(self.settings)
         finally:
             self._flights.done("discovery")
+        if found and rejections:
+            # A degraded path: the configured discovery failed and a fallback source answered.
+            log.warning("discovery fell back: %s", "; ".join(str(r) for r in rejections))
         if found:
             with self._lock:
                 self._candidates = (time.monotonic(), found, rejections)
