@@ -225,7 +225,7 @@ class _Core:
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
             log.debug("%s: trying %s (byoc route, unprobed), attempt 1", capability, guess.url)
-            outcome = yield from self._attempt(guess, req, ident)
+            outcome = yield from self._attempt(guess, req, ident, route)
             if isinstance(outcome, Reply):
                 self.selector.store(guess, capability, model, route)
                 _log_done(req, guess, outcome, started, 1)
@@ -266,7 +266,7 @@ class _Core:
                     "%s: trying %s (%s route), attempt %d",
                     capability, probe.url, probe.kind, attempts,
                 )  # fmt: skip
-                outcome = yield from self._attempt(probe, req, ident)
+                outcome = yield from self._attempt(probe, req, ident, route)
                 if isinstance(outcome, Reply):
                     _log_done(req, probe, outcome, started, attempts)
                     return outcome, probe, req
@@ -279,13 +279,15 @@ class _Core:
         rejections = [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
         raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
 
-    def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
-        route = _ROUTES[probe.kind]
+    def _attempt(
+        self, probe: Probe, req: Request, ident: Identity, route: Route | None = None
+    ) -> Op[Reply | Rejection]:
         repaid = False
         refreshes = 0
         while True:
+            handler = _ROUTES[probe.kind]
             try:
-                reply: Reply = yield from route.attempt(
+                reply: Reply = yield from handler.attempt(
                     self.signer, ident, probe, req, force_payment=repaid
                 )
             except (ConnectionError, TimeoutError) as exc:
@@ -296,10 +298,14 @@ class _Core:
                 if exc.status_code == 480 and refreshes < MAX_SIGNER_REFRESH:
                     # Ticket params or auth token went stale: re-probe this orchestrator, same state.
                     refreshes += 1
-                    self.selector.forget(probe.url, req.capability, req.model)
+                    # The re-probe keeps this attempt's route: it must not switch the billing model.
+                    pinned = route or ("app" if probe.kind == "apps" else "byoc")
+                    self.selector.forget(probe.url, req.capability, req.model, route)
+                    self.selector.forget(probe.url, req.capability, req.model, pinned)
                     fresh = yield from self.selector.probe(
-                        [Candidate(probe.url)], req.capability, req.model, ident, req.deadline
-                    )
+                        [Candidate(probe.url)], req.capability, req.model, ident, req.deadline,
+                        route=pinned,
+                    )  # fmt: skip
                     if not fresh[0].ok:
                         return Rejection(probe.url, fresh[0].reason)
                     probe = fresh[0]
