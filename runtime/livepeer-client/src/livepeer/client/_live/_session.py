@@ -360,6 +360,15 @@ class LiveSession:
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> LiveSession:
+        # Without this, `with gw.live(...)` fails with a bare AttributeError: __enter__.
+        from livepeer.client._errors import UsageError
+
+        raise UsageError("a live session is async only: use `async with gw.live(...) as session:`")
+
+    def __exit__(self, *exc: object) -> None:
+        """Never reached (``__enter__`` raises); present so ``with`` reaches ``__enter__``."""
+
     async def __aenter__(self) -> LiveSession:
         if self._started:
             raise ValidationError("a LiveSession can be entered only once")
