@@ -570,8 +570,11 @@ class Gateway:
             orchestrators are skipped.
         http_client: An ``httpx.Client`` / ``httpx.AsyncClient`` to use for orchestrator calls (left open
             by ``close()``).
-        private_key: Hex key (64 digits) that signs on-chain BYOC jobs when the signer cannot
-            (``$LIVEPEER_PRIVATE_KEY``; needs the ``local-key`` extra).
+        private_key: Hex key (64 digits) that signs on-chain BYOC jobs and the tickets that pay for
+            them (``$LIVEPEER_PRIVATE_KEY``; needs the ``local-key`` extra; docs/client.md).
+        max_spend: Wei this Gateway may pay in total (expected value of tickets; ``eth()``/``gwei()``
+            help); a payment that would cross it is not sent (``BudgetExceededError``; docs/spend.md).
+        max_spend_per_call: Wei one ``run``/``stream`` call or one live session may pay.
 
     ``LIVEPEER_LOG=debug|info|warning|error`` logs calls, retries and failovers to stderr.
     """

@@ -387,7 +387,7 @@ class LiveSession:
         self._span.event(
             "livepeer.live.started",
             {
-                "livepeer.orchestrator": telemetry.origin(job.orchestrator),
+                "livepeer.orchestrator": telemetry.origin(self.orchestrator),
                 "livepeer.cost_wei": self.cost,
             },
         )
