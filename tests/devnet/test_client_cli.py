@@ -149,9 +149,11 @@ def test_byoc_first_for_a_name_that_is_also_an_app(
 
 
 def test_onchain_byoc_without_a_signing_key_says_how_to_fix_it(devnet_onchain: Any) -> None:
+    """A priced on-chain BYOC capability needs the key that pays for it: refused before any payment
+    (D-byoc-1), as a configuration error (exit 2) that names both ways to set the key."""
     proc = cli("run", "text-reversal", "-i", "text=a", token=devnet_onchain.token)
-    assert proc.returncode == 1
-    assert "Could not verify job creds" in proc.stderr
+    assert proc.returncode == 2
+    assert "private_key=" in proc.stderr
     assert "LIVEPEER_PRIVATE_KEY" in proc.stderr
 
 

@@ -478,8 +478,18 @@ def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
                     and price >= 0
                 ):
                     shown = float(price)
+                avail = r.get("capacity_available")
                 out.append(
-                    Offering(r["app"], url, "app", shown, unit if isinstance(unit, str) else None)
+                    Offering(
+                        r["app"],
+                        url,
+                        "app",
+                        shown,
+                        _APP_UNITS.get(unit, unit) if isinstance(unit, str) else None,
+                        avail
+                        if isinstance(avail, int) and not isinstance(avail, bool) and avail >= 0
+                        else None,
+                    )
                 )
     return out
 
