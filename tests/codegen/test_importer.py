@@ -36,6 +36,7 @@ def openapi(
         "paths": {
             "/cap": {
                 "post": {
+                    "x-livepeer-capability": "cap",
                     "requestBody": {"content": {"application/json": {"schema": schema}}},
                     "responses": {
                         "200": {"content": {"application/json": {"schema": {"type": "string"}}}}
@@ -206,11 +207,6 @@ def test_openapi30_nullable_becomes_json_schema() -> None:
             "/properties/a/items",
             "tuple",
         ),
-        (
-            {"type": "object", "properties": {"a": {"frobnicate": 1}}},
-            "/properties/a/frobnicate",
-            "frobnicate",
-        ),
     ],
 )
 def test_unsupported_schema_fails_naming_the_path(
@@ -312,8 +308,9 @@ def test_cli_reports_errors_with_exit_code(
     bad = tmp_path / "bad.json"
     schema = {"type": "object", "not": {}}
     op = {"requestBody": {"content": {"application/json": {"schema": schema}}}, "responses": {}}
-    bad.write_text(json.dumps({"openapi": "3.1.0", "paths": {"/x": {"post": op}}}))
-    assert main(["import", "--from", str(bad), "--out", str(tmp_path / "out")]) == 1
+    doc = {"openapi": "3.1.0", "info": {"title": "bad"}, "paths": {"/x": {"post": op}}}
+    bad.write_text(json.dumps(doc))
+    assert main(["import", "--from", str(bad), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "bad.json#/paths/~1x/post/requestBody/content/application~1json/schema/not" in err
 
@@ -330,3 +327,23 @@ def test_yaml_without_yaml_suffix_and_unparseable_files(tmp_path: Path) -> None:
     broken.write_text("{ not: [valid")
     with pytest.raises(CodegenError, match=r"broken\.json: cannot parse"):
         load_source(str(broken))
+
+
+def test_unknown_keywords_and_vendor_extensions_are_ignored_with_a_warning() -> None:
+    warnings: list[str] = []
+    (doc,) = import_document(
+        openapi(
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "frobnicate": 1, "x-tool": 2}},
+            }
+        ),
+        warnings=warnings,
+    )
+    assert doc["input"]["properties"]["a"] == {"type": "string"}
+    assert warnings == [
+        "mem.json#/paths/~1cap/post/requestBody/content/application~1json/schema/properties/a/frobnicate: "
+        "unknown keyword 'frobnicate' ignored",
+        "mem.json#/paths/~1cap/post/requestBody/content/application~1json/schema/properties/a/x-tool: "
+        "vendor extension 'x-tool' ignored",
+    ]

@@ -98,5 +98,5 @@ def test_render_outside_a_repository_fails_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["render"]) == 1
+    assert main(["render"]) == 2
     assert "no schemas directory" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livepeer.codegen._document import Capability
+from livepeer.codegen._document import Capability, Operation
 from livepeer.codegen._errors import CodegenError
 from livepeer.codegen._models import Field, ModelInfo, Models, render_models
-from livepeer.codegen._naming import class_name, module_name
+from livepeer.codegen._naming import method_name, module_name
 
 __all__ = ["HEADER_MARK", "Rendered", "render_files", "render_package"]
 
@@ -136,8 +137,96 @@ def _split_imports(code: str) -> tuple[str, str]:
     return "\n".join(lines[:cut]).strip(), "\n".join(lines[cut:]).strip()
 
 
+def _pystr(text: str) -> str:
+    """A Python string literal (JSON's escapes are Python's)."""
+    return json.dumps(text)
+
+
+def _route(
+    cap: Capability, role_prefix: str, template: str, models: Models, op_key: str
+) -> tuple[str, str, list[_Param], list[str]]:
+    """(route argument, statements computing ``route``, path parameters, their names) of one operation."""
+    path_info = models.roles.get(role_prefix + "path")
+    if path_info is None:
+        if not template:
+            return "", "", [], []
+        return _pystr(template), "", [], []
+    params, _ = _params(path_info, None)
+    names = [p.name for p in params]
+    by_prop = {f.prop: f.name for f in path_info.fields}
+    values = ", ".join(f'"{prop}": {name}' for prop, name in by_prop.items())
+    block = (
+        f"\n        route = route_path(\n            _CAPABILITY,\n            {_pystr(template)},\n"
+        f"            build_input(_CAPABILITY, {path_info.name}, {{{values}}}, frozenset()),\n        )"
+    )
+    return "route", block, params, names
+
+
+def _method_names(cap: Capability) -> dict[int, tuple[str, str]]:
+    """Operation index -> (run method, stream method); unique, and never the class's own names."""
+    taken = {"run", "run_async", "stream", "stream_async", "live", "name"}
+    out: dict[int, tuple[str, str]] = {}
+    for i, op in enumerate(cap.operations):
+        base = method_name(op.name)
+        candidate, n = base, 2
+        while any(
+            m in taken
+            for m in (
+                candidate,
+                f"{candidate}_async",
+                f"{candidate}_stream",
+                f"{candidate}_stream_async",
+            )
+        ):
+            candidate, n = f"{base}_{n}", n + 1
+        run, stream = candidate, f"{candidate}_stream" if "run" in op.verbs else candidate
+        taken.update({run, f"{run}_async", stream, f"{stream}_async"})
+        out[i] = (run, stream)
+    return out
+
+
+def _operation_ctx(
+    cap: Capability, i: int, op: Operation, models: Models, names: tuple[str, str], attr_path: str
+) -> dict[str, Any]:
+    key = f"OP{i}"
+    info = models.roles.get(f"{i}:input")
+    if info is None:
+        raise CodegenError(
+            f"{cap.file}#/operations/{i}/input", "an operation needs an object input schema"
+        )
+    body, omit = _params(info, None)
+    route_arg, route_block, path_params, _ = _route(cap, f"{i}:", op.path, models, key)
+    params = path_params + body
+    required = [p for p in params if "=" not in p.signature]
+    params = required + [p for p in params if "=" in p.signature]
+    output = _out(models.roles.get(f"{i}:output"))
+    events = _out(models.roles.get(f"{i}:events")) if "stream" in op.verbs else None
+    if events is not None and events["type"] == "object":
+        events = {"type": "object", "model": "", "suffix": "", "parse": "value"}
+    run, stream = names
+    text = op.description or f"POST /{op.path} on the worker."
+    example_params = [p for p in params if "=" not in p.signature]
+    return {
+        "key": key,
+        "verbs": op.verbs,
+        "run": run,
+        "stream": stream,
+        "model": info.name,
+        "params": params,
+        "body_params": body,
+        "omit": omit,
+        "route": route_arg or '""',
+        "route_block": route_block,
+        "output": output,
+        "events": events,
+        "event_fn": f"_{key}_event",
+        "run_summary": f"{text} ``{attr_path}.{run}({', '.join(p.name + '=...' for p in example_params)})``",
+        "stream_summary": f"{text} ``for event in {attr_path}.{stream}(...)``",
+    }
+
+
 def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> str:
-    cls = class_name(cap.name)
+    cls = models.cls
     attr = module_name(cap.name)
     attr_path = f"gw.capabilities.{attr}"
     if (
@@ -157,9 +246,17 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     input_ctx: dict[str, Any] | None = None
     first_verb = cap.verbs[0]
     example = f"{attr_path}.live(model=...)"
+    route_arg, route_block, path_params, path_names = _route(cap, "", cap.path, models, "")
     if models.input is not None:
-        params, omit = _params(models.input, switch)
-        input_ctx = {"model": models.input.name, "params": params, "omit": omit, "switch": switch}
+        body, omit = _params(models.input, switch)
+        params = path_params + body
+        input_ctx = {
+            "model": models.input.name,
+            "params": params,
+            "body": body,
+            "omit": omit,
+            "switch": switch,
+        }
         example = _example(attr_path, first_verb, params, models.input)
     elif "run" in cap.verbs or "stream" in cap.verbs:
         raise CodegenError(
@@ -182,15 +279,23 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     if "stream" in cap.verbs and events is not None and events["type"] == "object":
         events = {"type": "object", "model": "", "suffix": "", "parse": "value"}
     imports, classes = _split_imports(models.code)
+    method_names = _method_names(cap)
+    operations = [
+        _operation_ctx(cap, i, op, models, method_names[i], attr_path)
+        for i, op in enumerate(cap.operations)
+    ]
     support = ["build_input"]
-    if models.output is not None or models.events is not None:
+    if any(k.endswith(("output", "events")) for k in models.roles):
         support.append("parse_output")
-    if "stream" in cap.verbs:
+    if "stream" in cap.verbs or any("stream" in op["verbs"] for op in operations):
         support += ["AsyncEventStream", "EventStream"]
+    if route_block or any(op["route_block"] for op in operations):
+        support.append("route_path")
     client = ["Gateway"]
     if "live" in cap.verbs:
         client.append("LiveSession")
     description = cap.description or f"The ``{cap.name}`` capability."
+    del path_names
     verb_text = {
         "run": "Run it once and return the result",
         "stream": "Run it and iterate over its server-sent events",
@@ -214,6 +319,9 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         "output": output,
         "events": events,
         "model_arg": model_arg,
+        "route_arg": f", route={route_arg}" if route_arg else "",
+        "route_block": route_block,
+        "operations": operations,
         "live": "live" in cap.verbs,
         "live_typed": params_ctx is not None,
         "run_summary": f"{verb_text['run']}: ``{_example(attr_path, 'run', input_ctx['params'], models.input)}``."
@@ -270,7 +378,7 @@ def render_files(
                 "name": cap.name,
                 "module": mod,
                 "attr": mod,
-                "cls": class_name(cap.name),
+                "cls": models.cls,
                 "verbs": cap.verbs,
                 "summary": _first_sentence(cap.description).rstrip(".")
                 or f"The {cap.name} capability",
@@ -318,10 +426,11 @@ def _format(directory: Path, config: Path | None) -> None:
         else ["--isolated", "--line-length", "100", "--target-version", "py310"]
     )
     files = sorted(str(p) for p in directory.glob("*.py"))
-    check = [ruff, "check", "--fix", "--quiet", "--exit-zero", *opts]
+    # --no-cache: nothing may be written outside the package directory (no .ruff_cache in the cwd)
+    check = [ruff, "check", "--no-cache", "--fix", "--quiet", "--exit-zero", *opts]
     if config is None:
         check += ["--select", "I,F401,UP"]
-    for cmd in (check + files, [ruff, "format", "--quiet", *opts, *files]):
+    for cmd in (check + files, [ruff, "format", "--no-cache", "--quiet", *opts, *files]):
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise CodegenError(
@@ -352,6 +461,8 @@ def render_package(
     with tempfile.TemporaryDirectory(prefix="livepeer-codegen-") as tmp:
         stage = Path(tmp)
         for name, text in rendered.files.items():
+            if "/" in name or "\\" in name or name.startswith(".") or not name.isascii():
+                raise CodegenError(name, "refusing to write a file outside the package directory")
             (stage / name).write_text(text, encoding="utf-8")
         _format(stage, ruff_config)
         for name in sorted(rendered.files):

@@ -48,7 +48,17 @@ from ._http import (
     verified_ssl_context,
 )
 from ._orchinfo import OrchInfoClient
-from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
+from ._routes import (
+    BUILTIN_PIPELINES,
+    BYOC_CAPABILITY_ID,
+    Probe,
+    Request,
+    ai,
+    apps,
+    byoc,
+    check_route,
+    safe_url,
+)
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
@@ -128,10 +138,12 @@ class _Core:
         model: str | None,
         timeout: float | None,
         stream: bool,
+        route: str = "",
     ) -> Op[tuple[Reply, Probe, Request]]:
         """Select, attempt, fail over; return the first successful reply."""
         if not isinstance(capability, str) or not capability.strip():
             raise ConfigError("capability must be a non-empty string")
+        check_route(capability, route)
         if payload is not None and not isinstance(payload, Mapping):
             raise ConfigError("input must be a mapping of field names to values")
         req = Request(
@@ -141,6 +153,7 @@ class _Core:
             uuid.uuid4().hex,
             Deadline(timeout if timeout is not None else self.settings.timeout),
             stream,
+            route,
         )
         ident: Identity = yield from self.signer.identity()
         candidates, rejections = yield from self.candidates()
@@ -477,13 +490,15 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: str = "",
     ) -> object:
         """Call a capability and return its decoded result.
 
-        ``gw.run("text-reversal", input={"text": "hello"})``
+        ``gw.run("text-reversal", input={"text": "hello"})``; ``route`` (BYOC only) is the path under
+        ``/process/request/`` the orchestrator appends to the worker's URL, e.g. ``"items/42"``.
         """
         reply, probe, _ = drive(
-            self._core.execute(capability, input, model, timeout, False), self._sync_io()
+            self._core.execute(capability, input, model, timeout, False, route), self._sync_io()
         )
         return _decode(reply, probe, self)
 
@@ -494,10 +509,11 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: str = "",
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
         reply, probe, _ = await adrive(
-            self._core.execute(capability, input, model, timeout, False), self._async_io()
+            self._core.execute(capability, input, model, timeout, False, route), self._async_io()
         )
         return _decode(reply, probe, self)
 
@@ -508,6 +524,7 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: str = "",
     ) -> StreamResponse:
         """Open a server-sent event stream lazily.
 
@@ -516,7 +533,7 @@ class Gateway:
 
         def opener() -> OpenStream:
             reply, probe, req = drive(
-                self._core.execute(capability, input, model, timeout, True), self._sync_io()
+                self._core.execute(capability, input, model, timeout, True, route), self._sync_io()
             )
             return _as_open_stream(reply, probe, req)
 
@@ -529,12 +546,13 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: str = "",
     ) -> AsyncStreamResponse:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
 
         async def opener() -> AsyncOpenStream:
             reply, probe, req = await adrive(
-                self._core.execute(capability, input, model, timeout, True), self._async_io()
+                self._core.execute(capability, input, model, timeout, True, route), self._async_io()
             )
             return _as_async_open_stream(reply, probe, req)
 
