@@ -126,8 +126,8 @@ def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
 
 
 # Formats whose pydantic types need an optional package (email-validator) or hide the value when serialized
-# (SecretStr): they stay plain strings.
-_PLAIN_FORMATS = frozenset({"email", "idn-email", "password"})
+# (SecretStr) or decode the value (Base64Str): they stay plain strings, sent as given.
+_PLAIN_FORMATS = frozenset({"email", "idn-email", "password", "byte"})
 
 
 def _one_side(node: dict[str, Any], out: dict[str, Any], *, output: bool) -> None:
@@ -146,6 +146,15 @@ def _one_side(node: dict[str, Any], out: dict[str, Any], *, output: bool) -> Non
             out["required"] = [r for r in out["required"] if r not in gone]
     out.pop("readOnly", None)
     out.pop("writeOnly", None)
+    for key in ("anyOf", "oneOf"):
+        members = out.get(key)
+        if isinstance(members, list) and all(_primitive(m) for m in members):
+            # A union of constrained primitives would become RootModel classes callers must build
+            # (`V(root="x")`); plain `str | int` instead, and the server checks the ranges.
+            if any(set(m) - {"type", "format"} for m in members):
+                out[key] = [
+                    {k: v for k, v in m.items() if k in ("type", "format")} for m in members
+                ]
     if out.get("format") in _PLAIN_FORMATS:
         out.pop("format")
     if "default" in out:
@@ -160,6 +169,43 @@ def _one_side(node: dict[str, Any], out: dict[str, Any], *, output: bool) -> Non
             out.pop("default")
         elif default is None and not nullable and kind is not None:
             out.pop("default")
+
+
+def _flatten(schema: Any, defs: dict[str, Any], depth: int = 0) -> Any:
+    """A root model's ``allOf`` of objects merged into one object: its fields are the wrapper's arguments,
+    so they must all be declared on the class itself (not inherited from several bases)."""
+    if not isinstance(schema, dict) or "allOf" not in schema or depth > 8:
+        return schema
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    rest = {k: v for k, v in schema.items() if k not in ("allOf", "properties", "required")}
+    for member in schema["allOf"]:
+        ref = member.get("$ref") if isinstance(member, dict) else None
+        if isinstance(ref, str) and set(member) <= {"$ref", "description"}:
+            member = defs.get(ref.rsplit("/", 1)[1], {})
+        member = _flatten(member, defs, depth + 1)
+        if not isinstance(member, dict) or not (
+            member.get("type") in (None, "object") and set(member) <= _OBJECT_KEYS
+        ):
+            return schema  # not a plain object: leave the generator's rendering
+        props.update(member.get("properties") or {})
+        required += [r for r in member.get("required") or [] if r not in required]
+    props.update(schema.get("properties") or {})
+    required += [r for r in schema.get("required") or [] if r not in required]
+    return {"type": "object", **rest, "properties": props, "required": required}
+
+
+_OBJECT_KEYS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "description", "title", "allOf"}
+)
+
+
+def _primitive(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and node.get("type") in ("string", "integer", "number", "boolean", "null")
+        and not set(node) & {"enum", "const", "$ref", "customTypePath"}
+    )
 
 
 def _has_properties(schema: dict[str, Any] | None, defs: dict[str, Any]) -> bool:
@@ -318,6 +364,9 @@ def render_models(cap: Capability) -> Models:
         add_root(f"{i}:output", op.output if op.output != {} else None, True, "Output", prefix)
         add_root(f"{i}:events", op.events if op.events != {} else None, True, "Event", prefix)
         add_root(f"{i}:path", op.path_parameters, False, "Path", prefix)
+
+    for model in sorted(set(roles.values())):
+        jdefs[model] = _flatten(jdefs[model], jdefs)
 
     def name_fields(extra: frozenset[str]) -> None:
         aliases.clear()

@@ -92,7 +92,8 @@ def module_name(capability: str) -> str:
     name = "_".join(w.lower() for w in _words(capability)) or "capability"
     if name[0].isdigit():
         name = "cap_" + name
-    if keyword.iskeyword(name) or name.startswith("_"):
+    # `names` is the Capabilities index's own attribute; `capabilities` the runtime's package name
+    if keyword.iskeyword(name) or name.startswith("_") or name in ("names", "capabilities"):
         name += "_"
     return name
 

@@ -225,6 +225,20 @@ def _operation_ctx(
     }
 
 
+def operations_first(cap: Capability) -> Operation | None:
+    return cap.operations[0] if cap.operations else None
+
+
+def _verb_names(cap: Capability) -> tuple[str, ...]:
+    """What the capability offers, for the index: its verbs, then its route methods."""
+    names = list(cap.verbs)
+    for i, (run, stream) in _method_names(cap).items():
+        op = cap.operations[i]
+        names += [run] if "run" in op.verbs else []
+        names += [stream] if "stream" in op.verbs else []
+    return tuple(names)
+
+
 def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> str:
     cls = models.cls
     attr = module_name(cap.name)
@@ -244,7 +258,8 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         None,
     )
     input_ctx: dict[str, Any] | None = None
-    first_verb = cap.verbs[0]
+    method_names = _method_names(cap)
+    first_verb = cap.verbs[0] if cap.verbs else method_names[0][0]
     example = f"{attr_path}.live(model=...)"
     route_arg, route_block, path_params, path_names = _route(cap, "", cap.path, models, "")
     if models.input is not None:
@@ -279,7 +294,9 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     if "stream" in cap.verbs and events is not None and events["type"] == "object":
         events = {"type": "object", "model": "", "suffix": "", "parse": "value"}
     imports, classes = _split_imports(models.code)
-    method_names = _method_names(cap)
+    if not cap.verbs and operations_first(cap) is not None:
+        op0 = cap.operations[0]
+        example = f"{attr_path}.{method_names[0][0 if 'run' in op0.verbs else 1]}(...)"
     operations = [
         _operation_ctx(cap, i, op, models, method_names[i], attr_path)
         for i, op in enumerate(cap.operations)
@@ -379,7 +396,7 @@ def render_files(
                 "module": mod,
                 "attr": mod,
                 "cls": models.cls,
-                "verbs": cap.verbs,
+                "verbs": _verb_names(cap),
                 "summary": _first_sentence(cap.description).rstrip(".")
                 or f"The {cap.name} capability",
             }
