@@ -445,3 +445,81 @@ def test_warnings_name_ignored_keywords(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "properties/x/minimun: unknown keyword 'minimun' ignored" in err
     assert "properties/x/x-internal: vendor extension 'x-internal' ignored" in err
+
+
+HOSTILE = {
+    "openapi": "3.1.0",
+    "info": {"title": "../../../../tmp/owned", "version": "1"},
+    "x-livepeer-capability": "../../escape",
+    "paths": {
+        "/../../up": {
+            "post": {
+                "requestBody": {
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/..~1..~1x"}}
+                    }
+                },
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/a/{..}": {
+            "post": {
+                "operationId": "../../../op",
+                "parameters": [
+                    {"name": "..", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/%2e%2e/abs": {
+            "post": {
+                "x-livepeer-operation": "/etc/passwd",
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+    },
+    "components": {
+        "schemas": {"../../x": {"type": "object", "properties": {"../y": {"type": "string"}}}}
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["as_given", "explicit_operation_names"],
+)
+def test_a_hostile_document_cannot_write_outside_out(
+    variant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = json.loads(json.dumps(HOSTILE))
+    if variant == "explicit_operation_names":
+        for i, item in enumerate(document["paths"].values()):
+            item["post"]["x-livepeer-capability"] = [
+                "../../../evil",
+                '/abs/"olute"; raise SystemExit #',
+                "..\\win",
+            ][i]
+            item["post"]["description"] = 'ends in a quote" and """ and \\'
+        document["components"]["schemas"]["../../x"]["description"] = '"""; raise SystemExit; """'
+    cwd = tmp_path / "work" / "deep" / "cwd"
+    cwd.mkdir(parents=True)
+    source = tmp_path / "hostile.json"
+    source.write_text(json.dumps(document))
+    monkeypatch.chdir(cwd)
+    assert main(["generate", "--from", str(source), "--out", "pkg"]) == 0
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - {source}
+    outside = [p for p in written if not p.is_relative_to(cwd / "pkg")]
+    assert outside == []
+    assert not (cwd / ".ruff_cache").exists()
+    assert not Path("/tmp/owned").exists()
+    names = sorted(p.name for p in (cwd / "pkg").iterdir())
+    assert all(n.isascii() and ".." not in n for n in names)
+    sys.path.insert(0, str(cwd))
+    try:
+        pkg = importlib.import_module("pkg")
+        for info in pkgutil.iter_modules(pkg.__path__):
+            importlib.import_module(f"pkg.{info.name}")
+    finally:
+        sys.path.remove(str(cwd))
+        for mod in [m for m in sys.modules if m.split(".")[0] == "pkg"]:
+            del sys.modules[mod]

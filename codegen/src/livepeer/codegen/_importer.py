@@ -802,6 +802,9 @@ def import_document(
             cap_name = op.get("x-livepeer-capability") or path.strip("/")
             if wanted and cap_name not in wanted:
                 continue
+            capability_name(
+                str(cap_name), f"{source.ref}#{pointer('paths', path, 'post', 'x-livepeer-capability')}"
+            )
             walker = _Walker(source, components, "#/components/schemas", runner or marked, warnings)
             out.append(
                 _capability_from_operation(

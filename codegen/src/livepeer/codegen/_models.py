@@ -148,13 +148,14 @@ def _one_side(node: dict[str, Any], out: dict[str, Any], *, output: bool) -> Non
     out.pop("writeOnly", None)
     for key in ("anyOf", "oneOf"):
         members = out.get(key)
-        if isinstance(members, list) and all(_primitive(m) for m in members):
-            # A union of constrained primitives would become RootModel classes callers must build
-            # (`V(root="x")`); plain `str | int` instead, and the server checks the ranges.
-            if any(set(m) - {"type", "format"} for m in members):
-                out[key] = [
-                    {k: v for k, v in m.items() if k in ("type", "format")} for m in members
-                ]
+        # A union of constrained primitives would become RootModel classes callers must build
+        # (`V(root="x")`); plain `str | int` instead, and the server checks the ranges.
+        if (
+            isinstance(members, list)
+            and all(_primitive(m) for m in members)
+            and any(set(m) - {"type", "format"} for m in members)
+        ):
+            out[key] = [{k: v for k, v in m.items() if k in ("type", "format")} for m in members]
     if out.get("format") in _PLAIN_FORMATS:
         out.pop("format")
     if "default" in out:
