@@ -112,10 +112,17 @@ def has_files(payload: Mapping[str, object] | None) -> bool:
 
 def multipart_body(
     payload: Mapping[str, object],
-) -> tuple[dict[str, str], list[tuple[str, tuple[str, bytes | IO[bytes], str]]]]:
-    """Form fields and file parts, where a list of files becomes one part per file under the same name."""
+) -> tuple[
+    dict[str, str],
+    dict[str, tuple[str, bytes | IO[bytes], str]]
+    | list[tuple[str, tuple[str, bytes | IO[bytes], str]]],
+]:
+    """Form fields and file parts; a list of files becomes one part per file under the same name (then the
+    parts are a list of pairs, else the usual mapping)."""
     lists = {k: v for k, v in payload.items() if isinstance(v, (list, tuple)) and is_file_list(v)}
     data, files = multipart_parts({k: v for k, v in payload.items() if k not in lists})
+    if not lists:
+        return data, files
     parts = list(files.items())
     for key, values in lists.items():
         parts += [(key, _file_tuple(key, v)) for v in values]
