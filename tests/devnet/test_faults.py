@@ -91,7 +91,11 @@ def test_no_capacity_is_503_everywhere(devnet_factory: Any) -> None:
             headers={"Livepeer-Segment": offchain_segment(net)},
             json={"model_id": "noop"},
         )
-        ai = c.post(f"{url}/text-to-image", json={"prompt": "x"})
+        ai = c.post(
+            f"{url}/text-to-image",
+            headers={"Livepeer-Segment": offchain_segment(net)},
+            json={"prompt": "x", "model_id": "stabilityai/sdxl-turbo"},
+        )
     assert byoc.status_code == 503
     assert lv2v.status_code == 503
     assert ai.status_code == 503

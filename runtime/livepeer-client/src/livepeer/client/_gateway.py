@@ -146,6 +146,9 @@ class _Core:
         check_route(capability, route)
         if payload is not None and not isinstance(payload, Mapping):
             raise ConfigError("input must be a mapping of field names to values")
+        if capability in BUILTIN_PIPELINES:
+            # The Go gateway's defaults (model id included) apply before orchestrators are selected.
+            payload, model = ai.prepare(capability, payload, model)
         req = Request(
             capability,
             model,

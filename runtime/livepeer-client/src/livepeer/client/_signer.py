@@ -66,6 +66,9 @@ class PaymentState:
 
     manifest_id: str
     state: Mapping[str, Any] | None = None
+    # The OrchestratorInfo the chain last paid against: per-request AI chains keep using it, because a
+    # chain's sender nonces are only unique under its own ticket parameters (pm/recipient.go:369-393).
+    info: bytes | None = None
 
 
 def needs_payment(price_per_second: float, balance: float | None) -> bool:
@@ -141,6 +144,9 @@ class Signer:
         self._lock = threading.Lock()
         self.states: dict[tuple[str, str], PaymentState] = {}
         self.byoc_signing: bool | None = None  # unknown until /sign-byoc-job answers once
+        # recipientRandHashes per-request AI chains have started on: a new chain restarts sender nonces at 1,
+        # so it must not start on ticket parameters an earlier chain used (pm/recipient.go:369-393).
+        self.ai_sessions: set[bytes] = set()
 
     @property
     def has_local_key(self) -> bool:
@@ -286,7 +292,14 @@ class Signer:
             raise SignerError("signer /generate-live-payment returned malformed JSON") from None
         with self._lock:
             st.state = new_state if isinstance(new_state, dict) else st.state
+            st.info = orchestrator_info
         return tokens
+
+    def chain_info(self, key: tuple[str, str]) -> bytes | None:
+        """The OrchestratorInfo the state chain of ``key`` last paid against, if it exists."""
+        with self._lock:
+            st = self.states.get(key)
+            return st.info if st is not None else None
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drop a state chain (after 481/400 the chain is unusable)."""

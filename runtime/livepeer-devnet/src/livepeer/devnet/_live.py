@@ -1,4 +1,4 @@
-"""Orchestrator routes that start work on runners: LV2V (§8), BYOC live streams (§7) and AI batch routes.
+"""Orchestrator routes that start work on runners: LV2V (§8), and BYOC live streams (§7).
 
 Each LV2V session gets its own runner (a ``livepeer.runner`` LivePipeline served on a fresh loopback port),
 as go-livepeer starts one runner container per stream; BYOC live streams go to the registered worker.
@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from livepeer.devnet._keys import recover_hash_signer
@@ -67,7 +67,7 @@ class LiveSession:
 
 
 class LiveRoutes:
-    """LV2V, ``/payment``, ``/ai/stream/*`` and the AI batch routes of one orchestrator."""
+    """LV2V, ``/payment`` and ``/ai/stream/*`` of one orchestrator (AI batch routes: ``_ai``)."""
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
@@ -78,7 +78,6 @@ class LiveRoutes:
         self.stream_interval = 23.0
 
     def routes(self) -> list[BaseRoute]:
-        o = self.orch
         routes: list[BaseRoute] = [
             Route("/live-video-to-video", self.start_lv2v, methods=["POST"]),
             Route("/payment", self.payment, methods=ANY_METHOD),
@@ -87,8 +86,6 @@ class LiveRoutes:
             Route("/ai/stream/stop", self.stream_stop, methods=ANY_METHOD),
             Route("/ai/stream/payment", self.stream_payment, methods=ANY_METHOD),
         ]
-        for pipeline in o.options.ai_models:
-            routes.append(Route(f"/{pipeline}", self._ai_handler(pipeline), methods=["POST"]))
         return routes
 
     async def stop_all(self) -> None:
@@ -501,79 +498,3 @@ class LiveRoutes:
         except _Reject as exc:
             return exc.response()
         return Response(b"", headers={"Livepeer-Balance": str(round(self.orch.balances.get(key)))})
-
-    # -- AI batch routes --------------------------------------------------------------------------------
-
-    def _ai_handler(self, pipeline: str) -> Any:
-        async def handler(request: Request) -> Response:
-            return await self.ai_request(request, pipeline)
-
-        return handler
-
-    async def ai_request(self, request: Request, pipeline: str) -> Response:
-        o = self.orch
-        body = await request.body()
-        if len(body) > AI_MAX_BODY:
-            return JSONResponse({"error": {"message": "request body too large"}}, status_code=413)
-        try:
-            seg = self._segment(request) if o.options.onchain else None
-            if seg is not None:
-                manifest = seg.manifestId.decode(errors="replace") or pipeline
-                sender, _credit = self._payment(request, seg, manifest)
-                if o.balances.get((sender, manifest)) <= 0:
-                    raise _Reject(402, "Insufficient balance")
-            else:
-                sender, manifest = "", pipeline
-        except _Reject as exc:
-            return JSONResponse({"error": {"message": exc.message}}, status_code=exc.status)
-        runner = o.ai_runners.get(pipeline)
-        if runner is None or o.faults.no_capacity:
-            return JSONResponse({"error": {"message": "insufficient capacity"}}, status_code=503)
-        if o.faults.worker_delay:
-            await anyio.sleep(o.faults.worker_delay)
-        headers = {"content-type": request.headers.get("content-type", "application/json")}
-        try:
-            if o.faults.worker_dead:
-                raise httpx.ConnectError("runner is dead (devnet fault)")
-            req = o.http.build_request(
-                "POST", f"{runner}/{pipeline}", content=body, headers=headers
-            )
-            upstream = await o.http.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            return JSONResponse({"error": {"message": f"runner error: {exc}"}}, status_code=500)
-        if o.options.onchain:
-            ppu, ppx = o.base_price()
-            o.balances.debit((sender, manifest), Fraction(ppu, ppx) * _ai_units(pipeline, body))
-        if "text/event-stream" in upstream.headers.get("content-type", ""):
-
-            async def relay() -> Any:
-                try:
-                    async for chunk in upstream.aiter_raw():
-                        yield chunk
-                finally:
-                    await upstream.aclose()
-
-            return StreamingResponse(relay(), media_type="text/event-stream")
-        content = await upstream.aread()
-        await upstream.aclose()
-        return Response(
-            content,
-            status_code=upstream.status_code,
-            media_type=upstream.headers.get("content-type", "application/json"),
-        )
-
-
-def _ai_units(pipeline: str, body: bytes) -> int:
-    """Billable units of a batch AI request: output pixels for images, tokens for llm."""
-    try:
-        params = json.loads(body)
-    except ValueError:
-        return 1
-    if not isinstance(params, dict):
-        return 1
-    if pipeline == "text-to-image":
-        w, h = int(params.get("width", 1024) or 1024), int(params.get("height", 1024) or 1024)
-        return w * h * int(params.get("num_images_per_prompt", 1) or 1)
-    if pipeline == "llm":
-        return int(params.get("max_tokens", 256) or 256)
-    return 1

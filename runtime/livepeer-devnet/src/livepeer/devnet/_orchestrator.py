@@ -114,10 +114,16 @@ class OrchestratorOptions:
     pixels_per_unit: int = 100
     lv2v_models: tuple[str, ...] = ("noop", "grayscale")
     lv2v_capacity: int = 4
-    # Built-in AI pipelines served by stand-in runners: pipeline -> model id.
+    # Built-in AI pipelines served by stand-in runners: pipeline -> model id. The defaults are the models a
+    # Go gateway asks for when a request names none (server/ai_process.go:32-41).
     ai_models: dict[str, str] = field(
-        default_factory=lambda: {"text-to-image": "devnet/tiny-png", "llm": "devnet/echo-llm"}
+        default_factory=lambda: {
+            "text-to-image": "stabilityai/sdxl-turbo",
+            "llm": "meta-llama/llama-3.1-8B-Instruct",
+        }
     )
+    # Concurrent requests per AI model (go-livepeer reserves one runner per request: ai_http.go:1582).
+    ai_capacity: int = 4
     trickle_idle_timeout: float = 300.0
 
 
@@ -214,6 +220,9 @@ class Orchestrator:
         # BYOC worker URLs by sample name (the live-runner apps proxy to them); set by the devnet.
         self.devnet_workers: dict[str, str] = {}
         self.apps = AppRoutes(self, [])
+        from livepeer.devnet._ai import AIRoutes
+
+        self.ai = AIRoutes(self)
         self.app = self._build_app()
 
     # -- setup ------------------------------------------------------------------------------------------
@@ -259,6 +268,7 @@ class Orchestrator:
             Route("/capability/unregister", self.capability_unregister, methods=["POST"]),
             *self.live.routes(),
             *self.apps.routes(),
+            *self.ai.routes(),
             Mount("/ai/trickle", app=self._trickle_app),
         ]
         return Starlette(routes=routes)
@@ -418,9 +428,11 @@ class Orchestrator:
         caps.capacities[LV2V_CAPABILITY_ID] = self.options.lv2v_capacity
         for pipeline, model in self.options.ai_models.items():
             cid = PIPELINE_IDS[pipeline]
-            per[cid].models[model].warm = True
-            per[cid].models[model].capacity = 1
-            caps.capacities[cid] = 1
+            m = per[cid].models[model]
+            m.warm = True
+            m.capacity = self.options.ai_capacity
+            m.capacityInUse = min(m.capacity, self.ai.in_use.get((pipeline, model), 0))
+            caps.capacities[cid] = self.options.ai_capacity
         return caps
 
     # -- BYOC: registration -----------------------------------------------------------------------------

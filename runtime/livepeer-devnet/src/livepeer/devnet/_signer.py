@@ -117,7 +117,6 @@ class Signer:
 
     def __post_init__(self) -> None:
         self.address_signature = self.key.sign_hash_of(self.key.address)
-        self._nonce = 0
         routes = [
             Route("/sign-orchestrator-info", self.sign_orchestrator_info, methods=["POST"]),
             Route("/generate-live-payment", self.generate_live_payment, methods=["POST"]),
@@ -243,7 +242,7 @@ class Signer:
         else:
             state = {
                 "StateID": os.urandom(8).hex(),
-                "PMSessionID": os.urandom(8).hex(),
+                "PMSessionID": "",
                 "OrchestratorAddress": info.address.hex(),
                 "App": app,
                 "Type": kind,
@@ -266,16 +265,21 @@ class Signer:
         elif kind == "fixed":
             fee = price
         else:
-            fee = price * int(body.get("inPixels", 0) or 0)
+            fee = price * _in_pixels(body.get("inPixels"))
         balance = Fraction(state["Balance"])
         ev = ticket_ev(info.ticket_params)
         if ev <= 0:
             raise _SignerError(400, "ticket EV is zero")
-        if state_in is not None and balance >= fee and fee > 0:
-            raise _SignerError(482, "no payment needed")
-        count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
+        if not kind:
+            count = _per_request_tickets(fee, balance, ev)
+        else:
+            if state_in is not None and balance >= fee and fee > 0:
+                raise _SignerError(482, "no payment needed")
+            count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
         if count > MAX_TICKETS:
-            raise _SignerError(400, f"too many tickets required ({count})")
+            raise _SignerError(
+                400, f"numTickets {count} exceeds maximum of 100"
+            )  # remote_signer.go:622
         balance += ev * count - fee
         payment = pb.Payment(
             ticket_params=info.ticket_params,
@@ -286,22 +290,27 @@ class Signer:
                 pixelsPerUnit=info.price_info.pixelsPerUnit,
             ),
         )
+        # Sender nonces continue within a chain on the same ticket parameters and restart at 1 otherwise
+        # (remote_signer.go:499-504: the PM session id is the recipientRandHash).
+        pm_session = info.ticket_params.recipient_rand_hash.hex()
+        nonce = int(state["SenderNonce"]) if state["PMSessionID"] == pm_session else 0
         for _ in range(count):
-            self._nonce += 1
-            ticket_hash = keccak(
-                info.ticket_params.recipient_rand_hash + self._nonce.to_bytes(4, "big")
-            )
+            nonce += 1
+            ticket_hash = keccak(info.ticket_params.recipient_rand_hash + nonce.to_bytes(4, "big"))
             payment.ticket_sender_params.add(
-                sender_nonce=self._nonce, sig=self.key.sign_hash_of(ticket_hash)
+                sender_nonce=nonce, sig=self.key.sign_hash_of(ticket_hash)
             )
         state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
-        state["SenderNonce"] = self._nonce
+        state["SenderNonce"] = nonce
+        state["PMSessionID"] = pm_session
         state["Balance"] = str(balance)
         state["LastUpdate"] = now
         state["AuthExpiry"] = info.auth_token.expiration
+        # genSegCreds with an empty segment (remote_signer.go:651): its hash is keccak256 of no bytes.
         seg = pb.SegData(
             manifestId=(manifest or "").encode(),
             seq=int(state["SequenceNumber"]),
+            hash=keccak(b""),
             auth_token=info.auth_token,
         )
         if body.get("capabilities"):
@@ -353,9 +362,33 @@ class Signer:
             raise _SignerError(481, "price above the signer's max price")
 
 
+def _in_pixels(value: Any) -> int:
+    """``inPixels`` of a request without ``type`` (per-request AI): required and positive
+    (``server/remote_signer.go:536-569``; Go's JSON decoder turns a mistyped value into a 400 too)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is not None and not isinstance(value, (int, float)):
+            raise _SignerError(400, "invalid inPixels")
+        raise _SignerError(400, "missing billable unit or job type")
+    return value
+
+
+def _per_request_tickets(fee: Fraction, balance: Fraction, ev: Fraction) -> int:
+    """Tickets for a per-request payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the
+    minimum credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none
+    when the state's balance already covers it; that is the 482 "no tickets" answer
+    (``server/remote_signer.go:606-614``)."""
+    floor = max(fee, ev)
+    if balance >= floor:
+        raise _SignerError(482, "no tickets")
+    return math.ceil((floor - balance) / ev)
+
+
 def segment_message(seg: pb.SegData) -> bytes:
-    """What the devnet signer signs in segment credentials (manifest id and sequence number)."""
-    return seg.manifestId + seg.seq.to_bytes(8, "big", signed=True)
+    """What segment credentials sign: ``SegTranscodingMetadata.Flatten`` (``core/streamdata.go:73-83``) of a
+    segment without profiles, i.e. manifest id, the sequence number left-padded to 32 bytes, the 32-byte hash.
+    """
+    seq = seg.seq.to_bytes(32, "big") if seg.seq >= 0 else bytes(32)
+    return bytes(seg.manifestId) + seq + bytes(seg.hash)[-32:].rjust(32, b"\x00")
 
 
 def orch_capability_keys(orch: Orchestrator) -> list[str]:
