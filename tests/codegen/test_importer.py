@@ -347,3 +347,40 @@ def test_unknown_keywords_and_vendor_extensions_are_ignored_with_a_warning() -> 
         "mem.json#/paths/~1cap/post/requestBody/content/application~1json/schema/properties/a/x-tool: "
         "vendor extension 'x-tool' ignored",
     ]
+
+
+def test_a_container_document_is_one_capability_named_by_flag_marker_or_title() -> None:
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "My Lab!", "version": "1"},
+        "paths": {
+            "/a/{id}": {
+                "post": {
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/b": {"post": {"responses": {"200": {"description": "ok"}}}},
+            "/c": {"get": {"responses": {"200": {"description": "ok"}}}},
+        },
+    }
+    source = Source(ref="lab.json", document=doc, sha256="0" * 64)
+    (by_title,) = import_document(source)
+    assert by_title["name"] == "my-lab"
+    assert [(op["name"], op["path"]) for op in by_title["operations"]] == [
+        ("a", "a/{id}"),
+        ("b", "b"),
+    ]
+    assert by_title["operations"][0]["path_parameters"]["required"] == ["id"]
+    doc["x-livepeer-capability"] = "lab"
+    assert import_document(source)[0]["name"] == "lab"
+    assert import_document(source, capabilities=["other"])[0]["name"] == "other"
+    with pytest.raises(CodegenError, match="at most one --capability"):
+        import_document(source, capabilities=["x", "y"])
