@@ -404,6 +404,10 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         doc({"/t": post(STR, media="text/plain")}),
         "#/paths/~1t/post/requestBody/content: unsupported request media types ['text/plain']",
     ),
+    "urlencoded_body": (
+        doc({"/f": post(obj({"x": INT}), media="application/x-www-form-urlencoded")}),
+        "application~1x-www-form-urlencoded/schema: application/x-www-form-urlencoded bodies cannot be sent",
+    ),
     "swagger2": (
         {"swagger": "2.0", "info": {"title": "x", "version": "1"}, "paths": {}},
         "#/openapi: unsupported OpenAPI version '2.0'",

@@ -685,6 +685,7 @@ def _byoc_capability(
         body, body_ptr = walker.deref(in_schema, in_ptr) if in_schema is not None else ({}, in_ptr)
         if in_schema is not None:
             _check_object_body(walker, body, body_ptr)
+            _check_body_media(walker, in_ptr, body)
         inp = walker.norm(in_schema, in_ptr) if in_schema is not None else {"type": "object"}
         if inp.get("$ref") is None:
             inp.pop("description", None)
@@ -738,6 +739,35 @@ def _check_object_body(walker: _Walker, body: Any, ptr: str) -> None:
             f"request body of type {kind!r}: the client sends a JSON object or multipart form fields "
             "(wrap the value in an object)",
         )
+
+
+def _check_body_media(walker: _Walker, ptr: str, body: Any) -> None:
+    """The client sends JSON, or multipart/form-data when a call carries files (see docs/codegen.md)."""
+    media = ptr.rsplit("/", 2)[-2].replace("~1", "/").replace("~0", "~")
+    if _bare(media) == "application/x-www-form-urlencoded":
+        raise CodegenError(
+            walker.where(ptr),
+            "application/x-www-form-urlencoded bodies cannot be sent: the client sends JSON, or "
+            "multipart/form-data when a call carries files",
+        )
+    if _bare(media) == "multipart/form-data" and isinstance(body, dict):
+        props = body.get("properties") or {}
+        required = set(body.get("required") or [])
+        if not any(_is_file_schema(props.get(name)) for name in required):
+            walker.warn(
+                ptr,
+                "multipart/form-data body without a required file: a call that carries no file is sent "
+                "as JSON",
+            )
+
+
+def _is_file_schema(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    if node.get("format") == "binary" or "contentMediaType" in node:
+        return True
+    items = node.get("items")
+    return node.get("type") == "array" and _is_file_schema(items)
 
 
 def capability_name(text: str, where: str) -> str:
