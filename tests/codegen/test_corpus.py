@@ -523,3 +523,17 @@ def test_a_hostile_document_cannot_write_outside_out(
         sys.path.remove(str(cwd))
         for mod in [m for m in sys.modules if m.split(".")[0] == "pkg"]:
             del sys.modules[mod]
+
+
+def test_non_ascii_names_transliterate(corpus: tuple[Path, dict[str, types.ModuleType]]) -> None:
+    mod = importlib.import_module("case_non_ascii.buecher_cafe")
+    rec = Recorder()
+    wrapper = mod.BuecherCafe(rec)
+    params = list(inspect.signature(wrapper.groesse).parameters)
+    assert params == ["strasse", "cafe", "u540d_u524d", "naive_ssig", "timeout"]
+    with contextlib.suppress(Recorded):
+        wrapper.groesse(strasse="Haupt", cafe="c", u540d_u524d="n", naive_ssig=1)
+    _, cap, sent = rec.calls[-1]
+    assert cap == "buecher-cafe"
+    assert sent["route"] == "größe/Haupt"  # the wire keeps the document's names
+    assert sent["input"] == {"café": "c", "名前": "n", "naïve-ßig": 1}
