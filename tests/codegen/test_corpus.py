@@ -537,3 +537,13 @@ def test_non_ascii_names_transliterate(corpus: tuple[Path, dict[str, types.Modul
     assert cap == "buecher-cafe"
     assert sent["route"] == "größe/Haupt"  # the wire keeps the document's names
     assert sent["input"] == {"café": "c", "名前": "n", "naïve-ßig": 1}
+
+
+def test_path_values_are_substituted_once() -> None:
+    from livepeer.capabilities._support import InputValidationError, route_path
+
+    assert route_path("c", "a/{x}/b/{y}", {"x": "{y}", "y": 2}) == "a/{y}/b/2"
+    assert route_path("c", "f/{flag}", {"flag": True}) == "f/true"
+    for bad in ("", ".", "..", "a/b", "100%", "a?b", "a#b", "a\nb"):
+        with pytest.raises(InputValidationError, match="cannot be sent in the URL path"):
+            route_path("c", "a/{x}", {"x": bad})

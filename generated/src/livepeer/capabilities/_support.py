@@ -6,6 +6,7 @@ untyped handle behind ``gw.capabilities["name"]``. Imports only pydantic at runt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -167,7 +168,7 @@ _UNROUTABLE = frozenset("/%?#")
 
 def route_path(capability: str, template: str, values: Mapping[str, object]) -> str:
     """``route_path("pets", "pets/{pet_id}", {"pet_id": 7})`` -> ``"pets/7"``; refuses values that cannot route."""
-    out = template
+    texts: dict[str, str] = {}
     for key, value in values.items():
         text = ("true" if value else "false") if isinstance(value, bool) else str(_wire(value))
         if (
@@ -181,8 +182,9 @@ def route_path(capability: str, template: str, values: Mapping[str, object]) -> 
                 "input": value,
             }
             raise InputValidationError(capability, [error], {})
-        out = out.replace("{" + key + "}", text)
-    return out
+        texts[key] = text
+    # one pass, so a value that looks like "{other}" is never substituted again
+    return re.sub(r"\{([^{}/]+)\}", lambda m: texts.get(m.group(1), m.group(0)), template)
 
 
 def parse_output(capability: str, model: type[M], value: object) -> M:
