@@ -364,7 +364,7 @@ def test_one_call_per_operation_validates_and_serializes(
                     or (isinstance(v, list) and v and all(isinstance(x, bytes) for x in v))
                 }
                 json.dumps({k: v for k, v in payload.items() if k not in files})  # serializes
-                assert "route" not in sent or "{" not in sent["route"], label
+                assert "path" not in sent or "{" not in sent["path"], label
                 done += 1
     assert done >= 50
 
@@ -384,7 +384,7 @@ def test_calls_reach_the_declared_routes_with_wire_names(
     with pytest.raises(Recorded):
         wrapper.items(item_id=42, id=job.id, at=job.at, source=job.source)
     verb, cap, sent = rec.calls[-1]
-    assert (verb, cap, sent["route"]) == ("run", "image-lab", "items/42")
+    assert (verb, cap, sent["path"]) == ("run", "image-lab", "items/42")
     assert sent["input"]["id"] == "00000000-0000-0000-0000-000000000001"
     assert sent["input"]["at"] == "2024-01-01T00:00:00Z"
     with pytest.raises(pkgs["fastapi_app"].InputValidationError, match="item_id"):
@@ -393,7 +393,7 @@ def test_calls_reach_the_declared_routes_with_wire_names(
         wrapper.upload(bucket="a/../b", file=b"x")
     wrapper.chat(room="r 1", id=job.id, at=job.at, source=job.source)
     assert rec.calls[-1][0] == "stream"
-    assert rec.calls[-1][2]["route"] == "chat/r 1"
+    assert rec.calls[-1][2]["path"] == "chat/r 1"
     # descriptions from the user's document are kept in their package
     assert "Store files in a bucket." in (wrapper.upload.__doc__ or "")
     assert "The user's own container." in (lab.ImageLab.__doc__ or "")
@@ -535,7 +535,7 @@ def test_non_ascii_names_transliterate(corpus: tuple[Path, dict[str, types.Modul
         wrapper.groesse(strasse="Haupt", cafe="c", u540d_u524d="n", naive_ssig=1)
     _, cap, sent = rec.calls[-1]
     assert cap == "buecher-cafe"
-    assert sent["route"] == "größe/Haupt"  # the wire keeps the document's names
+    assert sent["path"] == "größe/Haupt"  # the wire keeps the document's names
     assert sent["input"] == {"café": "c", "名前": "n", "naïve-ßig": 1}
 
 

@@ -68,7 +68,7 @@ def _post(
 
 def _signed(net: RunningDevnet, in_pixels: int, state: Any = None) -> dict[str, Any]:
     """``/generate-live-payment`` without ``type`` (per-request AI), as the client calls it."""
-    info = _orch(net).orchestrator_info()
+    info = _orch(net).orchestrator_info(sender=net.net.signer.key.address_bytes)
     body: dict[str, Any] = {
         "orchestrator": _b64(info),
         "ManifestID": f"27_{T2I_MODEL}",

@@ -179,11 +179,13 @@ def test_signer_storms(devnet_factory: Any, status: int) -> None:
     assert "message" in codes[0].json()["error"]
 
 
-def test_sign_byoc_job_can_be_switched_off_like_master(devnet_factory: Any) -> None:
+def test_sign_byoc_job_is_a_branch_only_switch(devnet_factory: Any) -> None:
     net = devnet_factory()
-    net.signer_faults.update({"sign_byoc_job": False})
     r = httpx.post(f"{net.signer}/sign-byoc-job", json={"capability": "x"})
-    assert r.status_code == 404
+    assert r.status_code == 404  # master go-livepeer has no such route
+    net.signer_faults.update({"sign_byoc_job": True})
+    r = httpx.post(f"{net.signer}/sign-byoc-job", json={"capability": "x"})
+    assert r.status_code == 200
 
 
 def test_control_api_flips_switches_and_restarts(devnet_factory: Any) -> None:

@@ -56,7 +56,7 @@ def _post(net: RunningDevnet, headers: dict[str, str], body: Any = None) -> http
 
 
 def _sign(net: RunningDevnet, in_pixels: int = 64, **extra: Any) -> httpx.Response:
-    info = _orch(net).orchestrator_info()
+    info = _orch(net).orchestrator_info(sender=net.net.signer.key.address_bytes)
     body = {"orchestrator": _b64(info), "ManifestID": f"27_{MODEL}", "inPixels": in_pixels, **extra}
     with httpx.Client(timeout=10) as c:
         return c.post(net.signer + "/generate-live-payment", json=body)
@@ -168,7 +168,7 @@ def test_ProcessPayment_PaymentError_DoesNotIncreaseCreditBalance(onchain: Runni
 def test_DebitFees(onchain: RunningDevnet) -> None:
     """price x outPixels against ``"{capID}_{modelID}"``; for llm outPixels is max_tokens (ai_http.go:1520)."""
     orch = _orch(onchain)
-    info = orch.orchestrator_info()
+    info = orch.orchestrator_info(sender=onchain.net.signer.key.address_bytes)
     body = {
         "orchestrator": _b64(info),
         "ManifestID": f"33_{LLM_MODEL}",
@@ -216,14 +216,20 @@ def test_ReceiveTicket_InvalidSenderNonce(onchain: RunningDevnet) -> None:
 def test_ReceiveTicket_NonceMapFill(onchain: RunningDevnet) -> None:
     """600 nonces per recipientRand, then ``too many values`` (pm/recipient.go:26, :386-389). Sent in batches
     of 100: the devnet's server caps request headers at 16 KiB where Go allows 1 MiB."""
-    payment, seg = _paid(onchain)
-    sig = bytes(payment.ticket_sender_params[0].sig)
-    nonce = 0
-    for batch in range(MAX_SENDER_NONCES // 100 + 1):
-        del payment.ticket_sender_params[:]
-        for _ in range(100 if batch < MAX_SENDER_NONCES // 100 else 1):
-            nonce += 1
-            payment.ticket_sender_params.add(sender_nonce=nonce, sig=sig)
+    from livepeer.client._tickets import make_payment
+
+    first, seg = _paid(onchain)
+    price = (first.expected_price.pricePerUnit, first.expected_price.pixelsPerUnit)
+    key = onchain.net.signer.key
+    nonce = 0  # the signer's own payment is never sent, so the orchestrator has seen no nonce yet
+    # Real signatures (the orchestrator recovers each one), fresh nonces up to the cap and one past it.
+    while nonce <= MAX_SENDER_NONCES:
+        batch = range(nonce + 1, min(nonce + 100, MAX_SENDER_NONCES + 1) + 1)
+        payment = make_payment(
+            first.ticket_params, sender=first.sender, expected_price=price, nonces=batch,
+            sign=key.sign_raw,
+        )  # fmt: skip
+        nonce = batch[-1]
         r = _post(onchain, {"Livepeer-Payment": _b64(payment), "Livepeer-Segment": seg})
         if nonce <= MAX_SENDER_NONCES:
             assert r.status_code == 200, r.text

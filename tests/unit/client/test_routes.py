@@ -11,7 +11,7 @@ import pytest
 from livepeer.client import ConfigError
 from livepeer.client._http import Call, Deadline, Reply
 from livepeer.client._proto import lp_rpc_pb2 as pb
-from livepeer.client._routes import Probe, Request, ai, ai_request, byoc, check_route
+from livepeer.client._routes import Probe, Request, ai, ai_request, byoc, check_path
 from livepeer.client._signer import Identity, Signer
 
 OFFCHAIN = Identity("0x" + "00" * 20, "0x")
@@ -99,13 +99,14 @@ def test_billed_units_follow_the_orchestrator() -> None:
 
 
 def test_byoc_credit_to_buy() -> None:
-    # Empty balance: threshold (120 s) + timeout.
-    assert byoc.seconds_to_buy(10, 0, 30) == 150
-    # Plenty of credit still buys the 60 s floor when a payment is forced.
-    assert byoc.seconds_to_buy(10, 10_000, 30) == 60
+    # At least go's 120 s re-pay threshold (its orchestrator wants 60 s up front), else the job timeout.
+    assert byoc.seconds_to_buy(30) == 120
+    assert byoc.seconds_to_buy(300) == 300
 
 
-def test_byoc_synthesized_orchestrator_info() -> None:
+def test_byoc_ticket_params_from_the_job_token() -> None:
+    from livepeer.client._signer import ticket_params_from_token
+
     token = {
         "price": {"pricePerUnit": 1000, "pixelsPerUnit": 1},
         "service_addr": "https://orch:1",
@@ -115,16 +116,16 @@ def test_byoc_synthesized_orchestrator_info() -> None:
             "expiration_params": {"creation_round": 7},
         },
     }
+    params = ticket_params_from_token(token)
+    assert params is not None
+    assert params.recipient == b"\x01" * 20
+    assert params.face_value == b"\x05"
+    assert params.win_prob == b""
+    assert params.expiration_params.creation_round == 7
     probe = Probe("https://orch:1", "byoc", ok=True, token=token, price=1000)
-    info = pb.OrchestratorInfo()
-    info.ParseFromString(byoc.synthesize_info(probe))
-    assert info.transcoder == "https://orch:1"
-    assert info.price_info.pricePerUnit == 1000
-    assert info.address == b"\x01" * 20
-    assert info.ticket_params.face_value == b"\x05"
-    assert info.ticket_params.expiration_params.creation_round == 7
-    assert info.auth_token.token
-    assert info.auth_token.expiration > 0
+    assert byoc.is_onchain(probe)
+    assert byoc.token_price(probe) == (1000, 1)
+    assert not byoc.is_onchain(Probe("https://orch:1", "byoc", ok=True, token={"price": {}}))
 
 
 def test_byoc_low_balance_detection() -> None:
@@ -136,9 +137,9 @@ def test_byoc_low_balance_detection() -> None:
     assert not byoc.is_low_balance(reply(400, b"Could not verify job creds"))
 
 
-def test_byoc_route_goes_under_process_request_percent_encoded() -> None:
+def test_byoc_path_goes_under_process_request_percent_encoded() -> None:
     probe = Probe("https://orch:1", "byoc", ok=True)
-    req = Request("image-lab", None, {"x": 1}, "rid", Deadline(30), route="chat/r 1/ü")
+    req = Request("image-lab", None, {"x": 1}, "rid", Deadline(30), path="chat/r 1/ü")
     call = first_call(byoc.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
     assert call.url == "https://orch:1/process/request/chat/r%201/%C3%BC"
     plain = Request("image-lab", None, {"x": 1}, "rid", Deadline(30))
@@ -147,17 +148,17 @@ def test_byoc_route_goes_under_process_request_percent_encoded() -> None:
 
 
 @pytest.mark.parametrize(
-    "route", ["a//b", "a/../b", "./a", "a?b=1", "a#b", "100%", "a\nb", "/lead", "trail/"]
+    "path", ["a//b", "a/../b", "./a", "a?b=1", "a#b", "100%", "a\nb", "/lead", "trail/"]
 )
-def test_routes_that_cannot_reach_the_worker_are_refused_before_io(route: str) -> None:
+def test_paths_that_cannot_reach_the_worker_are_refused_before_io(path: str) -> None:
     with pytest.raises(ConfigError, match="cannot reach the worker"):
-        check_route("image-lab", route)
+        check_path("image-lab", path)
 
 
-def test_built_in_pipelines_take_no_route() -> None:
-    check_route("text-to-image", "")
-    with pytest.raises(ConfigError, match="no sub-routes"):
-        check_route("text-to-image", "x")
+def test_built_in_pipelines_take_no_path() -> None:
+    check_path("text-to-image", "")
+    with pytest.raises(ConfigError, match="no sub-paths"):
+        check_path("text-to-image", "x")
 
 
 def test_a_list_of_files_is_one_part_per_file_under_one_name() -> None:

@@ -353,7 +353,7 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         "output": output,
         "events": events,
         "model_arg": model_arg,
-        "route_arg": f", route={route_arg}" if route_arg else "",
+        "route_arg": f", path={route_arg}" if route_arg else "",
         "route_block": route_block,
         "operations": operations,
         "live": "live" in cap.verbs,

@@ -66,7 +66,8 @@ MAX_SENDER_NONCES = 600
 MAX_BODY = 256 * 1024 * 1024
 _RUNNER_LABEL = {"llm": "LLM", "segment-anything-2": "segment anything 2"}
 # The recipient's required ticket EV (pm/recipient.go:396-398): the devnet issues one ticket size only.
-REQUIRED_EV = Fraction(FACE_VALUE * WIN_PROB, 1 << 256)
+# pm/ticket.go:222-224: EV divides by 2^256 - 1 (maxWinProb), as livepeer.client._tickets.ticket_ev.
+REQUIRED_EV = Fraction(FACE_VALUE * WIN_PROB, (1 << 256) - 1)
 # The frames stable-video-diffusion-img2vid-xt produces (ai_http.go:1488-1489).
 IMAGE_TO_VIDEO_FRAMES = 25
 
@@ -153,8 +154,6 @@ class AIRoutes:
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
         self.in_use: dict[tuple[str, str], int] = {}
-        # pm/recipient.go:369-393: sender nonces seen per recipientRand (here: per rand hash and sender).
-        self._nonces: dict[tuple[bytes, bytes], set[int]] = {}
         # Status codes answered so far (tests read it; a dropped connection counts as 0).
         self.answers: Counter[int] = Counter()
 
@@ -322,45 +321,14 @@ class AIRoutes:
             raise _Reject(
                 400, 'invalid expected price sent with payment err="pixels per unit is 0"'
             )
-        params = payment.ticket_params
-        sender = _address(payment.sender)
-        book = self.orch.tickets
-        failed: str | None = None
-        for tsp in payment.ticket_sender_params:
-            # pm/validator.go:47-65: recipient and sender are fatal; the devnet's recipientRand binds the
-            # seed it issued and the price it issued it at (pm/recipient.go:355-367).
-            if params.recipient != book.recipient:
-                raise _Reject(400, "invalid ticket recipient")
-            if sender == bytes(20):
-                raise _Reject(400, "invalid ticket sender")
-            minted = book.price_of(params)
-            if minted is None or (minted[0], minted[1] or 1) != (
-                expected.pricePerUnit,
-                expected.pixelsPerUnit,
-            ):
-                raise _Reject(400, "invalid recipientRand for ticket recipientRandHash")
-            error: str | None = None
-            if len(tsp.sig) != 65:
-                error = "invalid ticket signature"
-            else:
-                seen = self._nonces.setdefault((bytes(params.recipient_rand_hash), sender), set())
-                if tsp.sender_nonce in seen:
-                    error = (
-                        "invalid ticket senderNonce: already seen "
-                        f"sender={_checksum(sender)} nonce={tsp.sender_nonce}"
-                    )
-                elif len(seen) >= MAX_SENDER_NONCES:
-                    error = (
-                        "invalid ticket senderNonce: too many values "
-                        f"sender={_checksum(sender)} nonce={tsp.sender_nonce}"
-                    )
-                else:
-                    seen.add(tsp.sender_nonce)
-            failed = failed or error
-            if failed is None:
-                self.orch.balances.credit(key, _ev(params))
-        if failed is not None:
-            raise _Reject(400, failed)
+        # One ticket implementation for every route: TicketBook.process_payment recovers each signature
+        # (pm/validator.go), binds the recipientRand to the sender and price it was minted for
+        # (pm/recipient.go:355-367), keeps 600 nonces per rand and credits until the first refusal.
+        error = self.orch.tickets.process_payment(
+            payment, lambda _sender, ev: self.orch.balances.credit(key, ev)
+        )
+        if error is not None:
+            raise _Reject(400, error)
 
     async def _submit(
         self,
@@ -469,18 +437,6 @@ def _std_b64(value: str) -> bytes:
 def _address(raw: bytes) -> bytes:
     """``ethcommon.BytesToAddress``: the last 20 bytes, left-padded."""
     return bytes(raw)[-20:].rjust(20, b"\x00")
-
-
-def _checksum(address: bytes) -> str:
-    from eth_utils.address import to_checksum_address
-
-    return str(to_checksum_address(address))
-
-
-def _ev(params: pb.TicketParams) -> Fraction:
-    face = int.from_bytes(params.face_value, "big")
-    prob = int.from_bytes(params.win_prob, "big")
-    return Fraction(face * prob, 1 << 256)
 
 
 def _short(payment: pb.Payment) -> str:

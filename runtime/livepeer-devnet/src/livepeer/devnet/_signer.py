@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from livepeer.client._tickets import make_payment
 from livepeer.devnet._keys import EthKey, keccak, recover_hash_signer
 from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
 
@@ -44,12 +45,16 @@ BYOC_V1_PREFIX = b"LP_BYOC_JOB_V1\x00\x00"
 @dataclass
 class SignerFaults:
     """Failure switches: ``storm_status`` (480, 481, 482, 400 or 500) answers the next ``storm_count``
-    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503."""
+    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503.
+
+    ``sign_byoc_job`` is a branch-only switch, off by default as on master go-livepeer (404): True serves
+    ``/sign-byoc-job`` as side branches do (PROTOCOL §5.3), whose signatures master orchestrators refuse.
+    """
 
     storm_status: int = 0
     storm_count: int = 0
     discovery_warm: bool = True
-    sign_byoc_job: bool = True
+    sign_byoc_job: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -281,25 +286,20 @@ class Signer:
                 400, f"numTickets {count} exceeds maximum of 100"
             )  # remote_signer.go:622
         balance += ev * count - fee
-        payment = pb.Payment(
-            ticket_params=info.ticket_params,
-            sender=self.key.address_bytes,
-            expiration_params=info.ticket_params.expiration_params,
-            expected_price=pb.PriceInfo(
-                pricePerUnit=info.price_info.pricePerUnit,
-                pixelsPerUnit=info.price_info.pixelsPerUnit,
-            ),
-        )
         # Sender nonces continue within a chain on the same ticket parameters and restart at 1 otherwise
         # (remote_signer.go:499-504: the PM session id is the recipientRandHash).
         pm_session = info.ticket_params.recipient_rand_hash.hex()
         nonce = int(state["SenderNonce"]) if state["PMSessionID"] == pm_session else 0
-        for _ in range(count):
-            nonce += 1
-            ticket_hash = keccak(info.ticket_params.recipient_rand_hash + nonce.to_bytes(4, "big"))
-            payment.ticket_sender_params.add(
-                sender_nonce=nonce, sig=self.key.sign_hash_of(ticket_hash)
-            )
+        # Real tickets (the client's ticket code, go-livepeer's pm hashing), signed by the signer's key:
+        # the orchestrator recovers each signature and credits the payment's sender.
+        payment = make_payment(
+            info.ticket_params,
+            sender=self.key.address_bytes,
+            expected_price=(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit),
+            nonces=range(nonce + 1, nonce + count + 1),
+            sign=self.key.sign_raw,
+        )
+        nonce += count
         state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
         state["SenderNonce"] = nonce
         state["PMSessionID"] = pm_session

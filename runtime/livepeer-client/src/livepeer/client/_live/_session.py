@@ -22,6 +22,7 @@ the next session call that awaits.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -32,7 +33,10 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
+from livepeer.client._spend import _Call
+from livepeer.client._spend import _current as current_call
 
 if TYPE_CHECKING:
     import av
@@ -110,7 +114,7 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
 
     Anything else could point the SDK at the caller's own network (DESIGN §6), so it is refused.
     """
-    from livepeer.client._routes import same_host
+    from livepeer.client._routes import downgrades, same_host
 
     try:
         target = urlsplit(url)
@@ -121,8 +125,10 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
     if not same_host(url, orchestrator):
         raise ConnectionError(
             f"{name} from {orchestrator} points at another host ({target.hostname}); refusing it "
-            "(pass allow_foreign_urls=True to the Gateway to accept such URLs)"
+            "(channel URLs must be on the orchestrator's host or a subdomain: docs/reliability.md)"
         )
+    if downgrades(url, orchestrator):
+        raise ConnectionError(f"{name} from {orchestrator} downgrades https to http; refusing it")
     return url
 
 
@@ -290,17 +296,20 @@ class LiveSession:
         http_client: httpx.AsyncClient | None = None,
         verify: bool = False,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
-        allow_foreign_urls: bool = False,
         reader_retries: int = 5,
     ) -> None:
         self.capability = capability
+        # Payments of this session (start and periodic) count towards max_spend_per_call as one call.
+        self._paid = _Call(uuid.uuid4().hex, capability)
+        self._span = telemetry.Handle(
+            None
+        )  # replaced by a real span at start when OTel is installed
         self.model = model
         self._start = start
         self._orchestrator = orchestrator
         self._client = http_client
         self._verify = verify
         self._keepalive_interval = keepalive_interval
-        self._allow_foreign_urls = allow_foreign_urls
         # How many failed requests in a row a reader tolerates before it declares the orchestrator gone.
         self._reader_retries = reader_retries
         self._tg: anyio.abc.TaskGroup | None = None
@@ -335,6 +344,11 @@ class LiveSession:
         return value if isinstance(value, str) else None
 
     @property
+    def cost(self) -> int:
+        """Wei (expected value of tickets) paid for this session so far; 0 offchain."""
+        return self._paid.spent_wei
+
+    @property
     def closed(self) -> bool:
         """True once closed, or once the orchestrator or a payment failed (resources go at exit)."""
         return self._closed or self._failure is not None
@@ -346,20 +360,45 @@ class LiveSession:
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> LiveSession:
+        # Without this, `with gw.live(...)` fails with a bare AttributeError: __enter__.
+        from livepeer.client._errors import UsageError
+
+        raise UsageError("a live session is async only: use `async with gw.live(...) as session:`")
+
+    def __exit__(self, *exc: object) -> None:
+        """Never reached (``__enter__`` raises); present so ``with`` reaches ``__enter__``."""
+
     async def __aenter__(self) -> LiveSession:
         if self._started:
             raise ValidationError("a LiveSession can be entered only once")
         self._started = True
-        channels, job, response = await self._start()
+        # Set for the start and inherited by the payment task (tasks copy the context they start in).
+        scope = current_call.set(self._paid)
+        self._span = telemetry.session_span(self.capability, self.model)
+        try:
+            with self._span.current():
+                channels, job, response = await self._start()
+        except BaseException as exc:
+            current_call.reset(scope)
+            self._span.fail(exc)
+            self._span.end()
+            raise
+        self._span.event(
+            "livepeer.live.started",
+            {
+                "livepeer.orchestrator": telemetry.origin(job.orchestrator),
+                "livepeer.cost_wei": self.cost,
+            },
+        )
         # From here on the job runs on the orchestrator: any failure must still stop it.
         self._job, self.start_response = job, dict(response)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         try:
-            if not self._allow_foreign_urls:
-                for name, url in channels.urls().items():
-                    check_channel_url(url, self.orchestrator, name=name)
+            for name, url in channels.urls().items():
+                check_channel_url(url, self.orchestrator, name=name)
             self.channels = channels
             if channels.control_url:
                 await self._open_control(channels.control_url)
@@ -368,6 +407,8 @@ class LiveSession:
         except BaseException:
             await self._shutdown()
             raise
+        finally:
+            current_call.reset(scope)
         return self
 
     async def __aexit__(
@@ -386,9 +427,15 @@ class LiveSession:
         if self._closed:
             return
         self._closed = True
+        self._span.event("livepeer.live.closed", {"livepeer.cost_wei": self.cost})
+        if self._failure is not None:
+            self._span.fail(self._failure)
+        self._span.end()
         with anyio.CancelScope(shield=True):
             if self._res.publisher is not None:
                 await self._res.publisher.aclose()
+            elif self.channels.publish_url:
+                await self._close_unused_publish(self.channels.publish_url)
             if self._res.control is not None:
                 await self._res.control.release(5.0)
             for sender in self._res.senders:
@@ -405,10 +452,27 @@ class LiveSession:
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
 
+    async def _close_unused_publish(self, url: str) -> None:
+        """DELETE a publish channel nobody wrote to: for LV2V that is how the orchestrator learns the
+        stream ended (no stop endpoint), so a session left without publishing frees its capacity."""
+        from livepeer.trickle import TricklePublisher
+
+        publisher = TricklePublisher(url, client=self._client, verify=self._verify)
+        try:
+            with anyio.move_on_after(publisher.close_timeout + 1):
+                async with publisher:
+                    pass
+        except Exception as exc:  # the orchestrator may be gone already
+            log.debug("closing the unused publish channel failed: %s", exc)
+
     # -- failures ---------------------------------------------------------------------------------
     def _fail(self, failure: LivepeerError) -> None:
         if self._failure is None:
             self._failure = failure
+            self._span.event(
+                "livepeer.live.failed",
+                {"error.type": type(failure).__name__, "reason": str(failure)[:200]},
+            )
         for sender in self._res.senders:
             sender.close()
 

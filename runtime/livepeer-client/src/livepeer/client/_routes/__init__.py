@@ -18,8 +18,8 @@ __all__ = [
     "Probe",
     "Request",
     "body_fields",
-    "check_route",
-    "route_url",
+    "check_path",
+    "request_url",
     "safe_url",
     "same_host",
 ]
@@ -50,7 +50,7 @@ class Request:
     request_id: str
     deadline: Deadline
     stream: bool = False
-    route: str = ""  # BYOC: path under /process/request/ (the worker sees {capability URL}/{route})
+    path: str = ""  # BYOC: path under /process/request/ (the worker sees {capability URL}/{path})
 
 
 @dataclass
@@ -80,28 +80,28 @@ _UNROUTABLE = re.compile(r"[%?#\x00-\x1f\x7f]")
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 
 
-def check_route(capability: str, route: str) -> None:
-    """A BYOC route of path segments, e.g. ``"items/42"``; what cannot reach the worker is refused before I/O."""
-    if not isinstance(route, str):
-        raise ConfigError(f"route must be a string, got {type(route).__name__}")
-    if not route:
+def check_path(capability: str, path: str) -> None:
+    """A BYOC path of segments, e.g. ``"items/42"``; what cannot reach the worker is refused before I/O."""
+    if not isinstance(path, str):
+        raise ConfigError(f"path must be a string, got {type(path).__name__}")
+    if not path:
         return
     if capability in BUILTIN_PIPELINES:
-        raise ConfigError(f"route={route!r}: built-in AI pipelines have no sub-routes")
-    for seg in route.split("/"):
+        raise ConfigError(f"path={path!r}: built-in AI pipelines have no sub-paths")
+    for seg in path.split("/"):
         if not seg or seg in (".", "..") or _UNROUTABLE.search(seg):
             raise ConfigError(
-                f"route={route!r}: segment {seg!r} cannot reach the worker (no empty, '.' or '..' "
+                f"path={path!r}: segment {seg!r} cannot reach the worker (no empty, '.' or '..' "
                 "segments, no '%', '?', '#' or control characters)"
             )
 
 
-def route_url(base: str, route: str) -> str:
-    """``/process/request/`` plus the route, each segment percent-encoded (the orchestrator decodes it)."""
+def request_url(base: str, path: str) -> str:
+    """``/process/request/`` plus the path, each segment percent-encoded (the orchestrator decodes it)."""
     return (
         base
         + "/process/request/"
-        + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in route.split("/") if seg)
+        + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in path.split("/") if seg)
     )
 
 
@@ -120,11 +120,20 @@ def same_host(url: str, orchestrator: str) -> bool:
     return bool(host) and (host == base or host.endswith("." + base))
 
 
+def downgrades(url: str, orchestrator: str) -> bool:
+    """True for an http URL from an https orchestrator (never followed: it would drop TLS)."""
+    return urlsplit(orchestrator).scheme == "https" and urlsplit(url).scheme != "https"
+
+
 def safe_url(url: str, orchestrator: str) -> str:
-    """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else."""
+    """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else (docs/reliability.md)."""
     full = urljoin(orchestrator + "/", url)
     if urlsplit(full).scheme not in ("http", "https") or not same_host(full, orchestrator):
         raise ConnectionError(
             f"orchestrator {orchestrator} handed back a URL on another host; refusing to follow it"
+        )
+    if downgrades(full, orchestrator):
+        raise ConnectionError(
+            f"orchestrator {orchestrator} handed back a plain-http URL; refusing the downgrade"
         )
     return full
