@@ -29,7 +29,7 @@ def test_run_sends_validated_payload_and_model(gateway: Any) -> None:
     assert kwargs["timeout"] == 5.0
     assert kwargs["input"]["prompt"] == "a cat"
     assert kwargs["input"]["seed"] == 3
-    assert kwargs["input"]["height"] == 576  # schema default, sent explicitly
+    assert kwargs["input"]["height"] == 512  # schema default (the Go gateway's), sent explicitly
     assert out.images[0].seed == 7
 
 

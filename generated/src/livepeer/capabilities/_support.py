@@ -6,6 +6,7 @@ untyped handle behind ``gw.capabilities["name"]``. Imports pydantic and livepeer
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -13,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, PlainValidator
 from pydantic import ValidationError as _PydanticError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 # One error hierarchy: `except livepeer.client.LivepeerError` (or ValidationError) catches wrapper errors too.
 from livepeer.client._errors import LivepeerError as _LivepeerError
@@ -133,9 +135,60 @@ def build_input(
         value = getattr(instance, name, None)
         key = info.alias or name
         # pydantic serializes file objects as iterators of lines; the runtime needs the object itself
-        if key in payload and hasattr(value, "read"):
+        if key in payload and (_is_file(value) or _is_file_list(value)):
             payload[key] = value
-    return payload
+    try:
+        return {key: _wire(value) for key, value in payload.items()}
+    except (PydanticSerializationError, ValueError) as exc:
+        error = {"loc": ("input",), "msg": f"cannot be sent as JSON: {exc}"}
+        raise InputValidationError(capability, [error], {}) from None
+
+
+def _is_file(value: object) -> bool:
+    return isinstance(value, (Path, bytes, bytearray, memoryview)) or (
+        hasattr(value, "read") and not isinstance(value, (str, Mapping))
+    )
+
+
+def _is_file_list(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(_is_file(v) for v in value)
+
+
+def _wire(value: object) -> object:
+    """Files as given; everything else as JSON values (UUID, datetime, URL, IP address, duration -> str)."""
+    if _is_file(value):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    return to_jsonable_python(value)
+
+
+# go-livepeer decodes the path after /process/request/ and parses the worker URL from it again
+# (byoc/job_orchestrator.go:255-266): "/", "%", "?", "#" and "."/".." in a value would change the route.
+_UNROUTABLE = frozenset("/%?#")
+
+
+def route_path(capability: str, template: str, values: Mapping[str, object]) -> str:
+    """``route_path("pets", "pets/{pet_id}", {"pet_id": 7})`` -> ``"pets/7"``; refuses values that cannot route."""
+    texts: dict[str, str] = {}
+    for key, value in values.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else str(_wire(value))
+        if (
+            not text
+            or text in (".", "..")
+            or any(c in _UNROUTABLE or ord(c) < 32 or c == "\x7f" for c in text)
+        ):
+            error = {
+                "loc": (key,),
+                "msg": "cannot be sent in the URL path (empty, '.', '..', or contains '/', '%', '?', '#' or a control character)",
+                "input": value,
+            }
+            raise InputValidationError(capability, [error], {})
+        texts[key] = text
+    # one pass, so a value that looks like "{other}" is never substituted again
+    return re.sub(r"\{([^{}/]+)\}", lambda m: texts.get(m.group(1), m.group(0)), template)
 
 
 def parse_output(capability: str, model: type[M], value: object) -> M:

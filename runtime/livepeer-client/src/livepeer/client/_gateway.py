@@ -55,7 +55,17 @@ from ._json import loads
 from ._orchinfo import OrchInfoClient
 from ._redact import headers_secrets, register_secrets, secrets_of_url
 from ._replies import check_ai_reply
-from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
+from ._routes import (
+    BUILTIN_PIPELINES,
+    BYOC_CAPABILITY_ID,
+    Probe,
+    Request,
+    ai,
+    apps,
+    byoc,
+    check_path,
+    safe_url,
+)
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._spend import Spend
@@ -204,9 +214,11 @@ class _Core:
         timeout: float | None,
         stream: bool,
         route: Route | None = None,
+        path: str = "",
     ) -> Op[tuple[Reply, Probe, Request]]:
         """Select, attempt, fail over; return the first successful reply."""
         _check_call(capability, payload, model, timeout, route)
+        check_path(capability, path)
         if capability in BUILTIN_PIPELINES:
             # The Go gateway's defaults (model id included) apply before orchestrators are selected.
             payload, model = ai.prepare(capability, payload, model)
@@ -218,6 +230,7 @@ class _Core:
             uuid.uuid4().hex,
             Deadline(timeout if timeout is not None else self.settings.timeout),
             stream,
+            path,
         )
         ident: Identity = yield from self.identity()
         candidates, rejections = yield from self.candidates()
@@ -743,6 +756,7 @@ class Gateway:
         model: str | None = None,
         timeout: float | None = None,
         route: Route | None = None,
+        path: str = "",
     ) -> object:
         """Call a capability and return its decoded result.
 
@@ -757,6 +771,8 @@ class Gateway:
             timeout: Overall deadline in seconds for every attempt together (default: the Gateway's).
             route: ``"byoc"`` or ``"app"`` to force the route of a name offered both ways; default
                 BYOC first (docs/client.md "Routing").
+            path: BYOC only: the path under ``/process/request/`` the orchestrator appends to the worker's
+                URL, e.g. ``"items/42"`` (default: the worker URL itself).
 
         Returns JSON as Python values, text as ``str``, media as ``FileOutput``.
         """
@@ -765,7 +781,8 @@ class Gateway:
             self.spend._call(capability, uuid.uuid4().hex) as paid,
         ):
             reply, probe, _ = drive(
-                self._core.execute(capability, input, model, timeout, False, route), self._sync_io()
+                self._core.execute(capability, input, model, timeout, False, route, path),
+                self._sync_io(),
             )
             _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self, capability)
@@ -778,6 +795,7 @@ class Gateway:
         model: str | None = None,
         timeout: float | None = None,
         route: Route | None = None,
+        path: str = "",
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
         with (
@@ -785,7 +803,7 @@ class Gateway:
             self.spend._call(capability, uuid.uuid4().hex) as paid,
         ):
             reply, probe, _ = await adrive(
-                self._core.execute(capability, input, model, timeout, False, route),
+                self._core.execute(capability, input, model, timeout, False, route, path),
                 self._async_io(),
             )
             _traced(span, probe, paid.spent_wei)
@@ -799,12 +817,14 @@ class Gateway:
         model: str | None = None,
         timeout: float | None = None,
         route: Route | None = None,
+        path: str = "",
     ) -> StreamResponse:
         """Open a server-sent event stream lazily (arguments as for ``run``).
 
         ``with gw.stream("token-stream", input={"text": "a b"}) as s: [ev.data for ev in s]``
         """
         _check_call(capability, input, model, timeout, route)
+        check_path(capability, path)
 
         def opener() -> OpenStream:
             with (
@@ -812,7 +832,7 @@ class Gateway:
                 self.spend._call(capability, uuid.uuid4().hex) as paid,
             ):
                 reply, probe, req = drive(
-                    self._core.execute(capability, input, model, timeout, True, route),
+                    self._core.execute(capability, input, model, timeout, True, route, path),
                     self._sync_io(),
                 )
                 _traced(span, probe, paid.spent_wei)
@@ -830,9 +850,11 @@ class Gateway:
         model: str | None = None,
         timeout: float | None = None,
         route: Route | None = None,
+        path: str = "",
     ) -> AsyncStreamResponse:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
         _check_call(capability, input, model, timeout, route)
+        check_path(capability, path)
 
         async def opener() -> AsyncOpenStream:
             with (
@@ -840,7 +862,7 @@ class Gateway:
                 self.spend._call(capability, uuid.uuid4().hex) as paid,
             ):
                 reply, probe, req = await adrive(
-                    self._core.execute(capability, input, model, timeout, True, route),
+                    self._core.execute(capability, input, model, timeout, True, route, path),
                     self._async_io(),
                 )
                 _traced(span, probe, paid.spent_wei)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ._errors import ConfigError, LivepeerError, ValidationError
-from ._files import is_file
+from ._files import is_file, is_file_list
 
 __all__ = [
     "MAX_INPUT_DEPTH",
@@ -137,7 +137,8 @@ def _check_value(value: object, where: str, depth: int) -> None:
 
 
 def check_input(value: object, name: str = "input") -> None:
-    """A mapping of field names to JSON values; top-level values may also be files (multipart)."""
+    """A mapping of field names to JSON values; top-level values may also be files or lists of files
+    (multipart: one part per file under the field's name)."""
     if value is None:
         return
     if not isinstance(value, Mapping):
@@ -147,7 +148,7 @@ def check_input(value: object, name: str = "input") -> None:
     for k, v in value.items():
         if not isinstance(k, str):
             raise ValidationError(f"{name} keys must be strings, got {type(k).__name__}")
-        if not is_file(v):
+        if not is_file(v) and not is_file_list(v):
             _check_value(v, f"{name}[{k!r}]", 1)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from livepeer.client._errors import LivepeerError, ProtocolError
 from livepeer.client._http import Call, Op, Reply
-from livepeer.client._routes import Probe, Request, body_fields
+from livepeer.client._routes import Probe, Request, body_fields, request_url
 from livepeer.client._signer import (
     PAYMENT_THRESHOLD_SECONDS,
     Identity,
@@ -198,7 +198,7 @@ def attempt(
         headers["Accept"] = "text/event-stream"
     reply: Reply = yield Call(
         "POST",
-        probe.url + "/process/request/",
+        request_url(probe.url, req.path),
         headers=headers,
         timeout=timeout,
         stream=req.stream,
