@@ -151,3 +151,23 @@ def test_payment_header_vectors(devnet: Any, fid_sync_http: httpx.Client) -> Non
     # Missing segment: 403 (verifySegCreds), any method is routed (no method pattern upstream).
     assert fid_sync_http.post(url).status_code == 403
     assert fid_sync_http.get(url, headers={"Livepeer-Segment": seg}).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_client_surfaces_plain_text_rejections(devnet_factory: Any) -> None:
+    # go: server/ai_http.go:1157-1166 (runner start failure: http.Error 500 with the error text). Through
+    # the public API the text ends up in the orchestrator's rejection, not a bare status code.
+    from livepeer.client import Gateway
+    from livepeer.client._errors import NoOrchestratorError
+    from livepeer.devnet import DevnetOptions
+
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+    net.faults(0).update({"worker_dead": True})
+    async with Gateway(token=net.token, max_retries=0) as gw:
+        with pytest.raises(NoOrchestratorError) as err:
+            async with gw.live("live-video-to-video", model="noop"):
+                pass
+    (rejection,) = err.value.rejections
+    assert rejection.orchestrator == net.orchestrators[0]
+    assert "500" in rejection.reason
+    assert "runner start failed" in rejection.reason
