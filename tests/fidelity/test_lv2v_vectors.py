@@ -91,7 +91,9 @@ def test_onchain_missing_payment_is_a_signature_failure(
         f"{devnet_onchain.signer}/generate-live-payment",
         json={
             "orchestrator": base64.b64encode(
-                devnet_onchain.net.orchestrators[0].orch.orchestrator_info().SerializeToString()
+                devnet_onchain.net.orchestrators[0]
+                .orch.orchestrator_info(sender=devnet_onchain.net.signer.key.address_bytes)
+                .SerializeToString()
             ).decode(),
             "type": "lv2v",
         },

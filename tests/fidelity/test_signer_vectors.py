@@ -2,7 +2,7 @@
 
 The devnet signer app (``livepeer.devnet._signer.Signer``) is driven in-process over ASGI so each vector can
 set what its Go test sets: the signer's configured max price and the ticket EV (the Go tests' mock sender
-``ev``; here the ticket params' face value and win probability give EV = face * prob / 2**256 exactly).
+``ev``; here the ticket params' face value and win probability give EV = face * prob / (2**256 - 1) exactly).
 Request bodies are built the way Go's ``json.Marshal(RemotePaymentRequest{...})`` writes them.
 """
 
@@ -28,11 +28,11 @@ STUB_AUTH = {"token": b"foo", "session_id": "bar"}  # server/segment_rpc_test.go
 
 
 def _ev_params(ev: int) -> pb.TicketParams:
-    """Ticket params whose EV is exactly ``ev`` wei: face 2*ev, win probability 2**255."""
+    """Ticket params whose EV is exactly ``ev`` wei: face ``ev``, win probability the maximum (2**256 - 1)."""
     return pb.TicketParams(
         recipient=bytes(range(20)),
-        face_value=(2 * ev).to_bytes(32, "big"),
-        win_prob=(1 << 255).to_bytes(32, "big"),
+        face_value=ev.to_bytes(32, "big"),
+        win_prob=((1 << 256) - 1).to_bytes(32, "big"),
         recipient_rand_hash=b"\x11" * 32,
     )
 

@@ -123,7 +123,11 @@ class AppRoutes:
     # -- sessions -----------------------------------------------------------------------------------------
 
     def _challenge(
-        self, runner: LiveRunner, manifest: str | None = None, payment_url: str | None = None
+        self,
+        runner: LiveRunner,
+        payer: bytes,
+        manifest: str | None = None,
+        payment_url: str | None = None,
     ) -> dict[str, Any]:
         """go-livepeer's challenge (server/ai_http.go:443-454, 494-520 at 176aa415): an OrchestratorInfo with
         the runner price (pixelsPerUnit 1), fresh ticket params and an auth token whose session id is the
@@ -136,7 +140,9 @@ class AppRoutes:
         info = pb.OrchestratorInfo(
             transcoder=o.service_url,
             price_info=pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]),
-            ticket_params=o.tickets.ticket_params(price),
+            ticket_params=o.tickets.ticket_params(
+                price, payer
+            ),  # bound to the payer (recipient rand hash)
             address=o.key.address_bytes,
             auth_token=o.tickets.auth_token(session_id=manifest),
         )
@@ -181,7 +187,8 @@ class AppRoutes:
                     {"error": {"message": "invalid live runner payment signer address"}},
                     status_code=402,
                 )
-            return JSONResponse(self._challenge(runner), status_code=402)
+            challenge = self._challenge(runner, bytes.fromhex(payer[-40:]))
+            return JSONResponse(challenge, status_code=402)
         try:
             payment, seg, sender = o.live._lv2v_credentials(request)
             manifest = seg.manifestId.decode(errors="replace")
@@ -244,7 +251,7 @@ class AppRoutes:
             o.live._lv2v_process_payment(payment, sender, session.id)
         except _Reject as exc:
             return exc.response()
-        info = o.orchestrator_info()
+        info = o.orchestrator_info(sender=bytes(payment.sender[-20:]) or None)
         info.auth_token.CopyFrom(seg.auth_token)  # ai_http.go:575: the session keeps its auth token
         result = pb.PaymentResult(info=info)
         return Response(result.SerializeToString(), media_type="application/octet-stream")
@@ -278,7 +285,9 @@ class AppRoutes:
             return JSONResponse(
                 {"error": {"message": "fixed price not found for session"}}, status_code=409
             )
-        challenge = self._challenge(runner, manifest, f"{self.orch.service_url}/payment")
+        challenge = self._challenge(
+            runner, bytes.fromhex(key[0][2:]), manifest, f"{self.orch.service_url}/payment"
+        )
         self.challenges.pop(manifest, None)
         return JSONResponse(challenge)
 

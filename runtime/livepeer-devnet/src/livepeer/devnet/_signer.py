@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from livepeer.client._tickets import make_payment
 from livepeer.devnet._keys import EthKey, keccak
 from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
 
@@ -47,12 +48,16 @@ BYOC_V1_PREFIX = b"LP_BYOC_JOB_V1\x00\x00"
 @dataclass
 class SignerFaults:
     """Failure switches: ``storm_status`` (480, 481, 482, 400 or 500) answers the next ``storm_count``
-    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503."""
+    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503.
+
+    ``sign_byoc_job`` is a branch-only switch, off by default as on master go-livepeer (404): True serves
+    ``/sign-byoc-job`` as side branches do (PROTOCOL §5.3), whose signatures master orchestrators refuse.
+    """
 
     storm_status: int = 0
     storm_count: int = 0
     discovery_warm: bool = True
-    sign_byoc_job: bool = True
+    sign_byoc_job: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,7 +125,6 @@ class Signer:
 
     def __post_init__(self) -> None:
         self.address_signature = self.key.sign_hash_of(self.key.address)
-        self._nonce = 0
         routes = [
             Route("/sign-orchestrator-info", self.sign_orchestrator_info, methods=["POST"]),
             Route("/generate-live-payment", self.generate_live_payment, methods=["POST"]),
@@ -219,7 +223,7 @@ class Signer:
         manifest = _str_field(body.get("manifestid"), "ManifestID")
         in_pixels = body.get("inpixels") or 0
         if isinstance(in_pixels, bool) or not isinstance(in_pixels, int):
-            raise _SignerError(400, "cannot unmarshal inPixels into Go value of type int64")
+            raise _SignerError(400, "invalid inPixels")  # Go's decoder: a 400 for a mistyped value
         caps_raw = _b64_field(body.get("capabilities"), "capabilities")
         state_in = body.get("state")
         state_raw = sig_raw = b""
@@ -346,26 +350,20 @@ class Signer:
         fee = initial * units  # :597 fee at the session's initial price
         ev = ticket_ev(info.ticket_params)
         # segment_rpc.go:762-789 + core/accounting.go:41-66: credit needed = max(fee, one ticket's EV).
-        min_credit = max(fee, ev)
-        if balance >= min_credit or ev <= 0:
-            raise _SignerError(482, "no tickets")  # :606-614
-        count = math.ceil((min_credit - balance) / ev)
+        count = _per_request_tickets(fee, balance, ev)  # 482 at :606-614
         if count > MAX_TICKETS:  # :615-626
             raise _SignerError(400, f"numTickets {count} exceeds maximum of {MAX_TICKETS}")
-        payment = pb.Payment(
-            ticket_params=info.ticket_params,
+        # Real tickets (the client's ticket code, go-livepeer's pm hashing), signed by the signer's key:
+        # the orchestrator recovers each signature and credits the payment's sender. Expected price =
+        # the price in the given OrchestratorInfo (segment_rpc.go:827-830).
+        payment = make_payment(
+            info.ticket_params,
             sender=self.key.address_bytes,
-            expiration_params=info.ticket_params.expiration_params,
-            expected_price=pb.PriceInfo(
-                pricePerUnit=price_info.pricePerUnit, pixelsPerUnit=price_info.pixelsPerUnit
-            ),
+            expected_price=(price_info.pricePerUnit, price_info.pixelsPerUnit),
+            nonces=range(nonce + 1, nonce + count + 1),
+            sign=self.key.sign_raw,
         )
-        for _ in range(count):
-            nonce += 1
-            ticket_hash = keccak(info.ticket_params.recipient_rand_hash + nonce.to_bytes(4, "big"))
-            payment.ticket_sender_params.add(
-                sender_nonce=nonce, sig=self.key.sign_hash_of(ticket_hash)
-            )
+        nonce += count
         balance += ev * count - fee  # segment_rpc.go:791-815
         state.Balance = _rat_string(balance)
         state.LastUpdate = now
@@ -375,8 +373,12 @@ class Signer:
             if state.AuthID:
                 raise _SignerError(500, "remote signer auth ID changed")
             state.AuthID = auth_id
+        # genSegCreds with an empty segment (remote_signer.go:651): its hash is keccak256 of no bytes.
         seg = pb.SegData(
-            manifestId=manifest.encode(), seq=state.SequenceNumber, auth_token=info.auth_token
+            manifestId=manifest.encode(),
+            seq=state.SequenceNumber,
+            hash=keccak(b""),
+            auth_token=info.auth_token,
         )
         if caps_raw:
             seg.capabilities.CopyFrom(capabilities)
@@ -570,9 +572,23 @@ def _verify_raw(address: str, message: bytes, signature: bytes) -> bool:
 _SECP256K1_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 
 
+def _per_request_tickets(fee: Fraction, balance: Fraction, ev: Fraction) -> int:
+    """Tickets for a payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the minimum
+    credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none when the
+    state's balance already covers it; that is the 482 "no tickets" answer (``server/remote_signer.go:606-614``).
+    The same rule for every payment type."""
+    floor = max(fee, ev)
+    if balance >= floor or ev <= 0:
+        raise _SignerError(482, "no tickets")
+    return math.ceil((floor - balance) / ev)
+
+
 def segment_message(seg: pb.SegData) -> bytes:
-    """What the devnet signer signs in segment credentials (manifest id and sequence number)."""
-    return seg.manifestId + seg.seq.to_bytes(8, "big", signed=True)
+    """What segment credentials sign: ``SegTranscodingMetadata.Flatten`` (``core/streamdata.go:73-83``) of a
+    segment without profiles, i.e. manifest id, the sequence number left-padded to 32 bytes, the 32-byte hash.
+    """
+    seq = seg.seq.to_bytes(32, "big") if seg.seq >= 0 else bytes(32)
+    return bytes(seg.manifestId) + seq + bytes(seg.hash)[-32:].rjust(32, b"\x00")
 
 
 def orch_capability_keys(orch: Orchestrator) -> list[str]:
