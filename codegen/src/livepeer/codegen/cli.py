@@ -118,8 +118,8 @@ def generate(source: str, out: Path, *, capabilities: Sequence[str] = ()) -> lis
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="livepeer-codegen", description=__doc__.split("\n\n")[0])
+def _parser(prog: str = "livepeer-codegen") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import capability schemas into schemas/")
     group = imp.add_mutually_exclusive_group(required=True)
@@ -142,7 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ren.add_argument("--schemas", type=Path, default=None)
     ren.add_argument("--out", type=Path, default=None)
-    gen = sub.add_parser("generate", help="import + render into an importable package of your own")
+    gen = sub.add_parser(
+        "generate",
+        help="import + render into an importable package of your own",
+        description="Write an importable package of typed wrappers for a runner's capabilities.",
+        epilog="example: livepeer generate --from http://127.0.0.1:8000/openapi.json --out ./mycaps",
+    )
     gen.add_argument(
         "--from", dest="source", required=True, help="a runner's /openapi.json URL, or a file"
     )
@@ -155,13 +160,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``)."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "livepeer-codegen") -> int:
+    """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``).
+
+    ``prog="livepeer"`` (the ``livepeer`` command) always means the ``generate`` subcommand, so its help
+    reads ``livepeer generate``.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0].startswith("--") and args_list[0] != "--help":
+    if prog != "livepeer-codegen" and args_list[:1] != ["generate"]:
+        args_list.insert(0, "generate")
+    elif args_list and args_list[0].startswith("--") and args_list[0] != "--help":
         # `livepeer generate --from URL --out DIR` hands over its arguments without the command
         args_list.insert(0, "generate")
-    args = _parser().parse_args(args_list)
+    args = _parser(prog).parse_args(args_list)
     started = time.perf_counter()
     try:
         if args.command == "import":

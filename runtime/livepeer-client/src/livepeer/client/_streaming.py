@@ -30,6 +30,7 @@ class OpenStream:
     orchestrator: str
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    cost_wei: int = 0  # expected value of the tickets paid to open it (see _spend.py)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class AsyncOpenStream:
     orchestrator: str
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    cost_wei: int = 0  # expected value of the tickets paid to open it (see _spend.py)
 
 
 class _Events:
@@ -107,6 +109,11 @@ class StreamResponse:
         self._stream: OpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
+
+    @property
+    def cost(self) -> int | None:
+        """Wei (expected value of tickets) paid for this stream; None before it is opened."""
+        return self._stream.cost_wei if self._stream is not None else None
 
     @property
     def balance(self) -> float | None:
@@ -203,6 +210,11 @@ class AsyncStreamResponse:
         self._stream: AsyncOpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
+
+    @property
+    def cost(self) -> int | None:
+        """Wei (expected value of tickets) paid for this stream; None before it is opened."""
+        return self._stream.cost_wei if self._stream is not None else None
 
     @property
     def balance(self) -> float | None:

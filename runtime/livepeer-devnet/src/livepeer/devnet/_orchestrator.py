@@ -439,17 +439,20 @@ class Orchestrator:
         info.auth_token.CopyFrom(self.tickets.auth_token())
         info.capabilities.CopyFrom(self.capabilities_proto())
         if not requested:
-            if self.options.onchain:
-                for cap in sorted(self.capabilities.values(), key=lambda c: c.name):
-                    ppu, scaling = self.byoc_price(cap)
-                    info.capabilities_prices.append(
-                        pb.PriceInfo(
-                            pricePerUnit=ppu,
-                            pixelsPerUnit=scaling,
-                            capability=BYOC_CAPABILITY_ID,
-                            constraint=cap.name,
-                        )
+            # External capabilities are priced whatever the mode: go-livepeer registers their price
+            # as a "default" capability price (core/ai_orchestrator.go:1131) and orchestratorInfo
+            # always lists capability prices (server/rpc.go:601); this is how BYOC names are found.
+            for cap in sorted(self.capabilities.values(), key=lambda c: c.name):
+                ppu, scaling = self.byoc_price(cap)
+                info.capabilities_prices.append(
+                    pb.PriceInfo(
+                        pricePerUnit=ppu,
+                        pixelsPerUnit=scaling,
+                        capability=BYOC_CAPABILITY_ID,
+                        constraint=cap.name,
                     )
+                )
+            if self.options.onchain:
                 for model in self.options.lv2v_models:
                     info.capabilities_prices.append(
                         pb.PriceInfo(

@@ -147,7 +147,10 @@ def payment_header(signer: Signer, probe: Probe, timeout_seconds: int) -> str | 
     if not is_onchain(probe) or probe.price <= 0 or probe.token is None:
         return None
     return signer.byoc_payment(
-        probe.token, price=token_price(probe), seconds=seconds_to_buy(timeout_seconds)
+        probe.token,
+        price=token_price(probe),
+        seconds=seconds_to_buy(timeout_seconds),
+        orchestrator=probe.url,
     )
 
 
@@ -206,4 +209,5 @@ def attempt(
         if value is not None:
             with contextlib.suppress(ValueError):
                 probe.balance = float(value)
+                signer.spend._note_credit(probe.url, req.capability, probe.balance)
     return reply
