@@ -2,7 +2,7 @@
 
 Two halves: the devnet's error ladder seen with raw HTTP (status, plain-text body, dropped connection), and
 the client through its public API against that devnet, offchain and on-chain (every paid request carries
-tickets; bodies carry the fields and defaults go-livepeer reads). docs/fidelity-rows-ai.md maps each test to
+tickets; bodies carry the fields and defaults go-livepeer reads). docs/fidelity.md ("Built-in AI pipelines") maps each test to
 its upstream line.
 """
 

@@ -78,7 +78,7 @@ def test_the_wheels_install_and_import_together_in_a_clean_venv(
         "paths = list(livepeer.__path__)\n"
         "assert not hasattr(livepeer, '__file__') or livepeer.__file__ is None, livepeer.__file__\n"
         "assert all('site-packages' in p for p in paths), paths\n"
-        "assert not any('/work/' in m.__file__ for m in (livepeer.client, livepeer.runner, livepeer.trickle))\n"
+        f"assert not any(m.__file__.startswith({str(ROOT)!r}) for m in (livepeer.client, livepeer.runner, livepeer.trickle))\n"
         "print(livepeer.client.__version__, livepeer.runner.__version__, livepeer.trickle.__version__)\n"
     )
     proc = _run([str(vpy), "-c", probe], cwd=tmp_path)

@@ -4,7 +4,7 @@ The error ladder follows ``handleAIRequest`` (``server/ai_http.go:1380-1736`` at
 body decode (400) -> ``Livepeer-Payment`` decode (402) -> ``verifySegCreds`` (403, also offchain) -> model id
 (nil pointer: the handler panics and the connection drops) -> pipeline pixel estimate (400) -> capacity (503)
 -> ``ProcessPayment`` (400) -> one-ticket balance floor (400) -> runner (500) -> debit of ``outPixels``.
-Every error body is ``http.Error`` plain text: the message and a newline. docs/fidelity-rows-ai.md lists each
+Every error body is ``http.Error`` plain text: the message and a newline. docs/fidelity.md ("Built-in AI pipelines") lists each
 row with its upstream line and the test that checks it.
 """
 
