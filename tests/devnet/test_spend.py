@@ -158,3 +158,40 @@ def test_budget_arguments_are_validated() -> None:
         with pytest.raises(ConfigError):
             eth(bad_amount)
     assert Fraction(Gateway(orch_url="https://127.0.0.1:1").spend.total_wei) == 0
+
+
+def test_cli_show_cost_and_max_spend(devnet_factory: Any) -> None:
+    """``livepeer run --show-cost`` prints what the devnet received; ``--max-spend`` refuses before paying."""
+    import math
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    livepeer = str(Path(sys.executable).with_name("livepeer"))
+    net = devnet_factory(DevnetOptions(onchain=True))
+    key = (
+        "0x" + net.net.signer.key.private_key.hex()
+    )  # the devnet's funded key, as `livepeer devnet` prints
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEPEER_")}
+    env |= {"LIVEPEER_TOKEN": net.token, "LIVEPEER_PRIVATE_KEY": key}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [livepeer, *args], capture_output=True, text=True, timeout=120, check=False, env=env
+        )
+
+    proc = cli("run", "text-reversal", "-i", "text=ab", "--show-cost")
+    assert proc.returncode == 0, proc.stderr
+    assert '"reversed": "ba"' in proc.stdout
+    paid = math.ceil(net.received(0))
+    assert paid > 0
+    assert f"cost: {paid} wei" in proc.stderr
+    assert f"{net.orchestrators[0]}: {paid} wei" in proc.stderr
+    net.net.orchestrators[0].orch.balances.clear()
+    before = net.received(0)
+    proc = cli("run", "text-reversal", "-i", "text=ab", "--max-spend", "1", "--show-cost")
+    assert proc.returncode == 4, proc.stderr  # payment errors exit 4
+    assert "BudgetExceededError" in proc.stderr
+    assert "cost: 0 wei" in proc.stderr
+    assert net.received(0) == before

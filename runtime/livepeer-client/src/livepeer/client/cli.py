@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -63,6 +64,17 @@ def _gateway_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--discovery-url", help="discovery URL")
     g.add_argument("--timeout", type=float, default=60.0, help="overall deadline in seconds (60)")
     g.add_argument("--max-price", type=float, help="highest acceptable price (wei per unit)")
+    g.add_argument(
+        "--max-spend",
+        type=int,
+        metavar="WEI",
+        help="refuse any payment that would take this command past WEI (expected value of tickets)",
+    )
+    g.add_argument(
+        "--show-cost",
+        action="store_true",
+        help="print what the command paid (expected value of tickets, per orchestrator) on stderr",
+    )
 
 
 def _call_args(p: argparse.ArgumentParser) -> None:
@@ -222,6 +234,21 @@ def _print_table(offers: Sequence[Offering]) -> None:
         print("(nothing offered)")
 
 
+def _print_cost(gw: Gateway) -> None:
+    """The spend summary of this command (stderr, so stdout stays the result)."""
+    summary = gw.spend.summary()
+    if not summary.payments:
+        print("cost: 0 wei (no payment made; offchain or prepaid credit)", file=sys.stderr)
+        return
+    print(
+        f"cost: {summary.total_wei} wei ({summary.total_eth:.10f} ETH expected value) in "
+        f"{summary.payments} payment(s) of {summary.tickets} ticket(s)",
+        file=sys.stderr,
+    )
+    for orch, value in sorted(summary.by_orchestrator.items()):
+        print(f"  {orch}: {math.ceil(value)} wei", file=sys.stderr)
+
+
 def _dispatch(gw: Gateway, args: argparse.Namespace, inputs: dict[str, object] | None) -> None:
     from ._cli_io import summarize
 
@@ -281,8 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             discovery_url=args.discovery_url,
             timeout=args.timeout,
             max_price=args.max_price,
+            max_spend=args.max_spend,
         ) as gw:
-            _dispatch(gw, args, inputs)
+            try:
+                _dispatch(gw, args, inputs)
+            finally:
+                if args.show_cost:
+                    _print_cost(gw)
     except LivepeerError as exc:
         print(f"{PROG} {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return _exit_code(exc)
