@@ -28,8 +28,8 @@ from pathlib import Path
 
 import anyio
 import httpx
-
 from _harness import Results, Stat, devnet_process, interleave, median_call_ms, ratios
+
 from livepeer.client import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,10 +189,13 @@ def fresh_process(res: Results, orch: str, rounds: int, ours: str | None, peer: 
         ok=ratios(got["untyped"], got["raw"]).median <= 1.3,
     )
     if peer:
-        for arm, label in (("untyped", "untyped `gw.run`"), ("typed", "typed `capabilities.text_reversal.run`")):
+        for arm, label in (
+            ("untyped", "untyped `gw.run`"),
+            ("typed", "typed `capabilities.text_reversal.run`"),
+        ):
             r = ratios(got[arm], got["peer"])
             res.row(
-                f"fresh process, {label} (ms)",
+                f"fresh process, {label} vs 1.0.0 (ms)",
                 st[arm],
                 baseline=st["peer"],
                 baseline_what="livepeer-gateway 1.0.0 `submit_byoc_job` (import + call)",
@@ -349,7 +352,9 @@ def concurrency(res: Results, orch: str, rounds: int, n: int) -> None:
         return go
 
     got = interleave(
-        {"ours": arm("ours", _concurrent_ours), "raw": arm("raw", _concurrent_raw)}, rounds, warmup=0
+        {"ours": arm("ours", _concurrent_ours), "raw": arm("raw", _concurrent_raw)},
+        rounds,
+        warmup=0,
     )
     r = ratios(got["ours"], got["raw"])
     res.row(
@@ -423,7 +428,7 @@ def scaling(res: Results, orch: str, quick: bool) -> None:
         body_rows,
     )
     conc_rows = []
-    for n in (1, 10, 100, 500):
+    for n in (1, 10, 100):
         got = interleave(
             {
                 "ours": lambda n=n: anyio.run(_concurrent_ours, orch, n)[0],  # type: ignore[misc]
@@ -444,7 +449,7 @@ def scaling(res: Results, orch: str, quick: bool) -> None:
         "concurrent `run_async` (req/s) vs raw httpx with the same pool and limiter",
         ["calls in flight", "ours req/s", "raw req/s", "ratio"],
         conc_rows,
-        "2000 is the row above the table.",
+        "500 and 2000: a 500-call round takes ~15 s on the loaded devnet, so only 2000 is measured (row above).",
     )
 
 
@@ -471,7 +476,12 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
     base = out[0][1].median
     res.table(
         "`gw.run` vs number of discovered orchestrators (token: signer + discovery on the devnet)",
-        ["orchestrators", "cold ms (fresh Gateway: discovery, probes, call)", "cold / cold@1", "warm ms"],
+        [
+            "orchestrators",
+            "cold ms (fresh Gateway: discovery, probes, call)",
+            "cold / cold@1",
+            "warm ms",
+        ],
         [[str(c), co.fmt(), f"{co.median / base:.2f}x", w.fmt()] for c, co, w in out],
         "Budget: cold with 50 <= 1.5x cold with 1.",
     )
@@ -508,7 +518,7 @@ def main() -> None:
         concurrency(res, orch, 2, 500 if args.quick else 2000)
         failover(res, orch, 2 if args.quick else 3)
         scaling(res, orch, args.quick)
-    orchestrator_scaling(res, 2 if args.quick else 3)
+    orchestrator_scaling(res, 2)
     res.save()
 
 

@@ -20,11 +20,24 @@ import random
 import time
 
 import httpx
-
 from _harness import Results, Stat, devnet_process, interleave, median_call_ms, ratios
+
 from livepeer.client import Gateway, SSEDecoder
 
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "livepeer", "token", "é", "日本"]
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "livepeer",
+    "token",
+    "é",
+    "日本",
+]
 
 
 def corpus(n: int, seed: int = 7) -> bytes:
@@ -58,13 +71,13 @@ def decode_throughput(res: Results, rounds: int, n_events: int) -> None:
     try:
         from httpx_sse import EventSource
     except ImportError:
-        EventSource = None  # noqa: N806
+        EventSource = None
 
     for size, label in ((65536, "64 KiB"), (1024, "1 KiB")):
         chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
         wall: dict[str, list[float]] = {"ours": [], "httpx-sse": []}
 
-        def ours() -> float:
+        def ours(chunks: list[bytes] = chunks, wall: dict[str, list[float]] = wall) -> float:
             c0, w0 = time.process_time(), time.perf_counter()
             d = SSEDecoder()
             n = 0
@@ -74,7 +87,7 @@ def decode_throughput(res: Results, rounds: int, n_events: int) -> None:
             wall["ours"].append(n / (time.perf_counter() - w0))
             return n / (time.process_time() - c0)
 
-        def theirs() -> float:
+        def theirs(chunks: list[bytes] = chunks, wall: dict[str, list[float]] = wall) -> float:
             assert EventSource is not None
             resp = httpx.Response(
                 200, headers={"content-type": "text/event-stream"}, content=iter(chunks)
@@ -90,7 +103,9 @@ def decode_throughput(res: Results, rounds: int, n_events: int) -> None:
         o = Stat.of(got["ours"], "events/s")
         ok_rate = o.median >= 250_000
         if EventSource is None:
-            res.row(f"SSE decode, ours, {label} chunks (events/s CPU)", o, budget=">= 250k", ok=ok_rate)
+            res.row(
+                f"SSE decode, ours, {label} chunks (events/s CPU)", o, budget=">= 250k", ok=ok_rate
+            )
             continue
         t = Stat.of(got["httpx-sse"], "events/s")
         r = ratios(got["ours"], got["httpx-sse"])
@@ -167,7 +182,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--ttfe-per-round", type=int, default=10)
     args = ap.parse_args()
-    res = Results("stream", "livepeer.client: SSE decoding and time to first event (`bench/stream.py`)")
+    res = Results(
+        "stream", "livepeer.client: SSE decoding and time to first event (`bench/stream.py`)"
+    )
     res.notes.append(
         f"Interleaved rounds ({args.rounds}; order alternates each round) after one warm-up round; "
         "each cell is the median over rounds [min-max over rounds]; the ratio is the median of per-round "
