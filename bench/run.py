@@ -207,7 +207,7 @@ def fresh_process(res: Results, orch: str, rounds: int, ours: str | None, peer: 
         res.row("livepeer-gateway 1.0.0 fresh process", "not measured: venv unavailable")
 
 
-def import_time(res: Results, rounds: int, ours: str | None, peer: str | None) -> None:
+def import_time(res: Results, rounds: int) -> None:
     py = sys.executable
     arms: dict[str, Callable[[], float]] = {
         "ours": lambda: process_ms(py, "import livepeer.client"),
@@ -497,11 +497,55 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
     )
 
 
+def import_report(res: Results, ours: str | None) -> None:
+    """``-X importtime`` of the fresh-process paths (3.12 wheel venv): the heaviest imports by self time."""
+    if ours is None:
+        return
+    for label, code in (
+        (
+            "untyped: `import livepeer.client; Gateway(...)`",
+            "import livepeer.client as c; c.Gateway(orch_url='https://127.0.0.1:9')",
+        ),
+        (
+            "typed: + `gw.capabilities.text_reversal` and both models validated",
+            "import livepeer.client as c; m = c.Gateway(orch_url='https://127.0.0.1:9').capabilities.text_reversal; "
+            "import livepeer.capabilities.text_reversal as t; t.TextReversalInput(text='x'); "
+            "t.ReversalOutput(original='a', reversed='b')",
+        ),
+    ):
+        out = subprocess.run(
+            [ours, "-X", "importtime", "-c", code],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            check=True,
+        ).stderr
+        mods = []
+        for line in out.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, cum_us, name = line[len("import time:") :].split("|")
+            mods.append((int(self_us), int(cum_us), name.strip()))
+        total = sum(m[0] for m in mods)
+        top = sorted(mods, reverse=True)[:10]
+        res.table(
+            f"`-X importtime`, {label}: {len(mods)} modules, {total / 1000:.0f} ms self time in total; heaviest by self time",
+            ["module", "self ms", "cumulative ms"],
+            [[name, f"{a / 1000:.1f}", f"{b / 1000:.1f}"] for a, b, name in top],
+            "One process, so noisy; for what is imported, not for the time.",
+        )
+        mods_set = {m[2] for m in mods}
+        res.notes.append(
+            f"{label}: pydantic imported: {'pydantic' in mods_set}; h2 (HTTP/2) imported: {'h2' in mods_set}; "
+            f"grpc imported: {'grpc' in mods_set}."
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer rounds (a smoke test of the bench)")
     args = ap.parse_args()
-    rounds = 3 if args.quick else 7
+    rounds = 3 if args.quick else 5
     res = Results("run", "livepeer.client: run (`bench/run.py`)")
     res.notes.append(
         f"Interleaved rounds ({rounds} unless said; order alternates each round) after one warm-up round; each "
@@ -510,7 +554,8 @@ def main() -> None:
     )
     peer = peer_python()
     ours = ours_python()
-    import_time(res, rounds * 2, ours, peer)
+    import_time(res, rounds * 2)
+    import_report(res, ours)
     with devnet_process("--orchestrators", "1") as (info, _pid):
         orch = info["orchestrators"][0]
         fresh_process(res, orch, rounds, ours, peer)
