@@ -199,8 +199,8 @@ def main() -> None:
     res = Results("live", "Live passthrough through `gw.live` (`bench/live.py`)")
     geo = f"{args.size}x{args.size} @ {args.fps} fps"
     res.notes.append(
-        f'`gw.live("live-video-to-video", model="noop")` on a devnet in its own process (offchain, one '
-        f"orchestrator), {geo}. Each frame carries its index as a 4x4 block grid read back from the decoded "
+        f'`gw.live("live-video-to-video", model="noop")` on a devnet in its own process (offchain, '
+        f"{args.orchestrators} orchestrators with 4 live slots each), {geo}. Each frame carries its index as a 4x4 block grid read back from the decoded "
         "output: dropped = published - distinct frames received; glass-to-glass = `write_frame` call to "
         "decoded output frame; achieved input fps = frames written / time from first to last write."
     )
