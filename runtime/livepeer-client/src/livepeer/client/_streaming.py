@@ -51,7 +51,7 @@ class _Events:
     def __init__(self, max_line: int | None) -> None:
         self.decoder = SSEDecoder(
             max_line if max_line is not None else limits.MAX_SSE_LINE_BYTES,
-            max_event=limits.MAX_SSE_EVENT_BYTES,
+            max_event_bytes=limits.MAX_SSE_EVENT_BYTES,
         )
         self.pending: deque[StreamEvent] = deque()
         self.done = False
