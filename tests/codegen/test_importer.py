@@ -384,3 +384,12 @@ def test_a_container_document_is_one_capability_named_by_flag_marker_or_title() 
     assert import_document(source, capabilities=["other"])[0]["name"] == "other"
     with pytest.raises(CodegenError, match="at most one --capability"):
         import_document(source, capabilities=["x", "y"])
+
+
+def test_default_models_agree_with_the_client() -> None:
+    """The importer's docstring facts and the client's request defaults come from one Go table
+    (server/ai_process.go:32-41); codegen does not depend on the client, so a test keeps them equal."""
+    from livepeer.client._routes.ai_request import DEFAULT_MODELS
+    from livepeer.codegen._importer import GATEWAY_DEFAULT_MODELS
+
+    assert dict(DEFAULT_MODELS) == GATEWAY_DEFAULT_MODELS
