@@ -118,11 +118,26 @@ def test_bad_arguments_exit_2_without_starting(argv: list[str]) -> None:
 
 
 def _free_base(n: int) -> int:
+    """A base port with ``n`` + 3 free ports after it, below the kernel's ephemeral range: one free
+    ephemeral port says nothing about its neighbours, which outgoing connections take at random."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(100):
+        base = random.randrange(20_000, 30_000)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + n + 3):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no free run of ports between 20000 and 30000")
 
 
 def _human_run(*args: str, lines: int) -> tuple[subprocess.Popen[str], dict[str, Any], list[str]]:
