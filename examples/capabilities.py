@@ -20,7 +20,7 @@ def main() -> int:
     with Gateway() as gw:
         try:
             out = gw.capabilities.text_to_image.run(
-                prompt="a cat", model_id=MODEL, width=64, height=64
+                prompt="a cat", model=MODEL, width=64, height=64
             )
         except LivepeerError as exc:
             print(f"failed: {exc}", file=sys.stderr)
@@ -32,7 +32,7 @@ def main() -> int:
             f"seed {image.seed}, nsfw {image.nsfw}, saved {len(image.url.read())} bytes to {path}"
         )
         try:
-            gw.capabilities.text_to_image.run(prompt="a cat", model_id=MODEL, width="wide")  # type: ignore[arg-type]
+            gw.capabilities.text_to_image.run(prompt="a cat", model=MODEL, width="wide")  # type: ignore[arg-type]
         except LivepeerError as exc:  # a ValidationError, raised before any request was sent
             print(f"rejected before sending: {str(exc).splitlines()[0]}")
         for offer in gw.list_capabilities():  # what `livepeer capabilities` prints

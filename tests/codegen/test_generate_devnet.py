@@ -66,7 +66,7 @@ def test_generated_package_calls_through_the_devnet(mycaps: ModuleType, devnet: 
 
 def test_builtin_wrappers_through_the_devnet(devnet: Any) -> None:  # noqa: F811
     with Gateway(token=devnet.token) as gw:
-        out = gw.capabilities.text_to_image.run(prompt="a cat", model_id="", width=64, height=64)
+        out = gw.capabilities.text_to_image.run(prompt="a cat", model="", width=64, height=64)
         png = out.images[0].url.read()
         assert png.startswith(b"\x89PNG")
         assert gw.capabilities.text_reversal.run(text="abc").reversed == "cba"

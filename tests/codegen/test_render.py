@@ -157,6 +157,16 @@ BASE: dict[str, object] = {
         ({"verbs": ["stream"]}, "#/events"),
         ({"stream_switch": "nope", "verbs": ["run"]}, "#/stream_switch"),
         ({"model_parameter": "nope"}, "#/model_parameter"),
+        (  # `model=` is the model keyword of every wrapper; a field of that name would shadow it
+            {
+                "model_parameter": "model_id",
+                "input": {
+                    "type": "object",
+                    "properties": {"model_id": {"type": "string"}, "model": {"type": "string"}},
+                },
+            },
+            "#/model_parameter",
+        ),
         ({"surprise": 1}, "thing.json"),
     ],
 )

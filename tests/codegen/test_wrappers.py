@@ -14,6 +14,7 @@ import pytest
 
 import livepeer.capabilities as lc
 from livepeer.capabilities import Capabilities, InputValidationError, OutputValidationError
+from livepeer.client import ValidationError
 
 
 def caps(gateway: Any) -> Capabilities:
@@ -22,7 +23,7 @@ def caps(gateway: Any) -> Capabilities:
 
 def test_run_sends_validated_payload_and_model(gateway: Any) -> None:
     gateway.result = {"images": [{"url": "data:,x", "seed": 7, "nsfw": False}]}
-    out = caps(gateway).text_to_image.run(prompt="a cat", model_id="m/1", seed=3, timeout=5.0)
+    out = caps(gateway).text_to_image.run(prompt="a cat", model="m/1", seed=3, timeout=5.0)
     ((verb, name, kwargs),) = gateway.calls
     assert (verb, name) == ("run", "text-to-image")
     assert kwargs["model"] == "m/1"
@@ -35,10 +36,55 @@ def test_run_sends_validated_payload_and_model(gateway: Any) -> None:
 
 def test_optional_without_default_is_omitted_and_empty_model_is_none(gateway: Any) -> None:
     gateway.result = {"images": []}
-    caps(gateway).text_to_image.run(prompt="x", model_id="")
+    caps(gateway).text_to_image.run(prompt="x", model="")
     kwargs = gateway.calls[0][2]
     assert "seed" not in kwargs["input"]
     assert kwargs["model"] is None
+
+
+@pytest.mark.parametrize("keyword", ["model", "model_id"])
+def test_model_and_its_alias_model_id_reach_the_wire_field_model_id(
+    gateway: Any, keyword: str
+) -> None:
+    # `model=` is the verbs' spelling; `model_id=` (go-livepeer's request field) stays an alias.
+    gateway.result = {"images": []}
+    caps(gateway).text_to_image.run(prompt="x", **{keyword: "m/1"})
+    caps(gateway).image_to_image.run(prompt="x", image=b"\x89PNG", **{keyword: "m/2"})
+    gateway.result = {"audio": {"url": "data:,x"}}
+    caps(gateway).text_to_speech.run(text="hi", **{keyword: "m/3"})
+    sent = [(kwargs["input"]["model_id"], kwargs["model"]) for _, _, kwargs in gateway.calls]
+    assert sent == [("m/1", "m/1"), ("m/2", "m/2"), ("m/3", "m/3")]
+    assert all("model" not in kwargs["input"] for _, _, kwargs in gateway.calls)
+
+
+def test_model_and_model_id_agreeing_is_accepted_and_neither_sends_the_default(
+    gateway: Any,
+) -> None:
+    gateway.result = {"images": []}
+    caps(gateway).text_to_image.run(prompt="x", model="m", model_id="m")
+    caps(gateway).text_to_image.run(prompt="x")
+    first, second = (kwargs for _, _, kwargs in gateway.calls)
+    assert (first["input"]["model_id"], first["model"]) == ("m", "m")
+    assert (second["input"]["model_id"], second["model"]) == ("", None)  # schema default, sent
+
+
+@pytest.mark.parametrize(("model", "model_id"), [("a", "b"), ("", "b"), ("a", "")])
+def test_conflicting_model_and_model_id_are_refused_before_any_call(
+    gateway: Any, model: str, model_id: str
+) -> None:
+    with pytest.raises(
+        InputValidationError, match="model: conflicts with its alias model_id"
+    ) as info:
+        caps(gateway).text_to_image.run(prompt="x", model=model, model_id=model_id)
+    assert isinstance(info.value, ValidationError)
+    assert gateway.calls == []
+
+
+@pytest.mark.anyio
+async def test_conflicting_model_and_model_id_are_refused_by_the_async_twin(gateway: Any) -> None:
+    with pytest.raises(InputValidationError, match="model_id"):
+        await caps(gateway).audio_to_text.run_async(audio=b"x", model="a", model_id="b")
+    assert gateway.calls == []
 
 
 def test_validation_happens_before_any_call_and_names_field_and_constraint(gateway: Any) -> None:
@@ -54,27 +100,27 @@ def test_validation_happens_before_any_call_and_names_field_and_constraint(gatew
 
 def test_wrong_type_is_rejected(gateway: Any) -> None:
     with pytest.raises(ValueError, match="height"):
-        caps(gateway).text_to_image.run(prompt="x", model_id="", height="tall")  # type: ignore[arg-type]
+        caps(gateway).text_to_image.run(prompt="x", model="", height="tall")  # type: ignore[arg-type]
     assert gateway.calls == []
 
 
 @pytest.mark.parametrize("value", [b"\x89PNG", Path("picture.png"), io.BytesIO(b"abc")])
 def test_file_inputs_pass_through_unchanged(gateway: Any, value: object) -> None:
     gateway.result = {"images": []}
-    caps(gateway).image_to_image.run(prompt="x", image=value, model_id="")  # type: ignore[arg-type]
+    caps(gateway).image_to_image.run(prompt="x", image=value, model="")  # type: ignore[arg-type]
     assert gateway.calls[0][2]["input"]["image"] is value
 
 
 def test_str_is_not_a_file(gateway: Any) -> None:
     with pytest.raises(InputValidationError, match="image"):
-        caps(gateway).image_to_image.run(prompt="x", image="picture.png", model_id="")  # type: ignore[arg-type]
+        caps(gateway).image_to_image.run(prompt="x", image="picture.png", model="")  # type: ignore[arg-type]
     assert gateway.calls == []
 
 
 def test_media_url_object_is_kept_as_is(gateway: Any) -> None:
     marker = object()  # the runtime hands a FileOutput; the model must not convert it
     gateway.result = {"audio": {"url": marker}}
-    out = caps(gateway).text_to_speech.run(model_id="", text="hi")
+    out = caps(gateway).text_to_speech.run(model="", text="hi")
     assert out.audio.url is marker
 
 

@@ -24,4 +24,7 @@ def test_surface_sees_signatures(api_surface: Any) -> None:
     """The walker reports keyword-only typed parameters of generated wrappers (so the snapshot can fail)."""
     text = api_surface("livepeer.capabilities")
     assert "module livepeer.capabilities.text_to_image" in text
-    assert "def run(self, *, prompt: 'str', model_id: 'str' = ''" in text
+    assert (
+        "def run(self, *, prompt: 'str', model: 'str | None' = None, model_id: 'str | None' = None"
+        in text
+    )

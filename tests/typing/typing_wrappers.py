@@ -25,13 +25,15 @@ def batch(gw: Gateway) -> None:
     caps = gw.capabilities
     assert_type(caps, Capabilities)
     assert_type(caps.text_to_image, TextToImage)
-    out = caps.text_to_image.run(prompt="a cat", model_id="m", seed=1)
+    out = caps.text_to_image.run(prompt="a cat", model="m", seed=1)
     assert_type(out, ImageResponse)
+    # the wire field's name stays accepted as an alias of `model`
+    assert_type(caps.text_to_image.run(prompt="a cat", model_id="m"), ImageResponse)
     assert_type(caps.text_to_image.run(prompt="a cat"), ImageResponse)  # model id optional
     assert_type(out.images, list[Media])
     assert_type(out.images[0].url, FileOutput)
     assert_type(out.images[0].seed, int)
-    speech = caps.text_to_speech.run(model_id="m", text="hi")
+    speech = caps.text_to_speech.run(model="m", text="hi")
     assert_type(speech, AudioResponse)
     assert_type(speech.audio.url, FileOutput)
     assert_type(caps.text_reversal.run(text="abc"), ReversalOutput)
@@ -42,19 +44,21 @@ def batch(gw: Gateway) -> None:
 def files(gw: Gateway) -> None:
     i2i = gw.capabilities.image_to_image
     assert_type(i2i, ImageToImage)
-    i2i.run(prompt="x", image=Path("in.png"), model_id="")
-    i2i.run(prompt="x", image=b"\x89PNG", model_id="")
+    i2i.run(prompt="x", image=Path("in.png"), model="")
+    i2i.run(prompt="x", image=b"\x89PNG", model="")
     with Path("in.png").open("rb") as binary:
-        i2i.run(prompt="x", image=binary, model_id="")
-    i2i.run(prompt="x", image="in.png", model_id="")  # type: ignore[arg-type]
+        i2i.run(prompt="x", image=binary, model="")
+    i2i.run(prompt="x", image="in.png", model="")  # type: ignore[arg-type]
 
 
 def wrong_input(gw: Gateway) -> None:
     t2i = gw.capabilities.text_to_image
-    t2i.run(prompt=1, model_id="m")  # type: ignore[arg-type]
-    t2i.run(model_id="m")  # type: ignore[call-arg]
+    t2i.run(prompt=1, model="m")  # type: ignore[arg-type]
+    t2i.run(prompt="x", model=1)  # type: ignore[arg-type]
+    t2i.run(prompt="x", model_id=1)  # type: ignore[arg-type]
+    t2i.run(model="m")  # type: ignore[call-arg]
     t2i.run("a cat", "m")  # type: ignore[call-arg]
-    t2i.run(prompt="x", model_id="m", no_such_field=1)  # type: ignore[call-arg]
+    t2i.run(prompt="x", model="m", no_such_field=1)  # type: ignore[call-arg]
     gw.capabilities.token_stream.run(text="x")  # type: ignore[attr-defined]
 
 

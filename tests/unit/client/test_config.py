@@ -348,7 +348,7 @@ def test_typed_wrapper_validation_errors_are_livepeer_validation_errors() -> Non
 
     gw, seen = _no_io_gateway()
     with gw, pytest.raises(LivepeerError) as info:
-        gw.capabilities.text_to_image.run(model_id="m", prompt="x", width="wide")  # type: ignore[arg-type]
+        gw.capabilities.text_to_image.run(model="m", prompt="x", width="wide")  # type: ignore[arg-type]
     assert isinstance(info.value, ValidationError)
     assert "width" in str(info.value)
     assert seen == []

@@ -113,6 +113,50 @@ def _default_models(schema: Mapping[str, Any] | None) -> dict[str, str]:
     }
 
 
+def _model_keyword(
+    cap: Capability, info: ModelInfo, body: list[_Param]
+) -> tuple[list[_Param], str]:
+    """The signature with the model field spelled ``model`` (the verbs' keyword), and the statement
+    that maps it back to the wire field.
+
+    A schema whose ``model_parameter`` is another field (``model_id`` on go-livepeer's pipelines) keeps
+    that field's name as a keyword alias, so both spellings reach the same wire field; different values
+    for both are refused before any I/O. Returns ``(body, "")`` when nothing is renamed.
+    """
+    field = next((f for f in info.fields if f.prop == cap.model_parameter), None)
+    if field is None or field.name == "model":
+        return body, ""
+    if any(f.name == "model" for f in info.fields):
+        raise CodegenError(
+            f"{cap.file}#/model_parameter",
+            f"input field 'model' clashes with the model keyword for {field.prop!r}",
+        )
+    out: list[_Param] = []
+    for p in body:
+        if p.name != field.name:
+            out.append(p)
+            continue
+        ann = field.annotation
+        if not re.search(r"(^|\|)\s*None\s*($|\|)", ann):
+            ann = f"{ann} | None"
+        doc = f"{p.doc} Sent as the ``{field.prop}`` field; ``{field.name}=`` is accepted as an alias."
+        out.append(_Param("model", f"model: {ann} = None", doc))
+        out.append(
+            _Param(
+                field.name,
+                f"{field.name}: {ann} = None",
+                "Alias of ``model`` (the wire field's name); giving both with different values is an"
+                " InputValidationError.",
+            )
+        )
+    default = field.default if field.default is not None else "None"
+    line = (
+        f"{field.name} = pick_alias(_CAPABILITY, {_pystr('model')}, model,"
+        f" {_pystr(field.name)}, {field.name}, {default})"
+    )
+    return out, line
+
+
 def _example(attr_path: str, verb: str, params: Sequence[_Param], info: ModelInfo | None) -> str:
     if info is None:
         return f"{attr_path}.{verb}(...)"
@@ -281,13 +325,15 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     route_arg, route_block, path_params, path_names = _route(cap, "", cap.path, models, "")
     if models.input is not None:
         body, omit = _params(models.input, switch, _default_models(cap.input))
-        params = path_params + body
+        signature, alias_line = _model_keyword(cap, models.input, body)
+        params = path_params + signature
         input_ctx = {
             "model": models.input.name,
             "params": params,
             "body": body,
             "omit": omit,
             "switch": switch,
+            "alias_line": alias_line,
         }
         example = _example(attr_path, first_verb, params, models.input)
     elif "run" in cap.verbs or "stream" in cap.verbs:
@@ -319,6 +365,8 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         for i, op in enumerate(cap.operations)
     ]
     support = ["build_input"]
+    if input_ctx is not None and input_ctx["alias_line"]:
+        support.append("pick_alias")
     if any(k.endswith(("output", "events")) for k in models.roles):
         support.append("parse_output")
     if "stream" in cap.verbs or any("stream" in op["verbs"] for op in operations):

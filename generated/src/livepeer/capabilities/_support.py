@@ -144,6 +144,24 @@ def build_input(
         raise InputValidationError(capability, [error], {}) from None
 
 
+def pick_alias(
+    capability: str, name: str, value: T | None, alias: str, alias_value: T | None, default: T
+) -> T:
+    """One value of a keyword that has an alias (``model`` / ``model_id``); ``default`` when neither is
+    given. Both given with different values is refused before any I/O: silently picking one would send
+    a model the caller did not mean."""
+    if value is not None and alias_value is not None and value != alias_value:
+        error = {
+            "loc": (name,),
+            "msg": f"conflicts with its alias {alias}={alias_value!r}; pass one of them",
+            "input": value,
+        }
+        raise InputValidationError(capability, [error], {})
+    if value is not None:
+        return value
+    return alias_value if alias_value is not None else default
+
+
 def _is_file(value: object) -> bool:
     return isinstance(value, (Path, bytes, bytearray, memoryview)) or (
         hasattr(value, "read") and not isinstance(value, (str, Mapping))

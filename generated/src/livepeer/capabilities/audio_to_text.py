@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output
+from ._support import FileInput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -84,7 +84,8 @@ class AudioToText:
         self,
         *,
         audio: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         return_timestamps: str = "true",
         timeout: float | None = None,
     ) -> TextResponse:
@@ -92,10 +93,12 @@ class AudioToText:
 
         Args:
             audio: The recording to transcribe (file).
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``openai/whisper-large-v3``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``openai/whisper-large-v3``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             return_timestamps: Timestamp granularity: 'sentence' or 'true' for per-sentence, 'word' for per-word, 'false' for none.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             AudioToTextInput,
@@ -115,11 +118,13 @@ class AudioToText:
         self,
         *,
         audio: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         return_timestamps: str = "true",
         timeout: float | None = None,
     ) -> TextResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.audio_to_text.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             AudioToTextInput,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output
+from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -123,7 +123,8 @@ class ImageToImage:
         *,
         prompt: str,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         loras: str = "",
         strength: float = 0.8,
         guidance_scale: float = 7.5,
@@ -140,7 +141,8 @@ class ImageToImage:
         Args:
             prompt: How the picture should change, as text.
             image: The input picture (file).
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/sdxl-turbo``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/sdxl-turbo``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             loras: LoRA adapters to apply, as a JSON object text mapping adapter id to weight.
             strength: How far the result may depart from the input picture, from 0 (unchanged) to 1.
             guidance_scale: How strongly the prompt steers generation; high values follow it closely at some cost in quality.
@@ -152,6 +154,7 @@ class ImageToImage:
             num_images_per_prompt: How many images to return for the prompt.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToImageInput,
@@ -181,7 +184,8 @@ class ImageToImage:
         *,
         prompt: str,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         loras: str = "",
         strength: float = 0.8,
         guidance_scale: float = 7.5,
@@ -194,6 +198,7 @@ class ImageToImage:
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_image.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToImageInput,

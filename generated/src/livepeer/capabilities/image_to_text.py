@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output
+from ._support import FileInput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -69,7 +69,8 @@ class ImageToText:
         *,
         image: FileInput,
         prompt: str = "",
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         timeout: float | None = None,
     ) -> ImageToTextResponse:
         """Run it once and return the result: ``gw.capabilities.image_to_text.run(image=Path("input.bin"))``.
@@ -77,9 +78,11 @@ class ImageToText:
         Args:
             image: The picture to describe (file).
             prompt: Optional question or instruction about the picture.
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``Salesforce/blip-image-captioning-large``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``Salesforce/blip-image-captioning-large``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToTextInput,
@@ -100,10 +103,12 @@ class ImageToText:
         *,
         image: FileInput,
         prompt: str = "",
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         timeout: float | None = None,
     ) -> ImageToTextResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_text.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToTextInput,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output
+from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -103,7 +103,8 @@ class ImageToVideo:
         self,
         *,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         height: int = 576,
         width: int = 1024,
         fps: int = 6,
@@ -118,7 +119,8 @@ class ImageToVideo:
 
         Args:
             image: The picture to animate (file).
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/stable-video-diffusion-img2vid-xt``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/stable-video-diffusion-img2vid-xt``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             height: Height of the video in pixels.
             width: Width of the video in pixels.
             fps: Frame rate of the resulting clip.
@@ -129,6 +131,7 @@ class ImageToVideo:
             num_inference_steps: Denoising iterations; more steps are slower and usually sharper.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToVideoInput,
@@ -155,7 +158,8 @@ class ImageToVideo:
         self,
         *,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         height: int = 576,
         width: int = 1024,
         fps: int = 6,
@@ -167,6 +171,7 @@ class ImageToVideo:
         timeout: float | None = None,
     ) -> VideoResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_video.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             ImageToVideoInput,

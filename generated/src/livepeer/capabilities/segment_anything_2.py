@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output
+from ._support import FileInput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -99,7 +99,8 @@ class SegmentAnything2:
         self,
         *,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         point_coords: str | None = None,
         point_labels: str | None = None,
         box: str | None = None,
@@ -113,7 +114,8 @@ class SegmentAnything2:
 
         Args:
             image: The picture to segment (file).
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``facebook/sam2-hiera-large``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``facebook/sam2-hiera-large``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             point_coords: Prompt points as a JSON text of [x, y] pixel pairs.
             point_labels: One label per point as JSON text: 1 keeps the region, 0 excludes it.
             box: A prompt box as JSON text [x1, y1, x2, y2].
@@ -123,6 +125,7 @@ class SegmentAnything2:
             normalize_coords: Treat point coordinates as fractions of the picture size (0 to 1).
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             SegmentAnything2Input,
@@ -148,7 +151,8 @@ class SegmentAnything2:
         self,
         *,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         point_coords: str | None = None,
         point_labels: str | None = None,
         box: str | None = None,
@@ -159,6 +163,7 @@ class SegmentAnything2:
         timeout: float | None = None,
     ) -> MasksResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.segment_anything_2.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             SegmentAnything2Input,

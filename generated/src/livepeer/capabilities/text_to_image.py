@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileOutput, build_input, parse_output
+from ._support import FileOutput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -113,7 +113,8 @@ class TextToImage:
         self,
         *,
         prompt: str,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         loras: str = "",
         height: int = 512,
         width: int = 512,
@@ -129,7 +130,8 @@ class TextToImage:
 
         Args:
             prompt: What to generate, as text.
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/sdxl-turbo``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/sdxl-turbo``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             loras: LoRA adapters to apply, as a JSON object text mapping adapter id to weight.
             height: Height of the result in pixels.
             width: Width of the result in pixels.
@@ -141,6 +143,7 @@ class TextToImage:
             num_images_per_prompt: How many images to return for the prompt.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             TextToImageInput,
@@ -168,7 +171,8 @@ class TextToImage:
         self,
         *,
         prompt: str,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         loras: str = "",
         height: int = 512,
         width: int = 512,
@@ -181,6 +185,7 @@ class TextToImage:
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.text_to_image.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             TextToImageInput,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileOutput, build_input, parse_output
+from ._support import FileOutput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -77,7 +77,8 @@ class TextToSpeech:
     def run(
         self,
         *,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         text: str = "",
         description: str = "A male speaker delivers a slightly expressive and animated speech with a moderate speed and pitch.",
         timeout: float | None = None,
@@ -85,11 +86,13 @@ class TextToSpeech:
         """Run it once and return the result: ``gw.capabilities.text_to_speech.run()``.
 
         Args:
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``parler-tts/parler-tts-large-v1``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``parler-tts/parler-tts-large-v1``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             text: What to say.
             description: The voice to imitate, described in words (gender, pace, pitch, tone).
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             TextToSpeechInput,
@@ -108,12 +111,14 @@ class TextToSpeech:
     async def run_async(
         self,
         *,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         text: str = "",
         description: str = "A male speaker delivers a slightly expressive and animated speech with a moderate speed and pitch.",
         timeout: float | None = None,
     ) -> AudioResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.text_to_speech.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             TextToSpeechInput,

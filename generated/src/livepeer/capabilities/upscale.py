@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output
+from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
 
 if TYPE_CHECKING:
     from livepeer.client import Gateway
@@ -93,7 +93,8 @@ class Upscale:
         *,
         prompt: str,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         safety_check: bool = True,
         seed: int | None = None,
         num_inference_steps: int = 75,
@@ -104,12 +105,14 @@ class Upscale:
         Args:
             prompt: What the picture shows, to guide the added detail.
             image: The picture to enlarge (file).
-            model_id: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/stable-diffusion-x4-upscaler``, go-livepeer's default for this pipeline.
+            model: Which model the orchestrator should load, e.g. a Hugging Face repository id; empty lets the network choose. When empty: ``stabilityai/stable-diffusion-x4-upscaler``, go-livepeer's default for this pipeline. Sent as the ``model_id`` field; ``model_id=`` is accepted as an alias.
+            model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             safety_check: Run the safety classifier and flag results it considers unsafe (nsfw).
             seed: Random seed; set it to make results repeatable.
             num_inference_steps: Denoising iterations; more steps are slower and usually sharper.
             timeout: Overall deadline in seconds for every attempt together.
         """
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             UpscaleInput,
@@ -133,13 +136,15 @@ class Upscale:
         *,
         prompt: str,
         image: FileInput,
-        model_id: str = "",
+        model: str | None = None,
+        model_id: str | None = None,
         safety_check: bool = True,
         seed: int | None = None,
         num_inference_steps: int = 75,
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.upscale.run_async(...)``."""
+        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
         payload = build_input(
             _CAPABILITY,
             UpscaleInput,
