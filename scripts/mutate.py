@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import importlib.abc
 import importlib.machinery
@@ -51,14 +52,22 @@ TRICKLE = "runtime/livepeer-trickle/src/livepeer/trickle"
 MODULES: dict[str, tuple[str, list[str]]] = {
     "subscriber": (
         f"{TRICKLE}/_subscriber.py",
-        ["tests/unit/trickle/test_pubsub.py", "tests/unit/trickle/test_faults.py",
-         "tests/unit/trickle/test_json.py", "tests/unit/trickle/test_subscriber_recovery.py"],
+        [
+            "tests/unit/trickle/test_pubsub.py",
+            "tests/unit/trickle/test_faults.py",
+            "tests/unit/trickle/test_json.py",
+            "tests/unit/trickle/test_subscriber_recovery.py",
+        ],
     ),
     "publisher": (
         f"{TRICKLE}/_publisher.py",
-        ["tests/unit/trickle/test_pubsub.py", "tests/unit/trickle/test_faults.py",
-         "tests/unit/trickle/test_publisher_policy.py", "tests/unit/trickle/test_json.py",
-         "tests/unit/trickle/test_publisher_errors.py"],
+        [
+            "tests/unit/trickle/test_pubsub.py",
+            "tests/unit/trickle/test_faults.py",
+            "tests/unit/trickle/test_publisher_policy.py",
+            "tests/unit/trickle/test_json.py",
+            "tests/unit/trickle/test_publisher_errors.py",
+        ],
     ),
     "sse": (
         f"{CLIENT}/_sse.py",
@@ -74,8 +83,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "http": (
         f"{CLIENT}/_http.py",
-        ["tests/unit/client/test_lifecycle.py", "tests/unit/client/test_http_loopback.py",
-         "tests/unit/client/test_routes.py"],
+        [
+            "tests/unit/client/test_lifecycle.py",
+            "tests/unit/client/test_http_loopback.py",
+            "tests/unit/client/test_routes.py",
+        ],
     ),
     "routes": (f"{CLIENT}/_routes/__init__.py", ["tests/unit/client/test_routes.py"]),
     "routes.ai": (f"{CLIENT}/_routes/ai.py", ["tests/unit/client/test_routes.py"]),
@@ -96,19 +108,54 @@ OUT = ROOT / ".mutate"
 # ---------------------------------------------------------------------------------------------- mutations
 
 _CMP = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-    ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
 }
 _BIN = {
-    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Mult,
-    ast.Mod: ast.FloorDiv, ast.LShift: ast.RShift, ast.RShift: ast.LShift, ast.BitOr: ast.BitAnd,
-    ast.BitAnd: ast.BitOr, ast.Pow: ast.Mult,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.LShift: ast.RShift,
+    ast.RShift: ast.LShift,
+    ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr,
+    ast.Pow: ast.Mult,
 }
 _SYM = {
-    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in", ast.Add: "+", ast.Sub: "-",
-    ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitAnd: "&", ast.Pow: "**", ast.And: "and", ast.Or: "or",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.Pow: "**",
+    ast.And: "and",
+    ast.Or: "or",
 }
 _LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 
@@ -124,8 +171,10 @@ class Mutation:
 
 
 def _is_docstring(parent: ast.AST, node: ast.AST) -> bool:
-    return isinstance(parent, ast.Expr) and isinstance(node, ast.Constant) and isinstance(
-        node.value, str
+    return (
+        isinstance(parent, ast.Expr)
+        and isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
     )
 
 
@@ -190,8 +239,9 @@ def find_mutations(tree: ast.Module, lines: list[str]) -> list[Mutation]:
     found: list[Mutation] = []
     skip_lines = {i + 1 for i, text in enumerate(lines) if "pragma: no mutate" in text}
 
-    def walk(node: ast.AST, parent: ast.AST | None, stmt: ast.stmt | None, in_fn: bool,
-             quiet: bool) -> None:
+    def walk(
+        node: ast.AST, parent: ast.AST | None, stmt: ast.stmt | None, in_fn: bool, quiet: bool
+    ) -> None:
         # quiet: inside a logging call or an annotation; nothing there is behaviour worth a mutant.
         if _type_checking(node):
             return
@@ -222,8 +272,11 @@ def find_mutations(tree: ast.Module, lines: list[str]) -> list[Mutation]:
             span = (stmt.lineno, stmt.end_lineno or stmt.lineno)
 
             def add(desc: str, apply: Callable[[], Callable[[], None]]) -> None:
-                found.append(Mutation(line, getattr(node, "end_lineno", line) or line, span, in_fn,
-                                      desc, apply))
+                found.append(
+                    Mutation(
+                        line, getattr(node, "end_lineno", line) or line, span, in_fn, desc, apply
+                    )
+                )
 
             _mutations_of(node, parent, add)
         for child in ast.iter_child_nodes(node):
@@ -237,8 +290,11 @@ def find_mutations(tree: ast.Module, lines: list[str]) -> list[Mutation]:
     return found
 
 
-def _mutations_of(node: ast.AST, parent: ast.AST | None,
-                  add: Callable[[str, Callable[[], Callable[[], None]]], None]) -> None:
+def _mutations_of(
+    node: ast.AST,
+    parent: ast.AST | None,
+    add: Callable[[str, Callable[[], Callable[[], None]]], None],
+) -> None:
     if isinstance(node, ast.Compare):
         for i, op in enumerate(node.ops):
             new = _CMP.get(type(op))
@@ -278,8 +334,9 @@ def _mutations_of(node: ast.AST, parent: ast.AST | None,
         add("continue -> break", _swap_stmt(parent, node, ast.Break()))
 
 
-def _swap_stmt(parent: ast.AST | None, node: ast.stmt, new: ast.stmt) -> Callable[[],
-                                                                                     Callable[[], None]]:
+def _swap_stmt(
+    parent: ast.AST | None, node: ast.stmt, new: ast.stmt
+) -> Callable[[], Callable[[], None]]:
     assert parent is not None
     ast.copy_location(new, node)
     return _replace_child(parent, node, new)
@@ -386,8 +443,21 @@ class _Outcomes:
 
 
 def _pytest_args(tests: list[str], timeout: float) -> list[str]:
-    return ["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly", f"--timeout={timeout:.0f}",
-            "-o", "addopts=--import-mode=importlib", "--no-header", "-W", "ignore", *tests]
+    return [
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        f"--timeout={timeout:.0f}",
+        "-o",
+        "addopts=--import-mode=importlib",
+        "--no-header",
+        "-W",
+        "ignore",
+        *tests,
+    ]
 
 
 def _fork(run: Callable[[], int], log: Path) -> int:
@@ -423,16 +493,24 @@ def baseline(src: Path, tests: list[str], work: Path) -> dict[str, Any]:
         code = pytest.main(_pytest_args(tests, 120), plugins=[tracer, outcomes])
         elapsed = time.monotonic() - started
         third_party = sorted(
-            name for name, mod in list(sys.modules.items())
+            name
+            for name, mod in list(sys.modules.items())
             if not name.startswith(("livepeer", "tests", "conftest", "__main__"))
             and str(getattr(mod, "__file__", "") or "").find(str(ROOT / "runtime")) < 0
             and str(getattr(mod, "__file__", "") or "").find(str(ROOT / "tests")) < 0
         )
-        out.write_text(json.dumps({
-            "code": int(code), "elapsed": elapsed, "passed": outcomes.passed,
-            "failed": outcomes.failed,
-            "lines": {k: sorted(v) for k, v in tracer.lines.items()}, "modules": third_party,
-        }))
+        out.write_text(
+            json.dumps(
+                {
+                    "code": int(code),
+                    "elapsed": elapsed,
+                    "passed": outcomes.passed,
+                    "failed": outcomes.failed,
+                    "lines": {k: sorted(v) for k, v in tracer.lines.items()},
+                    "modules": third_party,
+                }
+            )
+        )
         return int(code)
 
     pid = _fork(run, work / "baseline.log")
@@ -465,10 +543,8 @@ def run_module(short: str, jobs: int) -> dict[str, Any]:
     base = baseline(src, tests, work)
     per_test = {k: set(v) for k, v in base["lines"].items() if k != "<collect>"}
     for name in base["modules"]:
-        try:
+        with contextlib.suppress(BaseException):
             __import__(name)
-        except BaseException:
-            pass
     timeout = max(20.0, 4 * base["elapsed"])
     equivalent = load_equivalents().get(short, {})
 
@@ -491,8 +567,11 @@ def run_module(short: str, jobs: int) -> dict[str, Any]:
 
     running: dict[int, tuple[Result, float]] = {}
     done = 0
-    print(f"[{short}] {len(mutations)} mutants, {len(queue)} to run, baseline {base['passed']} tests "
-          f"in {base['elapsed']:.1f}s, timeout {timeout:.0f}s", flush=True)
+    print(
+        f"[{short}] {len(mutations)} mutants, {len(queue)} to run, baseline {base['passed']} tests "
+        f"in {base['elapsed']:.1f}s, timeout {timeout:.0f}s",
+        flush=True,
+    )
     while queue or running:
         while queue and len(running) < jobs:
             r = queue.pop(0)
@@ -511,10 +590,8 @@ def run_module(short: str, jobs: int) -> dict[str, Any]:
             now = time.monotonic()
             for cpid, (r, started) in list(running.items()):
                 if now - started > timeout + 10:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.killpg(cpid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                     r.status = "timeout"
             time.sleep(0.02)
             continue
@@ -552,12 +629,22 @@ def report(short: str, rel: str, lines: list[str], results: list[Result]) -> dic
     rate = killed / scored if scored else 1.0
     survivors = [r for r in results if r.status in ("survived", "uncovered", "error")]
     data = {
-        "module": short, "file": rel, "mutants": len(results), "killed": killed,
-        "equivalent": counts["equivalent"], "survived": counts["survived"],
-        "uncovered": counts["uncovered"], "error": counts["error"], "rate": rate,
+        "module": short,
+        "file": rel,
+        "mutants": len(results),
+        "killed": killed,
+        "equivalent": counts["equivalent"],
+        "survived": counts["survived"],
+        "uncovered": counts["uncovered"],
+        "error": counts["error"],
+        "rate": rate,
         "survivors": [
-            {"line": r.mutation.line, "mutation": r.mutation.description, "status": r.status,
-             "source": lines[r.mutation.line - 1].strip()}
+            {
+                "line": r.mutation.line,
+                "mutation": r.mutation.description,
+                "status": r.status,
+                "source": lines[r.mutation.line - 1].strip(),
+            }
             for r in survivors
         ],
     }
@@ -567,12 +654,17 @@ def report(short: str, rel: str, lines: list[str], results: list[Result]) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", default=PRIORITY,
-                        help=f"short names ({', '.join(MODULES)}) or 'all'")
+    parser.add_argument(
+        "modules", nargs="*", default=PRIORITY, help=f"short names ({', '.join(MODULES)}) or 'all'"
+    )
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
-    parser.add_argument("--min-rate", type=float, default=0.0,
-                        help="exit non-zero if a module's kill rate is below this (e.g. 0.85)")
+    parser.add_argument(
+        "--min-rate",
+        type=float,
+        default=0.0,
+        help="exit non-zero if a module's kill rate is below this (e.g. 0.85)",
+    )
     args = parser.parse_args(argv)
     names = list(MODULES) if args.modules == ["all"] else args.modules
     unknown = [n for n in names if n not in MODULES]
@@ -595,14 +687,18 @@ def main(argv: list[str] | None = None) -> int:
         for s in data["survivors"]:
             print(f"  {data['file']}:{s['line']}  [{s['status']}] {s['mutation']}  | {s['source']}")
     print()
-    print(f"{'module':<12} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>5} {'uncov':>5} "
-          f"{'rate':>6} {'time':>6}")
+    print(
+        f"{'module':<12} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>5} {'uncov':>5} "
+        f"{'rate':>6} {'time':>6}"
+    )
     worst = 1.0
     for d in summaries:
         worst = min(worst, d["rate"])
-        print(f"{d['module']:<12} {d['mutants']:>7} {d['killed']:>6} {d['equivalent']:>5} "
-              f"{d['survived'] + d['error']:>5} {d['uncovered']:>5} {d['rate']:>6.1%} "
-              f"{d['seconds']:>5.0f}s")
+        print(
+            f"{d['module']:<12} {d['mutants']:>7} {d['killed']:>6} {d['equivalent']:>5} "
+            f"{d['survived'] + d['error']:>5} {d['uncovered']:>5} {d['rate']:>6.1%} "
+            f"{d['seconds']:>5.0f}s"
+        )
     return 1 if worst < args.min_rate else 0
 
 
