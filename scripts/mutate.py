@@ -79,13 +79,13 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "signer": (
         f"{CLIENT}/_signer.py",
-        ["tests/unit/client/test_payments.py", "tests/unit/client/test_signer_loopback.py"],
+        ["tests/unit/client/test_payments.py", "tests/unit/client/test_error_paths.py"],
     ),
     "http": (
         f"{CLIENT}/_http.py",
         [
             "tests/unit/client/test_lifecycle.py",
-            "tests/unit/client/test_http_loopback.py",
+            "tests/unit/client/test_error_paths.py",
             "tests/unit/client/test_routes.py",
         ],
     ),
