@@ -521,3 +521,23 @@ async def test_a_closed_subscriber_refuses_use() -> None:
             await sub.__aenter__()
         assert info.value.url == url
     assert script.paths == []
+
+
+async def test_a_connection_lost_before_the_first_byte_is_retried() -> None:
+    calls: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await Script()(scope, receive, send)
+            return
+        calls.append(scope["path"])
+        headers = [(b"lp-trickle-seq", b"0"), (b"content-length", b"10")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        raise RuntimeError("server drops the connection before any body byte")
+
+    async with hosted(app) as srv:
+        with pytest.raises(TrickleError, match="GET failed 2 times, last status 200") as info:
+            await first(f"{srv.url}/ch", start_seq=0, max_retries=1, **FAST)
+    assert info.value.status_code == 200
+    assert len(calls) == 2
