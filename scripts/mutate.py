@@ -75,7 +75,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "selection": (
         f"{CLIENT}/_selection.py",
-        ["tests/unit/client/test_selection.py", "tests/unit/client/test_selection_mutants.py"],
+        [
+            "tests/unit/client/test_selection.py",
+            "tests/unit/client/test_selection_mutants.py",
+            "tests/unit/client/test_routes.py",
+            "tests/unit/client/test_payments.py",
+        ],
     ),
     "signer": (
         f"{CLIENT}/_signer.py",
