@@ -826,3 +826,42 @@ def test_errors_are_livepeer_errors() -> None:
     assert issubclass(SignerError, LivepeerError)
     assert issubclass(ProtocolError, ConnectionError)
     assert Reply(200, {}, b'{"a": 1}', "u", 0.0).json() == {"a": 1}
+
+
+def test_concurrent_identity_requests_share_one_flight(srv: Loopback) -> None:
+    # Ops are stepped by hand so the interleaving is exact: the leader is paused on its request
+    # while a second caller arrives.
+    from livepeer.client._http import Wait
+
+    srv.json("/sign-orchestrator-info", IDENT)
+    with Gateway(orch_url=srv.url) as gw:
+        io = gw._sync_io()
+        leader = Signer(srv.url, {}).identity()
+        request = next(leader)
+        follower = Signer(srv.url, {}).identity()
+        waiting = next(follower)
+        assert isinstance(waiting, Wait)
+        with pytest.raises(StopIteration) as led:
+            leader.send(io.run(request))
+        with pytest.raises(StopIteration) as followed:
+            follower.send(io.run(waiting))
+    assert led.value.value == followed.value.value == Identity(IDENT["address"], IDENT["signature"])
+    assert len(srv.seen) == 1
+
+
+def test_a_failed_leader_lets_the_follower_try_on_its_own(srv: Loopback) -> None:
+    srv.queue("/sign-orchestrator-info", (500, b"down"))
+    srv.json("/sign-orchestrator-info", IDENT)
+    with Gateway(orch_url=srv.url) as gw:
+        io = gw._sync_io()
+        leader = Signer(srv.url, {}).identity()
+        request = next(leader)
+        follower = Signer(srv.url, {}).identity()
+        waiting = next(follower)
+        with pytest.raises(SignerError, match="failed with 500"):
+            leader.send(io.run(request))
+        own = follower.send(io.run(waiting))  # the leader failed: the follower asks itself
+        with pytest.raises(StopIteration) as done:
+            follower.send(io.run(own))
+    assert done.value.value == Identity(IDENT["address"], IDENT["signature"])
+    assert len(srv.seen) == 2
