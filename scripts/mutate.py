@@ -664,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--min-rate",
         type=float,
@@ -686,7 +687,17 @@ def main(argv: list[str] | None = None) -> int:
     summaries = []
     for name in names:
         started = time.monotonic()
-        data = run_module(name, args.jobs)
+        if len(names) == 1:
+            data = run_module(name, args.jobs)
+        else:
+            # One process per module: the fork parent pre-imports what one module's tests need, and
+            # the anyio pytest plugin's state from one module's run must not leak into the next.
+            import subprocess
+
+            subprocess.run(
+                [sys.executable, __file__, "-j", str(args.jobs), "--quiet", name], check=False
+            )
+            data = json.loads((OUT / f"{name}.json").read_text())
         data["seconds"] = time.monotonic() - started
         summaries.append(data)
         for s in data["survivors"]:
