@@ -25,7 +25,7 @@ help:
 	@echo "make check     ruff, format, mypy --strict, PEP 420 check, workflow schemas, generated-code freshness"
 	@echo "make generate  regenerate generated/ and the protobuf modules from what is committed"
 	@echo "make schemas   re-import capability schemas from the sources in schemas/SOURCES.md"
-	@echo "make mutate   mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
+	@echo "make mutate    mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
 	@echo "make bench     run the benchmarks in bench/ (results are recorded by hand in bench/RESULTS.md)"
 	@echo "make build     build wheel and sdist of every distribution into dist/"
 
