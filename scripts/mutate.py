@@ -94,7 +94,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_routes.py",
         ],
     ),
-    "routes": (f"{CLIENT}/_routes/__init__.py", ["tests/unit/client/test_routes.py"]),
+    "routes": (
+        f"{CLIENT}/_routes/__init__.py",
+        ["tests/unit/client/test_routes.py", "tests/unit/client/test_routes_mutants.py"],
+    ),
     "routes.ai": (f"{CLIENT}/_routes/ai.py", ["tests/unit/client/test_routes.py"]),
     "routes.apps": (
         f"{CLIENT}/_routes/apps.py",

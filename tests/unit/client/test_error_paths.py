@@ -9,6 +9,7 @@ nothing of the code under test is replaced. Waits are events; the few ``sleep`` 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import ssl
@@ -865,3 +866,119 @@ def test_a_failed_leader_lets_the_follower_try_on_its_own(srv: Loopback) -> None
             follower.send(io.run(own))
     assert done.value.value == Identity(IDENT["address"], IDENT["signature"])
     assert len(srv.seen) == 2
+
+
+# --------------------------------------------------------------------- HTTP layer: steps and bodies
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_sleep_step_sleeps_and_ignores_negative_durations(drive_: Any) -> None:
+    def op() -> Any:
+        t0 = time.monotonic()
+        yield Sleep(-5.0)
+        t1 = time.monotonic()
+        yield Sleep(0.2)
+        return t1 - t0, time.monotonic() - t1
+
+    with Gateway(orch_url="http://127.0.0.1:1") as gw:
+        negative, positive = drive_(op(), gw)
+    assert negative < 0.2
+    assert positive >= 0.19
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_wait_step_returns_when_set_or_after_its_bound(drive_: Any) -> None:
+    from livepeer.client._http import Wait
+
+    done, never = threading.Event(), threading.Event()
+    done.set()
+
+    def op() -> Any:
+        t0 = time.monotonic()
+        yield Wait([done], 30.0)
+        t1 = time.monotonic()
+        yield Wait([never, done], 0.2)
+        return t1 - t0, time.monotonic() - t1
+
+    with Gateway(orch_url="http://127.0.0.1:1") as gw:
+        quick, bounded = drive_(op(), gw)
+    assert quick < 5
+    assert 0.19 <= bounded < 20
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_parallel_of_one_and_of_none(srv: Loopback, drive_: Any) -> None:
+    srv.queue("/one", (200, b"1"))
+
+    def op() -> Any:
+        one = yield Parallel([Call("GET", srv.url + "/one")])
+        none = yield Parallel([])
+        return one, none
+
+    with Gateway(orch_url=srv.url) as gw:
+        one, none = drive_(op(), gw)
+    assert [r.body for r in one] == [b"1"]
+    assert none == []
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_request_bodies_raw_json_and_multipart(srv: Loopback, drive_: Any) -> None:
+    for path in ("/raw", "/json", "/multi", "/multi-nodata"):
+        srv.queue(path, (200, b""))
+
+    def op() -> Any:
+        yield Call("POST", srv.url + "/raw", content=b"\x00raw")
+        yield Call("POST", srv.url + "/json", json={"a": 1})
+        yield Call(
+            "POST", srv.url + "/multi", data={"k": "v"}, files={"f": ("a.bin", b"FILE", "x/y")}
+        )
+        yield Call("POST", srv.url + "/multi-nodata", files={"f": ("b.bin", b"DATA", "x/y")})
+
+    with Gateway(orch_url=srv.url) as gw:
+        drive_(op(), gw)
+    raw, js, multi, nodata = srv.seen
+    assert raw.body == b"\x00raw"
+    assert json.loads(js.body) == {"a": 1}
+    assert js.headers["Content-Type"] == "application/json"
+    assert multi.headers["Content-Type"].startswith("multipart/form-data")
+    assert b'name="k"' in multi.body
+    assert b"FILE" in multi.body
+    assert b'filename="a.bin"' in multi.body
+    assert b"DATA" in nodata.body
+    assert b'name="k"' not in nodata.body
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_calls_and_failures_are_logged_with_their_duration(
+    srv: Loopback, dead: str, drive_: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv.queue("/s", (200, b"stream body"))
+
+    def op() -> Any:
+        reply = yield Call("GET", srv.url + "/s", stream=True)
+        with contextlib.suppress(ConnectionError):
+            yield Call("GET", dead + "/gone")
+        return reply
+
+    caplog.set_level("DEBUG", logger="livepeer.client")
+    with Gateway(orch_url=srv.url) as gw:
+        if drive_ is run:
+            reply = run(op(), gw)
+            reply.stream.close()
+        else:
+
+            async def main() -> Any:
+                reply = await adrive(op(), gw._async_io())
+                await reply.stream.close()
+                return reply
+
+            reply = anyio.run(main)
+        assert 0 <= reply.elapsed < 60
+    lines = [r.getMessage() for r in caplog.records if r.name == "livepeer.client"]
+    ok = [m for m in lines if "/s -> 200 in " in m]
+    failed = [m for m in lines if "/gone -> ConnectError in " in m]
+    assert ok
+    assert failed
+    for message in ok + failed:
+        ms = float(message.split(" in ", 1)[1].split(" ms", 1)[0])
+        assert 0 <= ms < 60_000
