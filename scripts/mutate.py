@@ -98,7 +98,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_routes/__init__.py",
         ["tests/unit/client/test_routes.py", "tests/unit/client/test_routes_mutants.py"],
     ),
-    "routes.ai": (f"{CLIENT}/_routes/ai.py", ["tests/unit/client/test_routes.py"]),
+    "routes.ai": (
+        f"{CLIENT}/_routes/ai.py",
+        ["tests/unit/client/test_routes.py", "tests/unit/client/test_error_paths.py"],
+    ),
     "routes.apps": (
         f"{CLIENT}/_routes/apps.py",
         ["tests/unit/client/test_apps.py", "tests/unit/client/test_routes.py"],

@@ -982,3 +982,211 @@ def test_calls_and_failures_are_logged_with_their_duration(
     for message in ok + failed:
         ms = float(message.split(" in ", 1)[1].split(" ms", 1)[0])
         assert 0 <= ms < 60_000
+
+
+# ------------------------------------------------------------------------- AI route (paid, loopback)
+
+
+def _orch_info(
+    transcoder: str,
+    *,
+    price: int = 0,
+    pixels: int = 1,
+    caps: dict[int, int] | None = None,
+    models: dict[str, tuple[int, int]] | None = None,
+    cap_id: int = 27,
+) -> bytes:
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    info = pb.OrchestratorInfo(transcoder=transcoder)
+    info.price_info.pricePerUnit = price
+    info.price_info.pixelsPerUnit = pixels
+    info.auth_token.token = b"tok"
+    for cid, n in (caps or {}).items():
+        info.capabilities.capacities[cid] = n
+    for name, (cap, used) in (models or {}).items():
+        m = info.capabilities.constraints.PerCapability[cap_id].models[name]
+        m.capacity = cap
+        m.capacityInUse = used
+    return bytes(info.SerializeToString())
+
+
+def _ai(
+    pipeline: str, payload: dict[str, object], *, model: str | None = "m1", stream: bool = False
+) -> Any:
+    from livepeer.client._routes import Request
+
+    return Request(pipeline, model, payload, "rid-1", Deadline(300), stream=stream)
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_paid_ai_request_buys_credit_for_the_output_pixels(srv: Loopback, drive_: Any) -> None:
+    from livepeer.client._routes import Probe, ai
+
+    srv.json("/generate-live-payment", {"payment": "PAY", "segCreds": "SEG", "state": {"s": 1}})
+    srv.queue("/text-to-image", (200, b'{"images": []}'))
+    info = _orch_info(srv.url, price=5)
+    probe = Probe(srv.url, "ai", ok=True, price=5.0, info=info)
+    req = _ai(
+        "text-to-image", {"prompt": "p", "width": 512, "height": 256, "num_images_per_prompt": 2}
+    )
+    signer = Signer(srv.url, {"X-Api-Key": "k"})
+    with Gateway(orch_url=srv.url) as gw:
+        reply = drive_(ai.attempt(signer, ZERO_IDENT, probe, req, force_payment=False), gw)
+    assert reply.status == 200
+    pay, call = srv.seen
+    assert pay.json() == {
+        "orchestrator": base64.b64encode(info).decode(),
+        "ManifestID": "rid-1",
+        "inPixels": 512 * 256 * 2,
+    }
+    assert (call.path, call.headers["Livepeer-Payment"], call.headers["Livepeer-Segment"]) == (
+        "/text-to-image",
+        "PAY",
+        "SEG",
+    )
+    assert call.headers["X-Request-Id"] == "rid-1"
+    assert call.headers["Accept"] == "*/*"  # httpx default: not an event stream
+    assert call.json() == {
+        "prompt": "p",
+        "width": 512,
+        "height": 256,
+        "num_images_per_prompt": 2,
+        "model_id": "m1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("price", "signer_url", "status"), [(0.0, True, 200), (5.0, False, 200), (5.0, True, 482)]
+)
+def test_unpaid_ai_request_carries_an_offchain_segment(
+    srv: Loopback, price: float, signer_url: bool, status: int
+) -> None:
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.client._routes import Probe, ai
+
+    srv.queue("/generate-live-payment", (status, b"{}"))
+    srv.queue("/llm", (200, b"data: x\n\n"))
+    info = _orch_info(srv.url + "/", price=int(price))
+    probe = Probe(srv.url, "ai", ok=True, price=price, info=info)
+    req = _ai("llm", {"messages": [], "model_id": "mine"}, stream=True)
+    signer = Signer(srv.url if signer_url else None, {})
+    with Gateway(orch_url=srv.url) as gw:
+        op = ai.attempt(signer, ZERO_IDENT, probe, req, force_payment=False)
+        reply = run(op, gw)
+        reply.stream.close()
+    call = srv.seen[-1]
+    assert [s.path for s in srv.seen] == (
+        ["/generate-live-payment", "/llm"] if price and signer_url else ["/llm"]
+    )
+    assert "Livepeer-Payment" not in call.headers
+    seg = pb.SegData()
+    seg.ParseFromString(base64.b64decode(call.headers["Livepeer-Segment"]))
+    assert (seg.manifestId, seg.auth_token.token) == (b"rid-1", b"tok")
+    assert call.headers["Accept"] == "text/event-stream"
+    assert call.json() == {"messages": [], "model_id": "mine", "stream": True}
+
+
+def test_ai_call_uses_the_remaining_deadline_and_the_transcoder_url() -> None:
+    from livepeer.client._routes import Probe, ai
+
+    probe = Probe(
+        "https://o.example:8935", "ai", ok=True, info=_orch_info("https://o.example:9000/")
+    )
+    step = next(
+        ai.attempt(Signer(None, {}), ZERO_IDENT, probe, _ai("upscale", {}), force_payment=False)
+    )
+    assert step.url == "https://o.example:9000/upscale"
+    assert 200 < step.timeout <= 300
+    assert "Livepeer-Segment" in step.headers
+    bare = Probe("https://o.example:8935", "ai", ok=True)
+    step = next(
+        ai.attempt(
+            Signer(None, {}), ZERO_IDENT, bare, _ai("upscale", {}, model=None), force_payment=False
+        )
+    )
+    assert step.url == "https://o.example:8935/upscale"
+    assert step.headers == {"X-Request-Id": "rid-1"}
+    assert step.json == {}
+    evil = Probe("https://o.example:8935", "ai", ok=True, info=_orch_info("https://evil.example"))
+    with pytest.raises(ConnectionError, match="another host"):
+        next(
+            ai.attempt(Signer(None, {}), ZERO_IDENT, evil, _ai("upscale", {}), force_payment=False)
+        )
+
+
+def test_estimate_pixels() -> None:
+    from livepeer.client._routes.ai import estimate_pixels
+
+    assert estimate_pixels("text-to-image", None) == 1024 * 1024
+    assert (
+        estimate_pixels("image-to-image", {"width": 10, "height": 20, "num_images_per_prompt": 3})
+        == 600
+    )
+    assert estimate_pixels("text-to-image", {"width": 0}) == 1
+    assert estimate_pixels("text-to-image", {"width": "10"}) == 1
+    assert estimate_pixels("text-to-image", {"height": 2.5}) == 1
+    assert estimate_pixels("text-to-image", {"num_images_per_prompt": None}) == 1
+    assert estimate_pixels("upscale", {"width": 10, "height": 10}) == 1
+
+
+def test_ai_probe_reading() -> None:
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.client._routes.ai import capabilities_message, read_probe
+
+    def reply(body: bytes) -> Reply:
+        return Reply(200, {}, body, "u", 0.25)
+
+    down = read_probe("u", "text-to-image", None, ConnectionError("cannot reach u"))
+    assert (down.ok, down.reason, down.reachable, down.kind) == (
+        False,
+        "cannot reach u",
+        False,
+        "ai",
+    )
+    bad = read_probe("u", "text-to-image", None, reply(b"\xff\xff\xff"))
+    assert (bad.ok, bad.reason) == (False, "GetOrchestrator returned an undecodable message")
+    absent = read_probe("u", "text-to-image", "m", reply(_orch_info("t", caps={28: 1})))
+    assert (absent.ok, absent.offers, absent.reason, absent.latency) == (
+        False,
+        False,
+        "does not offer text-to-image",
+        0.25,
+    )
+    offered = read_probe(
+        "u", "text-to-image", None, reply(_orch_info("t", price=10, pixels=4, caps={27: 1}))
+    )
+    assert (offered.ok, offered.offers, offered.price, offered.capacity, offered.reason) == (
+        True,
+        True,
+        2.5,
+        None,
+        "",
+    )
+    assert offered.info is not None
+    assert offered.latency == 0.25
+    free = read_probe("u", "text-to-image", "m", reply(_orch_info("t", models={"m": (3, 1)})))
+    assert (free.ok, free.capacity) == (True, 2)
+    full = read_probe("u", "text-to-image", "m", reply(_orch_info("t", models={"m": (2, 5)})))
+    assert (full.ok, full.capacity, full.reason) == (False, 0, "no capacity for text-to-image/m")
+    unknown = read_probe("u", "text-to-image", "m", reply(_orch_info("t", models={"m": (0, 0)})))
+    assert (unknown.ok, unknown.capacity) == (True, None)
+    other_model = read_probe(
+        "u", "text-to-image", "x", reply(_orch_info("t", models={"m": (1, 1)}))
+    )
+    assert (other_model.ok, other_model.capacity) == (True, None)
+    no_model = read_probe("u", "text-to-image", None, reply(_orch_info("t", models={"m": (1, 1)})))
+    assert no_model.capacity is None
+    no_caps = read_probe("u", "text-to-image", None, reply(_orch_info("t", price=7, pixels=0)))
+    assert (no_caps.ok, no_caps.price) == (True, 7.0)
+
+    caps = pb.Capabilities()
+    caps.ParseFromString(capabilities_message("text-to-image", "m"))
+    assert dict(caps.capacities) == {27: 1}
+    assert list(caps.constraints.PerCapability[27].models) == ["m"]
+    caps.ParseFromString(capabilities_message("llm", None))
+    assert dict(caps.capacities) == {33: 1}
+    assert list(caps.constraints.PerCapability[33].models) == []
+
+
+ZERO_IDENT = Identity(ZERO_ADDRESS, "0x")
