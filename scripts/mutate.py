@@ -106,7 +106,14 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_routes/apps.py",
         ["tests/unit/client/test_apps.py", "tests/unit/client/test_routes.py"],
     ),
-    "routes.byoc": (f"{CLIENT}/_routes/byoc.py", ["tests/unit/client/test_routes.py"]),
+    "routes.byoc": (
+        f"{CLIENT}/_routes/byoc.py",
+        [
+            "tests/unit/client/test_routes.py",
+            "tests/unit/client/test_payments.py",
+            "tests/unit/client/test_gateway.py",
+        ],
+    ),
     "lv2v": (f"{CLIENT}/_live/lv2v.py", ["tests/unit/live"]),
     "byoc_live": (f"{CLIENT}/_live/byoc_live.py", ["tests/unit/live"]),
     "apps_live": (f"{CLIENT}/_live/apps_live.py", ["tests/unit/live"]),
