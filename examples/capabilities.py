@@ -11,8 +11,9 @@ import tempfile
 
 from livepeer.client import Gateway, LivepeerError
 
-# The devnet's text-to-image stand-in serves this model; on the network, pick a model an orchestrator offers.
-MODEL = os.environ.get("LIVEPEER_IMAGE_MODEL", "livepeer/devnet-text-to-image")
+# Empty: go-livepeer's default model for the pipeline (stabilityai/sdxl-turbo), which the devnet's stand-in
+# serves; on the network, any model an orchestrator offers.
+MODEL = os.environ.get("LIVEPEER_IMAGE_MODEL", "")
 
 
 def main() -> int:

@@ -18,7 +18,8 @@ from livepeer.codegen.cli import import_schemas, main
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
-UPSTREAM = "../shared/upstream/ai-runner-gateway.openapi.yaml"
+# The facts-only copy of the AI-runner spec made by scripts/vendor_upstream.py (the repo is self-contained).
+UPSTREAM = "schemas/upstream/ai-runner-gateway.facts.json"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -72,23 +73,72 @@ def test_every_ai_runner_pipeline_is_covered() -> None:
 
 
 def test_no_upstream_description_text_is_kept() -> None:
+    """Prose in a source never reaches schemas/: seed every node of the spec with text, import, look for it."""
     upstream = yaml.safe_load((REPO / UPSTREAM).read_text())
-    texts: set[str] = set()
+    texts: list[str] = []
 
-    def collect(node: Any) -> None:
+    def seed(node: Any, in_properties: bool = False) -> None:
         if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("description", "summary") and isinstance(value, str) and len(value) > 12:
-                    texts.add(" ".join(value.split()))
-                collect(value)
+            for key, value in list(node.items()):
+                seed(value, in_properties=key == "properties")
+            if in_properties:
+                return
+            text = f"upstream prose number {len(texts)} that must not be kept"
+            if {"type", "$ref", "properties", "anyOf", "allOf"} & node.keys():  # a schema
+                texts.append(text)
+                node["description"] = node["title"] = text
+            elif {"requestBody", "responses"} & node.keys():  # an operation
+                texts.append(text)
+                node["description"] = node["summary"] = text
         elif isinstance(node, list):
             for value in node:
-                collect(value)
+                seed(value)
 
-    collect(upstream)
+    seed(upstream)
     assert len(texts) > 50
-    ours = " ".join(" ".join(p.read_text().split()) for p in SCHEMAS.glob("*.json"))
-    assert [t for t in texts if t in ours] == []
+    docs = import_document(Source(ref="seeded.json", document=upstream, sha256="0" * 64))
+    ours = json.dumps(docs)
+    assert len(docs) >= 10
+    assert "upstream prose number" not in ours
+
+
+def test_vendored_upstream_is_facts_only_and_reproducible(tmp_path: Path) -> None:
+    """scripts/vendor_upstream.py keeps structure, names, types, defaults; drops prose; records the origin."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vendor", REPO / "scripts" / "vendor_upstream.py")
+    assert spec is not None
+    assert spec.loader is not None
+    vendor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vendor)
+    source = (
+        b"openapi: 3.1.0\ninfo: {title: T, version: '1', description: words}\n"
+        b"servers: [{url: 'https://x', description: prose}]\n"
+        b"paths:\n  /a:\n    post:\n      summary: prose\n      description: prose\n"
+        b"      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}\n"
+        b"components:\n  schemas:\n    A:\n      title: A title\n      description: prose\n"
+        b"      properties:\n        description: {type: string, default: kept, title: T}\n"
+        b"        n: {type: integer, minimum: 1, examples: [3]}\n      required: [n]\n"
+    )
+    (tmp_path / "in.yaml").write_bytes(source)
+    out = tmp_path / "out.json"
+    assert vendor.main([str(tmp_path / "in.yaml"), "--origin", "o@1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert "prose" not in out.read_text()
+    assert doc["info"] == {"title": "T", "version": "1"}
+    assert "servers" not in doc
+    a = doc["components"]["schemas"]["A"]
+    assert a["properties"]["description"] == {"type": "string", "default": "kept"}
+    assert a["properties"]["n"] == {"type": "integer", "minimum": 1}
+    assert a["required"] == ["n"]
+    assert doc["x-livepeer-vendored"]["origin"] == "o@1"
+    import hashlib
+
+    assert doc["x-livepeer-vendored"]["sha256"] == hashlib.sha256(source).hexdigest()
+    # the committed copy carries no prose either
+    committed = (REPO / UPSTREAM).read_text()
+    assert '"summary"' not in committed
+    assert '"x-livepeer-vendored"' in committed
 
 
 def test_ai_runner_shapes() -> None:

@@ -91,7 +91,11 @@ def test_no_capacity_is_503_everywhere(devnet_factory: Any) -> None:
             headers={"Livepeer-Segment": offchain_segment(net)},
             json={"model_id": "noop"},
         )
-        ai = c.post(f"{url}/text-to-image", json={"prompt": "x"})
+        ai = c.post(
+            f"{url}/text-to-image",
+            headers={"Livepeer-Segment": offchain_segment(net)},
+            json={"prompt": "x", "model_id": "stabilityai/sdxl-turbo"},
+        )
     assert byoc.status_code == 503
     assert lv2v.status_code == 503
     assert ai.status_code == 503
@@ -175,11 +179,13 @@ def test_signer_storms(devnet_factory: Any, status: int) -> None:
     assert "message" in codes[0].json()["error"]
 
 
-def test_sign_byoc_job_can_be_switched_off_like_master(devnet_factory: Any) -> None:
+def test_sign_byoc_job_is_a_branch_only_switch(devnet_factory: Any) -> None:
     net = devnet_factory()
-    net.signer_faults.update({"sign_byoc_job": False})
     r = httpx.post(f"{net.signer}/sign-byoc-job", json={"capability": "x"})
-    assert r.status_code == 404
+    assert r.status_code == 404  # master go-livepeer has no such route
+    net.signer_faults.update({"sign_byoc_job": True})
+    r = httpx.post(f"{net.signer}/sign-byoc-job", json={"capability": "x"})
+    assert r.status_code == 200
 
 
 def test_control_api_flips_switches_and_restarts(devnet_factory: Any) -> None:

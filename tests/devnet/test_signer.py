@@ -202,7 +202,9 @@ def test_discovery_is_503_until_warm(devnet_factory: Any) -> None:
     assert r.json() == {"error": {"message": "Service Unavailable Error"}}
 
 
-def test_sign_byoc_job_v1_layout(devnet: Any) -> None:
+def test_sign_byoc_job_v1_layout(devnet_factory: Any) -> None:
+    devnet = devnet_factory()
+    devnet.signer_faults.update({"sign_byoc_job": True})  # branch-only route, off like master
     body = {
         "id": "j",
         "capability": "text-reversal",

@@ -212,6 +212,30 @@ def test_submit_byoc_job_unknown_capability_fails_cleanly(
     assert "503" in out["text"]
 
 
+def test_submit_byoc_job_onchain_unsigned_is_refused_as_master_refuses_it(
+    gateway_python: str, onchain_net: RunningDevnet
+) -> None:
+    """1.0.0 signs BYOC jobs only through the branch-only /sign-byoc-job; without it the job carries no
+    signature and a master orchestrator refuses it (byoc/job_orchestrator.go:569-572): 400 "Could not
+    verify job creds". Offchain, 1.0.0 omits the signature (accepted); it never sends "0x"."""
+    out = run_client(
+        gateway_python,
+        """
+        from livepeer_gateway.byoc import submit_byoc_job, ByocJobRequest
+        from livepeer_gateway.errors import LivepeerGatewayError
+        try:
+            submit_byoc_job(ByocJobRequest(capability="text-reversal", payload={"text": "x"}),
+                            orch_url=INFO["orchestrators"])
+            print(json.dumps({"error": None}))
+        except LivepeerGatewayError as e:
+            print(json.dumps({"error": type(e).__name__, "text": str(e)}))
+        """,
+        onchain_net.info,
+    )
+    assert out["error"] is not None
+    assert "Could not verify job creds" in out["text"], out
+
+
 LV2V_SCRIPT = """
 import asyncio
 from fractions import Fraction

@@ -24,4 +24,4 @@ def test_surface_sees_signatures(api_surface: Any) -> None:
     """The walker reports keyword-only typed parameters of generated wrappers (so the snapshot can fail)."""
     text = api_surface("livepeer.capabilities")
     assert "module livepeer.capabilities.text_to_image" in text
-    assert "def run(self, *, model_id: 'str', prompt: 'str'" in text
+    assert "def run(self, *, prompt: 'str', model_id: 'str' = ''" in text

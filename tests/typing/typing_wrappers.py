@@ -27,6 +27,7 @@ def batch(gw: Gateway) -> None:
     assert_type(caps.text_to_image, TextToImage)
     out = caps.text_to_image.run(prompt="a cat", model_id="m", seed=1)
     assert_type(out, ImageResponse)
+    assert_type(caps.text_to_image.run(prompt="a cat"), ImageResponse)  # model id optional
     assert_type(out.images, list[Media])
     assert_type(out.images[0].url, FileOutput)
     assert_type(out.images[0].seed, int)

@@ -58,6 +58,8 @@ class FakeOrch:
     sse_lines: list[str] | None = None
     low_balance_until_paid: bool = False
     token_calls: int = 0
+    token_seq: int = 0
+    token_headers: list[str] = field(default_factory=list)
     request_calls: int = 0
     payments: list[str] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -73,6 +75,7 @@ class FakeOrch:
     def app(self) -> Starlette:
         async def token(request: Request) -> Response:
             self.token_calls += 1
+            self.token_headers.append(request.headers.get("livepeer-eth-address", ""))
             cap = request.headers.get("livepeer-capability", "")
             body: dict[str, Any] = {
                 "price": {"pricePerUnit": self.price, "pixelsPerUnit": 1},
@@ -82,7 +85,22 @@ class FakeOrch:
             if self.capabilities.get(cap):
                 body["available_capacity"] = self.capabilities[cap]
             if self.onchain:
-                body["ticket_params"] = {"recipient": base64.b64encode(b"\x02" * 20).decode()}
+                # EV = 1000 x (2^256-1)/10 / (2^256-1) = 100 wei per ticket (zero at price 0, as upstream).
+                priced = self.price > 0
+                fv = (1000).to_bytes(2, "big") if priced else b""
+                wp = (((1 << 256) - 1) // 10).to_bytes(32, "big") if priced else b""
+                self.token_seq += 1
+                tp = {
+                    "recipient": b"\x02" * 20,
+                    "face_value": fv,
+                    "win_prob": wp,
+                    "recipient_rand_hash": self.token_seq.to_bytes(32, "big"),
+                    "seed": b"\x07",
+                    "expiration_block": (1040).to_bytes(2, "big"),
+                }
+                body["ticket_params"] = {
+                    k: base64.b64encode(v).decode() for k, v in tp.items() if v
+                } | {"expiration_params": {"creation_round": 5}}
             return JSONResponse(body)
 
         async def process(request: Request) -> Response:

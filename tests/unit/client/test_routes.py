@@ -8,7 +8,7 @@ from typing import Any
 
 from livepeer.client._http import Call, Deadline, Reply
 from livepeer.client._proto import lp_rpc_pb2 as pb
-from livepeer.client._routes import Probe, Request, ai, byoc
+from livepeer.client._routes import Probe, Request, ai, ai_request, byoc
 from livepeer.client._signer import Identity, Signer
 
 OFFCHAIN = Identity("0x" + "00" * 20, "0x")
@@ -32,12 +32,13 @@ def test_ai_route_multipart_with_model_and_offchain_segment(tmp_path: Path) -> N
     img = tmp_path / "in.png"
     img.write_bytes(b"PNG")
     probe = Probe("https://orch:1", "ai", ok=True, info=info_bytes("https://orch:1/"))
-    req = Request("image-to-image", "m/1", {"image": img, "prompt": "p"}, "rid", Deadline(30))
+    body, model = ai.prepare("image-to-image", {"image": img, "prompt": "p"}, "m/1")
+    req = Request("image-to-image", model, body, "rid", Deadline(30))
     call = first_call(ai.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
     assert call.url == "https://orch:1/image-to-image"
     assert call.files is not None
     assert call.files["image"][0] == "in.png"
-    assert call.data == {"prompt": "p", "model_id": "m/1"}
+    assert call.data == {"prompt": "p", "model_id": "m/1", "num_images_per_prompt": "1"}
     seg = pb.SegData()
     seg.ParseFromString(base64.b64decode(call.headers["Livepeer-Segment"]))
     assert seg.auth_token.token == b"tok"
@@ -47,9 +48,17 @@ def test_ai_route_multipart_with_model_and_offchain_segment(tmp_path: Path) -> N
 
 def test_ai_llm_stream_sets_stream_flag() -> None:
     probe = Probe("https://orch:1", "ai", ok=True, info=info_bytes("https://orch:1"))
-    req = Request("llm", None, {"messages": []}, "rid", Deadline(30), stream=True)
+    messages = [{"role": "user", "content": "hi"}]
+    body, model = ai.prepare("llm", {"messages": messages}, None)
+    req = Request("llm", model, body, "rid", Deadline(30), stream=True)
     call = first_call(ai.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
-    assert call.json == {"messages": [], "stream": True}
+    # go-livepeer reads `model` and requires `max_tokens` (ai_http.go:1506-1520); the gateway's defaults.
+    assert call.json == {
+        "messages": messages,
+        "model": "meta-llama/llama-3.1-8B-Instruct",
+        "max_tokens": 256,
+        "stream": True,
+    }
     assert call.stream
     assert call.headers["Accept"] == "text/event-stream"
 
@@ -67,20 +76,34 @@ def test_ai_probe_reads_price_and_capacity() -> None:
     assert not p.ok
 
 
-def test_estimate_pixels() -> None:
-    assert ai.estimate_pixels("text-to-image", {"width": 64, "height": 32}) == 64 * 32
-    assert ai.estimate_pixels("text-to-image", {"num_images_per_prompt": 2}) == 2 * 1024 * 1024
-    assert ai.estimate_pixels("llm", {}) == 1
+def test_billed_units_follow_the_orchestrator() -> None:
+    """outPixels of handleAIRequest (ai_http.go:1402-1574), computed from the body the client sends."""
+    units = ai_request.billed_units
+    assert units("text-to-image", {"width": 64, "height": 32}) == 64 * 32
+    assert units("text-to-image", {"num_images_per_prompt": 2}) == 2 * 512 * 512
+    assert units("image-to-video", {}) == 576 * 1024 * 25
+    assert units("llm", {"max_tokens": 7}) == 7
+    assert units("text-to-speech", {"text": "héllo"}) == 5000  # runes, not bytes
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + b"\x00\x00\x00\rIHDR"
+        + (640).to_bytes(4, "big")
+        + (48).to_bytes(4, "big")
+    )
+    assert units("upscale", {"image": png}) == 640 * 48
+    assert units("image-to-image", {"image": png, "num_images_per_prompt": 3}) == 3 * 640 * 48
+    assert units("image-to-image", {"image": b"nope"}) is None
 
 
 def test_byoc_credit_to_buy() -> None:
-    # Empty balance: threshold (120 s) + timeout.
-    assert byoc.seconds_to_buy(10, 0, 30) == 150
-    # Plenty of credit still buys the 60 s floor when a payment is forced.
-    assert byoc.seconds_to_buy(10, 10_000, 30) == 60
+    # At least go's 120 s re-pay threshold (its orchestrator wants 60 s up front), else the job timeout.
+    assert byoc.seconds_to_buy(30) == 120
+    assert byoc.seconds_to_buy(300) == 300
 
 
-def test_byoc_synthesized_orchestrator_info() -> None:
+def test_byoc_ticket_params_from_the_job_token() -> None:
+    from livepeer.client._signer import ticket_params_from_token
+
     token = {
         "price": {"pricePerUnit": 1000, "pixelsPerUnit": 1},
         "service_addr": "https://orch:1",
@@ -90,16 +113,16 @@ def test_byoc_synthesized_orchestrator_info() -> None:
             "expiration_params": {"creation_round": 7},
         },
     }
+    params = ticket_params_from_token(token)
+    assert params is not None
+    assert params.recipient == b"\x01" * 20
+    assert params.face_value == b"\x05"
+    assert params.win_prob == b""
+    assert params.expiration_params.creation_round == 7
     probe = Probe("https://orch:1", "byoc", ok=True, token=token, price=1000)
-    info = pb.OrchestratorInfo()
-    info.ParseFromString(byoc.synthesize_info(probe))
-    assert info.transcoder == "https://orch:1"
-    assert info.price_info.pricePerUnit == 1000
-    assert info.address == b"\x01" * 20
-    assert info.ticket_params.face_value == b"\x05"
-    assert info.ticket_params.expiration_params.creation_round == 7
-    assert info.auth_token.token
-    assert info.auth_token.expiration > 0
+    assert byoc.is_onchain(probe)
+    assert byoc.token_price(probe) == (1000, 1)
+    assert not byoc.is_onchain(Probe("https://orch:1", "byoc", ok=True, token={"price": {}}))
 
 
 def test_byoc_low_balance_detection() -> None:

@@ -1,6 +1,6 @@
 """Import capability schemas from OpenAPI 3.0/3.1 documents, runner ``/openapi.json`` or JSON Schema.
 
-``import_source("../shared/upstream/ai-runner-gateway.openapi.yaml")`` returns one capability document per
+``import_source("schemas/upstream/ai-runner-gateway.facts.json")`` returns one capability document per
 POST pipeline. Facts (names, types, constraints, defaults, enums) are kept; upstream ``description`` and
 ``title`` texts are dropped unless the source is one of our own runners (it carries ``x-livepeer-*``), so
 every description in ``schemas/`` is written by this project (see :func:`keep_descriptions`).
@@ -394,6 +394,14 @@ def _capability_from_operation(
             if isinstance(prop, dict) and prop.get("type", "string") == "string":
                 result["model_parameter"] = candidate
                 break
+        if (
+            route == "ai-pipeline"
+            and name in GATEWAY_DEFAULT_MODELS
+            and "model_parameter" in result
+        ):
+            _mark_default_model(inp, result["model_parameter"], GATEWAY_DEFAULT_MODELS[name])
+        if route == "ai-pipeline":
+            _apply_gateway_defaults(inp, GATEWAY_FIELD_DEFAULTS.get(name, {}))
         stream_prop = body_props.get("stream")
         if (
             not runner
@@ -484,6 +492,48 @@ def import_document(
         "origin": {"source": source.ref, "sha256": source.sha256, "pointer": ""},
     }
     return [result]
+
+
+# The model go-livepeer's gateway selects orchestrators for when a request names none (server/ai_process.go:32-41
+# at 176aa415). The orchestrator has no default: it dereferences the field unchecked (server/ai_http.go:1406),
+# so the client always sends one and the wrappers may leave it out.
+GATEWAY_DEFAULT_MODELS: dict[str, str] = {
+    "text-to-image": "stabilityai/sdxl-turbo",
+    "image-to-image": "stabilityai/sdxl-turbo",
+    "image-to-video": "stabilityai/stable-video-diffusion-img2vid-xt",
+    "upscale": "stabilityai/stable-diffusion-x4-upscaler",
+    "audio-to-text": "openai/whisper-large-v3",
+    "llm": "meta-llama/llama-3.1-8B-Instruct",
+    "segment-anything-2": "facebook/sam2-hiera-large",
+    "image-to-text": "Salesforce/blip-image-captioning-large",
+    "text-to-speech": "parler-tts/parler-tts-large-v1",
+}
+
+
+# What go-livepeer's gateway sends when a request leaves a field out, where the runner's own default differs:
+# text-to-image height and width (server/ai_process.go:213-220; the runner would draw 576x1024). The
+# orchestrator bills the same 512x512 when they are absent (server/ai_http.go:1411-1426).
+GATEWAY_FIELD_DEFAULTS: dict[str, dict[str, Any]] = {"text-to-image": {"height": 512, "width": 512}}
+
+
+def _apply_gateway_defaults(inp: dict[str, Any], defaults: dict[str, Any]) -> None:
+    props = inp.get("properties")
+    for prop_name, value in defaults.items():
+        if isinstance(props, dict) and isinstance(props.get(prop_name), dict):
+            props[prop_name]["default"] = value
+
+
+def _mark_default_model(inp: dict[str, Any], prop: str, model: str) -> None:
+    """Record the gateway's default model on the model property (``x-livepeer-default-model``); the
+    property stops being required."""
+    props = inp.get("properties")
+    if isinstance(props, dict) and isinstance(props.get(prop), dict):
+        props[prop]["x-livepeer-default-model"] = model
+    required = inp.get("required")
+    if isinstance(required, list) and prop in required:
+        required.remove(prop)
+        if not required:
+            del inp["required"]
 
 
 def keep_descriptions(new: Any, old: Any) -> Any:

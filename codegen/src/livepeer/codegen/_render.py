@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,9 @@ class _Param:
     doc: str
 
 
-def _params(info: ModelInfo, skip: str | None) -> tuple[list[_Param], list[str]]:
+def _params(
+    info: ModelInfo, skip: str | None, default_models: Mapping[str, str] | None = None
+) -> tuple[list[_Param], list[str]]:
     """Signature entries (required first, then optional, schema order) and the omit-if-None names."""
     required: list[_Param] = []
     optional: list[_Param] = []
@@ -81,6 +83,8 @@ def _params(info: ModelInfo, skip: str | None) -> tuple[list[_Param], list[str]]
         if f.name == skip:
             continue
         doc = f.description or f"The ``{f.prop}`` field."
+        if default_models and f.prop in default_models:
+            doc += f" When empty: ``{default_models[f.prop]}``, go-livepeer's default for this pipeline."
         if f.default is None:
             required.append(_Param(f.name, f"{f.name}: {f.annotation}", doc))
             continue
@@ -94,6 +98,16 @@ def _params(info: ModelInfo, skip: str | None) -> tuple[list[_Param], list[str]]
             omit.append(f.name)
         optional.append(_Param(f.name, f"{f.name}: {ann} = {default}", doc))
     return required + optional, omit
+
+
+def _default_models(schema: Mapping[str, Any] | None) -> dict[str, str]:
+    """``x-livepeer-default-model`` of each input property that has one."""
+    props = (schema or {}).get("properties")
+    return {
+        k: v["x-livepeer-default-model"]
+        for k, v in (props.items() if isinstance(props, dict) else ())
+        if isinstance(v, dict) and isinstance(v.get("x-livepeer-default-model"), str)
+    }
 
 
 def _example(attr_path: str, verb: str, params: Sequence[_Param], info: ModelInfo | None) -> str:
@@ -158,7 +172,7 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     first_verb = cap.verbs[0]
     example = f"{attr_path}.live(model=...)"
     if models.input is not None:
-        params, omit = _params(models.input, switch)
+        params, omit = _params(models.input, switch, _default_models(cap.input))
         input_ctx = {"model": models.input.name, "params": params, "omit": omit, "switch": switch}
         example = _example(attr_path, first_verb, params, models.input)
     elif "run" in cap.verbs or "stream" in cap.verbs:

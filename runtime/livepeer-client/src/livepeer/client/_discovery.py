@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import limits
 from ._config import Settings, join_path, normalize_url, redact_url
 from ._errors import ConfigError, ConnectionError, ProtocolError, Rejection, TimeoutError
 from ._http import Call, Op, Reply
+from ._json import loads
 
 __all__ = ["Candidate", "discover", "parse_discovery"]
 
@@ -28,10 +29,7 @@ class Candidate:
 
 def parse_discovery(body: bytes, source: str) -> list[Candidate]:
     """Parse the signer discovery shape ``[{address, capabilities, runners}]``."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ProtocolError(f"{source} did not return JSON") from None
+    data = loads(body, f"{source} reply")
     if not isinstance(data, list):
         raise ProtocolError(f"{source} did not return a JSON array")
     out: list[Candidate] = []
@@ -86,7 +84,12 @@ def discover(settings: Settings) -> Op[tuple[list[Candidate], list[Rejection]]]:
         where = redact_url(url) or label
         try:
             reply: Reply = yield Call(
-                "GET", url, headers=headers, timeout=DISCOVERY_TIMEOUT, service=True, limit=8 << 20
+                "GET",
+                url,
+                headers=headers,
+                timeout=DISCOVERY_TIMEOUT,
+                service=True,
+                limit=limits.MAX_PROBE_BYTES,
             )
         except (ConnectionError, TimeoutError) as exc:
             rejections.append(Rejection(where, f"{label} unreachable: {exc}"))

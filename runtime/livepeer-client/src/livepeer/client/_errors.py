@@ -9,8 +9,10 @@ from dataclasses import dataclass
 __all__ = [
     "APIStatusError",
     "CapabilityError",
+    "CertificateError",
     "ConfigError",
     "ConnectionError",
+    "LimitError",
     "LivepeerError",
     "NoOrchestratorError",
     "PaymentError",
@@ -33,6 +35,13 @@ def bounded(body: bytes | str, limit: int = BODY_LIMIT) -> str:
 
 class LivepeerError(Exception):
     """Base class of every error raised by ``livepeer.client``."""
+
+    def __str__(self) -> str:
+        # Messages name URLs and quote replies: configured secrets, URL user info and query strings are
+        # scrubbed here once, for every error (and so for the CLI, which prints them).
+        from ._redact import scrub
+
+        return scrub(super().__str__())
 
 
 class ConfigError(LivepeerError):
@@ -115,3 +124,11 @@ class ConnectionError(LivepeerError, builtins.ConnectionError):
 
 class ProtocolError(ConnectionError):
     """A server broke the wire protocol (e.g. an SSE line over the size limit)."""
+
+
+class LimitError(ProtocolError):
+    """A reply exceeded a size limit of ``livepeer.client.limits`` (named in the message)."""
+
+
+class CertificateError(ConnectionError):
+    """An orchestrator presented a TLS certificate other than the one pinned for it."""

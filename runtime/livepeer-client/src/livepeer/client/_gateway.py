@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import threading
 import time
@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from . import _config
+from . import _config, limits
 from ._discovery import Candidate, discover
 from ._errors import (
     APIStatusError,
     CapabilityError,
     ConfigError,
     ConnectionError,
+    LimitError,
     LivepeerError,
     NoOrchestratorError,
+    ProtocolError,
     Rejection,
     SignerError,
     TimeoutError,
@@ -47,11 +49,15 @@ from ._http import (
     is_retryable_status,
     verified_ssl_context,
 )
+from ._json import loads
 from ._orchinfo import OrchInfoClient
+from ._redact import headers_secrets, register_secrets, secrets_of_url
+from ._replies import check_ai_reply
 from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
+from ._transport import PinStore, async_client, sync_client
 
 if TYPE_CHECKING:
     from livepeer.capabilities import Capabilities
@@ -134,6 +140,9 @@ class _Core:
             raise ConfigError("capability must be a non-empty string")
         if payload is not None and not isinstance(payload, Mapping):
             raise ConfigError("input must be a mapping of field names to values")
+        if capability in BUILTIN_PIPELINES:
+            # The Go gateway's defaults (model id included) apply before orchestrators are selected.
+            payload, model = ai.prepare(capability, payload, model)
         req = Request(
             capability,
             model,
@@ -162,6 +171,11 @@ class _Core:
                 self.selector.store(guess, capability, model)
                 return outcome, guess, req
             last[outcome.orchestrator] = outcome.reason
+            # That request was this call's first BYOC attempt there: round 0 must not send it again
+            # at once (a live-runner app found by the probe is another route, and is tried).
+            sent = guess.url
+        else:
+            sent = None
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
                 yield Sleep(req.deadline.cap(backoff(rnd - 1)))
@@ -182,6 +196,8 @@ class _Core:
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
+                if rnd == 0 and probe.url == sent and probe.kind == "byoc":
+                    continue
                 outcome = yield from self._attempt(probe, req, ident)
                 if isinstance(outcome, Reply):
                     return outcome, probe, req
@@ -222,20 +238,11 @@ class _Core:
                 raise
             if reply.status < 300:
                 return reply
-            if (
-                probe.kind == "byoc"
-                and reply.status == 400
-                and b"verify job creds" in reply.body[:300]
-                and self.signer.distrust_remote_job_signing()
-            ):
-                # A rejected request may have carried tickets the orchestrator never credited; a
-                # fresh state chain keeps the signer from answering 482 "already paid".
-                self.signer.forget((probe.url, req.capability))
-                continue
+            # Only low credit is fixed by paying, and only once; "Could not verify job creds", unknown
+            # capabilities and the rest are refusals a payment cannot change (issue 11).
             if probe.kind == "byoc" and byoc.is_low_balance(reply):
-                if not repaid and self.signer.onchain and probe.price > 0:
+                if not repaid and byoc.is_onchain(probe) and probe.price > 0:
                     repaid = True
-                    self.signer.forget((probe.url, req.capability))
                     continue
                 return Rejection(probe.url, "insufficient balance after re-pay")
             body = reply.body[:200].decode("utf-8", "replace").strip()
@@ -282,17 +289,7 @@ class _Core:
             if isinstance(info, Reply):
                 out.extend(_offerings_from_info(c.url, info.body))
             if isinstance(disc, Reply) and disc.status == 200:
-                try:
-                    data = json.loads(disc.body)
-                except ValueError:
-                    data = []
-                for entry in data if isinstance(data, list) else []:
-                    for r in entry.get("runners", []) if isinstance(entry, dict) else []:
-                        if isinstance(r, dict) and isinstance(r.get("app"), str):
-                            pi = r.get("price_info") or {}
-                            out.append(
-                                Offering(r["app"], c.url, "app", pi.get("price"), pi.get("unit"))
-                            )
+                out.extend(_offerings_from_discovery(c.url, disc.body))
         seen: set[tuple[str, str]] = set()
         unique = []
         for o in out:
@@ -300,6 +297,34 @@ class _Core:
                 seen.add((o.capability, o.orchestrator))
                 unique.append(o)
         return unique
+
+
+def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
+    """Live-runner apps from an orchestrator's ``/discovery``; malformed entries are skipped."""
+    try:
+        data = loads(body, f"/discovery of {url}")
+    except ProtocolError:
+        return []
+    out: list[Offering] = []
+    for entry in data if isinstance(data, list) else []:
+        runners = entry.get("runners") if isinstance(entry, dict) else None
+        for r in runners if isinstance(runners, list) else []:
+            if isinstance(r, dict) and isinstance(r.get("app"), str):
+                pi = r.get("price_info")
+                pi = pi if isinstance(pi, dict) else {}
+                price, unit = pi.get("price"), pi.get("unit")
+                shown: float | None = None
+                if (
+                    isinstance(price, (int, float))
+                    and not isinstance(price, bool)
+                    and math.isfinite(price)
+                    and price >= 0
+                ):
+                    shown = float(price)
+                out.append(
+                    Offering(r["app"], url, "app", shown, unit if isinstance(unit, str) else None)
+                )
+    return out
 
 
 def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
@@ -327,14 +352,25 @@ def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
     return out
 
 
-def _decode(reply: Reply, probe: Probe, gw: Gateway) -> object:
+def _decode(reply: Reply, probe: Probe, gw: Gateway, capability: str) -> object:
     ctype = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json" or ctype.endswith("+json"):
+    is_json = ctype == "application/json" or ctype.endswith("+json")
+    if probe.kind == "ai" and not is_json:
+        check_ai_reply(capability, ctype, None, probe.url)
+    if is_json:
+        if len(reply.body) > limits.MAX_JSON_BYTES:
+            raise LimitError(
+                f"JSON reply from {probe.url} is over {limits.MAX_JSON_BYTES} bytes "
+                "(see livepeer.client.limits)"
+            )
         try:
-            value = json.loads(reply.body)
-        except ValueError:
+            value = loads(reply.body, f"reply from {probe.url}")
+        except LimitError:
+            raise
+        except ProtocolError:
             raise APIStatusError(reply.status, reply.body, orchestrator=probe.url) from None
         if probe.kind == "ai":
+            check_ai_reply(capability, ctype, value, probe.url)
             return replace_urls(value, lambda u: gw._file_output(u, probe.url))
         return value
     if not reply.body:
@@ -383,7 +419,10 @@ class Gateway:
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
         self._async_loop: object = None
-        self._info = OrchInfoClient()
+        # One certificate pin per orchestrator for this Gateway's life, shared by gRPC and HTTPS.
+        self._pins = PinStore.from_env()
+        self._info = OrchInfoClient(self._pins)
+        _register_secrets(self._settings)
         self._owned: list[httpx.Client | httpx.AsyncClient] = []
         self._lock = threading.Lock()
         self._capabilities: Capabilities | None = None
@@ -415,7 +454,9 @@ class Gateway:
                     # verification for REST; gRPC gets TOFU pinning); signer/discovery verify normally.
                     # HTTP/1.1 for REST: orchestrators answer errors before reading the body, which
                     # over HTTP/2 turns into stream resets the client reports as write errors.
-                    orch = httpx.Client(verify=False, http2=ORCH_HTTP2, limits=self._limits())
+                    orch = sync_client(
+                        verify=False, http2=ORCH_HTTP2, limits=self._limits(), pins=self._pins
+                    )
                     self._owned.append(orch)
                     self._sync = SyncIO(orch, self._service_client, self._info)
             return self._sync
@@ -437,19 +478,25 @@ class Gateway:
                     auser = self._user_client
                     self._async = AsyncIO(auser, lambda: auser, self._info)
                 else:
-                    orch = httpx.AsyncClient(verify=False, http2=ORCH_HTTP2, limits=self._limits())
+                    orch = async_client(
+                        verify=False, http2=ORCH_HTTP2, limits=self._limits(), pins=self._pins
+                    )
                     self._owned.append(orch)
                     self._async = AsyncIO(orch, self._async_service_client, self._info)
             return self._async
 
     def _service_client(self) -> httpx.Client:
-        client = httpx.Client(verify=verified_ssl_context(), limits=self._limits())
+        client = sync_client(
+            verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
+        )
         with self._lock:
             self._owned.append(client)
         return client
 
     def _async_service_client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(verify=verified_ssl_context(), limits=self._limits())
+        client = async_client(
+            verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
+        )
         with self._lock:
             self._owned.append(client)
         return client
@@ -485,7 +532,7 @@ class Gateway:
         reply, probe, _ = drive(
             self._core.execute(capability, input, model, timeout, False), self._sync_io()
         )
-        return _decode(reply, probe, self)
+        return _decode(reply, probe, self, capability)
 
     async def run_async(
         self,
@@ -499,7 +546,7 @@ class Gateway:
         reply, probe, _ = await adrive(
             self._core.execute(capability, input, model, timeout, False), self._async_io()
         )
-        return _decode(reply, probe, self)
+        return _decode(reply, probe, self, capability)
 
     def stream(
         self,
@@ -520,7 +567,7 @@ class Gateway:
             )
             return _as_open_stream(reply, probe, req)
 
-        return StreamResponse(opener)
+        return StreamResponse(opener, timeout=timeout or self._settings.timeout)
 
     def stream_async(
         self,
@@ -538,7 +585,7 @@ class Gateway:
             )
             return _as_async_open_stream(reply, probe, req)
 
-        return AsyncStreamResponse(opener)
+        return AsyncStreamResponse(opener, timeout=timeout or self._settings.timeout)
 
     def live(
         self,
@@ -644,6 +691,16 @@ class Gateway:
         await self.aclose()
 
 
+def _register_secrets(settings: _config.Settings) -> None:
+    """Every configured header value and URL credential is scrubbed from all client logs."""
+    values = headers_secrets(settings.signer_headers) + headers_secrets(settings.discovery_headers)
+    for url in (settings.signer_url, settings.discovery_url, *settings.orchestrators):
+        values += secrets_of_url(url)
+    if settings.private_key:
+        values.append(settings.private_key)
+    register_secrets(values)
+
+
 def _close_async_quietly(client: httpx.AsyncClient) -> None:
     import anyio
 
@@ -670,12 +727,27 @@ def _as_event(body: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
-def _one_event(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    yield _as_event(b"".join(chunks))
+def _one_event(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    body = bytearray()
+    for chunk in chunks:
+        _grow(body, chunk, url)
+    yield _as_event(bytes(body))
 
 
-async def _one_event_async(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield _as_event(b"".join([c async for c in chunks]))
+async def _one_event_async(chunks: AsyncIterator[bytes], url: str) -> AsyncIterator[bytes]:
+    body = bytearray()
+    async for chunk in chunks:
+        _grow(body, chunk, url)
+    yield _as_event(bytes(body))
+
+
+def _grow(body: bytearray, chunk: bytes, url: str) -> None:
+    """A non-SSE answer to ``stream`` is held whole: bounded like a ``run`` result."""
+    body += chunk
+    if len(body) > limits.MAX_RESULT_BYTES:
+        raise LimitError(
+            f"reply from {url} is over {limits.MAX_RESULT_BYTES} bytes (see livepeer.client.limits)"
+        )
 
 
 def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
@@ -683,7 +755,7 @@ def _as_open_stream(reply: Reply, probe: Probe, req: Request) -> OpenStream:
     if not isinstance(stream, OpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
     if not _is_sse(reply.headers):
-        stream.chunks = _one_event(stream.chunks)
+        stream.chunks = _one_event(stream.chunks, probe.url)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers
@@ -695,7 +767,7 @@ def _as_async_open_stream(reply: Reply, probe: Probe, req: Request) -> AsyncOpen
     if not isinstance(stream, AsyncOpenStream):
         raise ConnectionError(f"{probe.url} did not open a stream")
     if not _is_sse(reply.headers):
-        stream.chunks = _one_event_async(stream.chunks)
+        stream.chunks = _one_event_async(stream.chunks, probe.url)
     stream.orchestrator = probe.url
     stream.request_id = req.request_id
     stream.headers = reply.headers

@@ -8,23 +8,30 @@ anyio. Policy therefore lives in one place and only the I/O differs.
 
 from __future__ import annotations
 
+import base64
+import builtins
 import logging
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import anyio
 import httpx
 
+from . import limits
 from ._config import redact_url
-from ._errors import ConnectionError, LivepeerError, ProtocolError, TimeoutError
+from ._errors import ConnectionError, LimitError, LivepeerError, ProtocolError, TimeoutError
 from ._orchinfo import OrchInfoClient
+from ._redact import redact_headers
 from ._streaming import AsyncOpenStream, OpenStream
+from ._transport import deadline
 
 __all__ = [
     "Call",
@@ -46,9 +53,14 @@ log = logging.getLogger("livepeer.client")
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 3.0
-SERVICE_BODY_LIMIT = 4 << 20
-RESULT_BODY_LIMIT = 256 << 20
-SECRET_HEADERS = frozenset({"authorization", "livepeer", "livepeer-payment", "livepeer-segment"})
+# Only encodings we can inflate in bounded steps (httpx would add br/zstd when those libraries exist).
+ACCEPT_ENCODING = "gzip, deflate"
+# Largest piece one inflate step may produce: a gzip bomb never expands in one go (about 1000:1).
+DECODE_PIECE = 64 << 10
+
+
+def _result_limit() -> int:
+    return limits.MAX_RESULT_BYTES
 
 
 @dataclass
@@ -65,7 +77,7 @@ class Call:
     timeout: float = 10.0
     service: bool = False
     stream: bool = False
-    limit: int = RESULT_BODY_LIMIT
+    limit: int = field(default_factory=_result_limit)
 
 
 @dataclass
@@ -186,19 +198,26 @@ def verified_ssl_context() -> ssl.SSLContext:
         return _verified
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {
-        k: "<redacted>" if k.lower() in SECRET_HEADERS or k.lower().startswith("signer") else v
-        for k, v in headers.items()
-    }
-
-
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
 
 
+def _without_userinfo(url: str, headers: dict[str, str]) -> str:
+    """Move ``user:password@`` into an Authorization header: httpx logs the URL it is given."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    if not any(k.lower() == "authorization" for k in headers):
+        cred = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def _request(client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
-    kwargs: dict[str, Any] = {"headers": dict(call.headers), "timeout": _timeout(call.timeout)}
+    headers = dict(call.headers)
+    headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
+    url = _without_userinfo(call.url, headers)
+    kwargs: dict[str, Any] = {"headers": headers, "timeout": _timeout(call.timeout)}
     if call.files is not None:
         kwargs["files"] = call.files
         kwargs["data"] = call.data or {}
@@ -206,7 +225,7 @@ def _request(client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Requ
         kwargs["content"] = call.content
     elif call.json is not None:
         kwargs["json"] = call.json
-    return client.build_request(call.method, call.url, **kwargs)
+    return client.build_request(call.method, url, **kwargs)
 
 
 def _transport_error(exc: httpx.HTTPError, url: str) -> LivepeerError:
@@ -249,37 +268,40 @@ class SyncIO:
     def call(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
         start = time.perf_counter()
-        try:
-            resp = client.send(_request(client, call), stream=True)
-        except httpx.HTTPError as exc:
-            _log(call, type(exc).__name__, time.perf_counter() - start)
-            raise _transport_error(exc, call.url) from None
-        headers = dict(resp.headers.items())
-        if call.stream and resp.status_code < 300:
-            _log(call, resp.status_code, time.perf_counter() - start)
-            return Reply(
-                resp.status_code,
-                headers,
-                b"",
-                call.url,
-                time.perf_counter() - start,
-                OpenStream(_sync_chunks(resp, call.url), resp.close, call.url),
-            )
-        try:
-            body = bytearray()
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > call.limit:
-                    raise ProtocolError(
-                        f"response from {redact_url(call.url)} over {call.limit} bytes"
+        # One deadline for the whole exchange (headers and body): httpx's timeouts are per read.
+        with deadline(call.timeout):
+            try:
+                resp = client.send(_request(client, call), stream=True)
+            except httpx.HTTPError as exc:
+                _log(call, type(exc).__name__, time.perf_counter() - start)
+                raise _transport_error(exc, call.url) from None
+            headers = dict(resp.headers.items())
+            try:
+                body = _Body(headers, call)
+                if call.stream and resp.status_code < 300:
+                    _log(call, resp.status_code, time.perf_counter() - start)
+                    return Reply(
+                        resp.status_code,
+                        headers,
+                        b"",
+                        call.url,
+                        time.perf_counter() - start,
+                        OpenStream(
+                            _sync_chunks(resp, body.decoder, call.url), resp.close, call.url
+                        ),
                     )
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, call.url) from None
-        finally:
+                for raw in resp.iter_raw():
+                    body.feed(raw)
+            except httpx.HTTPError as exc:
+                resp.close()
+                raise _transport_error(exc, call.url) from None
+            except BaseException:
+                resp.close()
+                raise
             resp.close()
         elapsed = time.perf_counter() - start
         _log(call, resp.status_code, elapsed)
-        return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
+        return Reply(resp.status_code, headers, bytes(body.data), call.url, elapsed)
 
     def info(self, call: InfoCall) -> Reply:
         start = time.perf_counter()
@@ -314,17 +336,75 @@ class SyncIO:
             return exc
 
 
-def _sync_chunks(resp: httpx.Response, url: str) -> Any:
+class _Decoder:
+    """Content decoding in bounded pieces (``DECODE_PIECE``), so a gzip bomb cannot inflate in one go."""
+
+    def __init__(self, encoding: str, url: str) -> None:
+        enc = encoding.strip().lower()
+        self.url = url
+        self._z: Any = None
+        if enc in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif enc == "deflate":
+            self._z = zlib.decompressobj()
+        elif enc not in ("", "identity"):
+            raise ProtocolError(f"{redact_url(url)} sent an unsupported Content-Encoding {enc!r}")
+
+    @property
+    def compressed(self) -> bool:
+        return self._z is not None
+
+    def pieces(self, raw: bytes) -> Iterator[bytes]:
+        if self._z is None:
+            if raw:
+                yield raw
+            return
+        try:
+            data = self._z.decompress(raw, DECODE_PIECE)
+            while True:
+                if data:
+                    yield data
+                tail = self._z.unconsumed_tail
+                if not tail:
+                    return
+                data = self._z.decompress(tail, DECODE_PIECE)
+        except zlib.error:
+            raise ProtocolError(f"{redact_url(self.url)} sent a corrupt compressed body") from None
+
+
+class _Body:
+    """A reply body read up to ``call.limit`` decoded bytes; more is ``LimitError``."""
+
+    def __init__(self, headers: Mapping[str, str], call: Call) -> None:
+        self.decoder = _Decoder(headers.get("content-encoding", ""), call.url)
+        self.limit = call.limit
+        self.url = call.url
+        self.data = bytearray()
+
+    def feed(self, raw: bytes) -> None:
+        for piece in self.decoder.pieces(raw):
+            self.data += piece
+            if len(self.data) > self.limit:
+                how = " (decompressed)" if self.decoder.compressed else ""
+                raise LimitError(
+                    f"reply from {redact_url(self.url)} is over {self.limit} bytes{how} "
+                    "(see livepeer.client.limits)"
+                )
+
+
+def _sync_chunks(resp: httpx.Response, decoder: _Decoder, url: str) -> Iterator[bytes]:
     try:
-        yield from resp.iter_bytes()
+        for raw in resp.iter_raw():
+            yield from decoder.pieces(raw)
     except httpx.HTTPError as exc:
         raise _transport_error(exc, url) from None
 
 
-async def _async_chunks(resp: httpx.Response, url: str) -> Any:
+async def _async_chunks(resp: httpx.Response, decoder: _Decoder, url: str) -> AsyncIterator[bytes]:
     try:
-        async for chunk in resp.aiter_bytes():
-            yield chunk
+        async for raw in resp.aiter_raw():
+            for piece in decoder.pieces(raw):
+                yield piece
     except httpx.HTTPError as exc:
         raise _transport_error(exc, url) from None
 
@@ -363,6 +443,18 @@ class AsyncIO:
             return await self._call(call)
 
     async def _call(self, call: Call) -> Reply:
+        try:
+            # The deadline covers the whole exchange; for a stream, until its headers arrived.
+            with anyio.fail_after(call.timeout), deadline(call.timeout):
+                return await self._exchange(call)
+        except builtins.TimeoutError as exc:
+            if isinstance(exc, LivepeerError):
+                raise
+            raise TimeoutError(
+                f"timed out talking to {redact_url(call.url)} (deadline {call.timeout:g}s)"
+            ) from None
+
+    async def _exchange(self, call: Call) -> Reply:
         client = self.service if call.service else self.orch
         start = time.perf_counter()
         try:
@@ -371,31 +463,33 @@ class AsyncIO:
             _log(call, type(exc).__name__, time.perf_counter() - start)
             raise _transport_error(exc, call.url) from None
         headers = dict(resp.headers.items())
-        if call.stream and resp.status_code < 300:
-            _log(call, resp.status_code, time.perf_counter() - start)
-            return Reply(
-                resp.status_code,
-                headers,
-                b"",
-                call.url,
-                time.perf_counter() - start,
-                AsyncOpenStream(_async_chunks(resp, call.url), resp.aclose, call.url),
-            )
         try:
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > call.limit:
-                    raise ProtocolError(
-                        f"response from {redact_url(call.url)} over {call.limit} bytes"
-                    )
+            body = _Body(headers, call)
+            if call.stream and resp.status_code < 300:
+                _log(call, resp.status_code, time.perf_counter() - start)
+                return Reply(
+                    resp.status_code,
+                    headers,
+                    b"",
+                    call.url,
+                    time.perf_counter() - start,
+                    AsyncOpenStream(
+                        _async_chunks(resp, body.decoder, call.url), resp.aclose, call.url
+                    ),
+                )
+            async for raw in resp.aiter_raw():
+                body.feed(raw)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, call.url) from None
-        finally:
             await resp.aclose()
+            raise _transport_error(exc, call.url) from None
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await resp.aclose()
+            raise
+        await resp.aclose()
         elapsed = time.perf_counter() - start
         _log(call, resp.status_code, elapsed)
-        return Reply(resp.status_code, headers, bytes(body), call.url, elapsed)
+        return Reply(resp.status_code, headers, bytes(body.data), call.url, elapsed)
 
     async def info(self, call: InfoCall) -> Reply:
         start = time.perf_counter()

@@ -1,8 +1,10 @@
 """gRPC ``net.Orchestrator/GetOrchestrator`` with trust-on-first-use certificate pinning.
 
 Orchestrators use self-signed certificates: we fetch the certificate once per ``host:port`` with an
-unverified handshake, then pin it as the gRPC root; a verification failure (the orchestrator restarted
-with a new certificate) evicts the pin and retries once. grpcio is imported here only, lazily.
+unverified handshake, check it against the Gateway's pins (shared with HTTPS, see ``_transport``), and use
+it as the gRPC root. A later verification failure fetches the certificate again: a different one is
+``CertificateError`` (never silently re-pinned), the same one a plain connection failure. grpcio is
+imported here only, lazily.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._config import redact_url
-from ._errors import ConnectionError, TimeoutError
+from ._errors import ConnectionError, LivepeerError, TimeoutError
+from ._transport import PinStore
 
 __all__ = ["OrchInfoClient", "info_request"]
 
 _METHOD = "/net.Orchestrator/GetOrchestrator"
-_lock = threading.Lock()
-# Trust-on-first-use pins: (scheme, host, port) -> (PEM certificate, name to verify it against).
-_pins: dict[tuple[str, str, int], tuple[bytes, str]] = {}
 
 
 def info_request(address: bytes, sig: bytes, capabilities: bytes | None) -> bytes:
@@ -43,7 +43,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _fetch_cert(host: str, port: int, timeout: float) -> tuple[bytes, str]:
+def _fetch_cert(host: str, port: int, timeout: float) -> tuple[bytes, str, bytes]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -55,7 +55,7 @@ def _fetch_cert(host: str, port: int, timeout: float) -> tuple[bytes, str]:
         der = tls.getpeercert(binary_form=True)
     if der is None:
         raise ConnectionError(f"{host}:{port} sent no certificate")
-    return ssl.DER_cert_to_PEM_cert(der).encode(), _authority(der, host)
+    return ssl.DER_cert_to_PEM_cert(der).encode(), _authority(der, host), der
 
 
 def _authority(der: bytes, host: str) -> str:
@@ -90,9 +90,10 @@ def _key(url: str) -> tuple[str, str, int]:
 
 
 class OrchInfoClient:
-    """gRPC channels for one Gateway (closed with it); certificate pins are shared per process."""
+    """gRPC channels for one Gateway (closed with it); ``pins`` is the Gateway's pin store."""
 
-    def __init__(self) -> None:
+    def __init__(self, pins: PinStore | None = None) -> None:
+        self.pins = pins if pins is not None else PinStore()
         self._lock = threading.Lock()
         self._channels: dict[tuple[str, str, int], Any] = {}
         self._closed = False
@@ -110,12 +111,8 @@ class OrchInfoClient:
         if scheme == "http":
             chan = grpc.insecure_channel(target)
         else:
-            with _lock:
-                pin = _pins.get(key)
-            if pin is None:
-                pin = _fetch_cert(host, port, timeout)
-                with _lock:
-                    _pins[key] = pin
+            pin = _fetch_cert(host, port, timeout)
+            self.pins.check(host, port, pin[2])
             creds = grpc.ssl_channel_credentials(root_certificates=pin[0])
             chan = grpc.secure_channel(
                 target, creds, options=[("grpc.ssl_target_name_override", pin[1])]
@@ -129,8 +126,6 @@ class OrchInfoClient:
 
     def _evict(self, url: str) -> None:
         key = _key(url)
-        with _lock:
-            _pins.pop(key, None)
         with self._lock:
             chan = self._channels.pop(key, None)
         if chan is not None:
@@ -153,6 +148,8 @@ class OrchInfoClient:
             try:
                 stub = self._channel(url, timeout).unary_unary(_METHOD)
                 return bytes(stub(request, timeout=timeout))
+            except LivepeerError:  # CertificateError is an OSError too: keep its message
+                raise
             except OSError as exc:
                 raise ConnectionError(
                     f"cannot reach {redact_url(url)}: {type(exc).__name__}"
@@ -162,7 +159,8 @@ class OrchInfoClient:
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise TimeoutError(f"GetOrchestrator on {redact_url(url)} timed out") from None
                 if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
-                    # Likely a restarted orchestrator with a new certificate: forget the pin, retry.
+                    # A new channel re-reads the certificate: a changed one raises CertificateError
+                    # there; the same one means the orchestrator was only briefly away.
                     self._evict(url)
                     continue
                 details = exc.details() if hasattr(exc, "details") else ""

@@ -5,6 +5,8 @@ Ranking is health first (known free capacity before unknown), then price, then p
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +20,10 @@ from ._signer import Identity
 
 __all__ = ["Selector", "rank", "route_kind"]
 
+log = logging.getLogger("livepeer.client")
 PROBE_TIMEOUT = 2.0
+# Capacities above this are not a real orchestrator's (go-livepeer counts concurrent sessions).
+MAX_CAPACITY = 100_000
 PROBE_CONCURRENCY = 8
 OK_TTL = 30.0
 FAIL_TTL = 5.0
@@ -33,8 +38,11 @@ def rank(probes: Sequence[Probe], max_price: float | None) -> tuple[list[Probe],
     usable: list[Probe] = []
     rejected: list[Rejection] = []
     for p in probes:
+        insane = _insane(p) if p.ok else None
         if not p.ok:
             rejected.append(Rejection(p.url, p.reason or "probe failed"))
+        elif insane:
+            rejected.append(Rejection(p.url, insane))
         elif max_price is not None and p.price > max_price:
             rejected.append(
                 Rejection(p.url, f"price {p.price:g} wei/unit above max_price {max_price:g}")
@@ -43,6 +51,36 @@ def rank(probes: Sequence[Probe], max_price: float | None) -> tuple[list[Probe],
             usable.append(p)
     usable.sort(key=lambda p: (0 if p.capacity else 1, p.price, p.latency))
     return usable, rejected
+
+
+def _insane(p: Probe) -> str | None:
+    """Why a probe's numbers cannot be believed (NaN/negative prices must never win the ranking)."""
+    if not isinstance(p.price, (int, float)) or not math.isfinite(p.price) or p.price < 0:
+        return f"advertised an invalid price ({p.price!r})"
+    if p.capacity is not None and (
+        not isinstance(p.capacity, int) or not 0 <= p.capacity <= MAX_CAPACITY
+    ):
+        return f"advertised an invalid capacity ({p.capacity!r})"
+    if p.balance is not None and (
+        not isinstance(p.balance, (int, float)) or not math.isfinite(p.balance)
+    ):
+        return f"advertised an invalid balance ({p.balance!r})"
+    return None
+
+
+def _read(
+    kind: str, url: str, capability: str, model: str | None, r: Reply | LivepeerError
+) -> Probe:
+    """Any reply an orchestrator can send is a Probe: a parser bug or odd input is a rejection."""
+    try:
+        if kind == "ai":
+            return ai.read_probe(url, capability, model, r)
+        return byoc.read_probe(url, capability, r)
+    except LivepeerError as exc:
+        return Probe(url, kind, ok=False, reason=str(exc))
+    except Exception as exc:  # hostile input must not escape selection untyped
+        log.debug("malformed probe reply from %s: %r", url, exc)
+        return Probe(url, kind, ok=False, reason=f"malformed reply ({type(exc).__name__})")
 
 
 @dataclass(frozen=True)
@@ -166,12 +204,9 @@ class Selector:
             results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
             second: list[Candidate] = []
             for c, r in zip(todo, results, strict=True):
-                if kind == "ai":
-                    p = ai.read_probe(c.url, capability, model, r)
-                else:
-                    p = byoc.read_probe(c.url, capability, r)
-                    if not p.ok and p.reachable:
-                        second.append(c)
+                p = _read(kind, c.url, capability, model, r)
+                if kind != "ai" and not p.ok and p.reachable:
+                    second.append(c)
                 probes[c.url] = p
             if second:
                 # Not a usable BYOC capability there: maybe a live-runner app of that name.
@@ -180,8 +215,18 @@ class Selector:
                     [apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY
                 )
                 for c, r in zip(second, found, strict=True):
-                    p_app = apps.read_probe(c.url, capability, model, r)
+                    p_app = _read_app(c.url, capability, model, r)
                     if p_app is not None:
                         probes[c.url] = p_app
             for c in todo:
                 self.store(probes[c.url], capability, model)
+
+
+def _read_app(
+    url: str, capability: str, model: str | None, r: Reply | LivepeerError
+) -> Probe | None:
+    try:
+        return apps.read_probe(url, capability, model, r)
+    except Exception as exc:  # a malformed /discovery is "no such app here"
+        log.debug("malformed /discovery reply from %s: %r", url, exc)
+        return None

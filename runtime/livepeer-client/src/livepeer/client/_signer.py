@@ -9,12 +9,15 @@ import base64
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
+
+if TYPE_CHECKING:
+    from ._proto import lp_rpc_pb2 as pb
 
 __all__ = [
     "Identity",
@@ -36,10 +39,18 @@ _identity_flights = Flights()
 
 @dataclass(frozen=True)
 class Identity:
-    """The sender: EIP-55 address and its EIP-191 signature (``Livepeer-Eth-Address``)."""
+    """The sender: EIP-55 address and its EIP-191 signature (``Livepeer-Eth-Address``).
+
+    ``job_key`` is the identity BYOC uses when it differs (a local key next to a remote signer): the key
+    that signs BYOC jobs must be the one whose tickets pay for them (D-byoc-1).
+    """
 
     address: str
     signature: str
+    job_key: Identity | None = None
+
+    def for_byoc(self) -> Identity:
+        return self.job_key or self
 
     def eth_address_header(self) -> str:
         raw = json.dumps({"addr": self.address, "sig": self.signature}, separators=(",", ":"))
@@ -66,6 +77,9 @@ class PaymentState:
 
     manifest_id: str
     state: Mapping[str, Any] | None = None
+    # The OrchestratorInfo the chain last paid against: per-request AI chains keep using it, because a
+    # chain's sender nonces are only unique under its own ticket parameters (pm/recipient.go:369-393).
+    info: bytes | None = None
 
 
 def needs_payment(price_per_second: float, balance: float | None) -> bool:
@@ -96,7 +110,8 @@ def signer_error(reply: Reply, what: str) -> SignerError:
 class _LocalKey:
     """eth-account backed signing (the ``local-key`` extra)."""
 
-    def __init__(self, private_key: str) -> None:
+    def __init__(self, private_key: str | None) -> None:
+        """``private_key`` None: a fresh throwaway key (zero-price on-chain BYOC jobs, D-byoc-1)."""
         try:
             from eth_account import Account
         except ImportError:
@@ -105,7 +120,9 @@ class _LocalKey:
             ) from None
         self._signed: dict[str, str] = {}
         try:
-            self._account = Account.from_key(private_key)
+            self._account = (
+                Account.create() if private_key is None else Account.from_key(private_key)
+            )
         except (ValueError, TypeError):
             raise ConfigError("the configured private key is not a valid secp256k1 key") from None
 
@@ -124,9 +141,18 @@ class _LocalKey:
             self._signed[text] = sig
         return sig
 
+    def sign_digest(self, digest: bytes) -> bytes:
+        """EIP-191 signature of ``digest`` as given (tickets: go-livepeer signs the 32-byte ticket hash)."""
+        from eth_account.messages import encode_defunct
+
+        return bytes(self._account.sign_message(encode_defunct(primitive=digest)).signature)
+
+    @property
+    def address(self) -> str:
+        return str(self._account.address)
+
     def identity(self) -> Identity:
-        address = str(self._account.address)
-        return Identity(address, self.personal_sign_hash(address))
+        return Identity(self.address, self.personal_sign_hash(self.address))
 
 
 class Signer:
@@ -140,22 +166,16 @@ class Signer:
         self._key = _LocalKey(private_key) if private_key else None
         self._lock = threading.Lock()
         self.states: dict[tuple[str, str], PaymentState] = {}
-        self.byoc_signing: bool | None = None  # unknown until /sign-byoc-job answers once
+        # recipientRandHashes per-request AI chains have started on: a new chain restarts sender nonces at 1,
+        # so it must not start on ticket parameters an earlier chain used (pm/recipient.go:369-393).
+        self.ai_sessions: set[bytes] = set()
+        self._ephemeral: _LocalKey | None = None
+        # Last sender nonce used per recipient rand hash (go-livepeer refuses a repeated nonce).
+        self._nonces: dict[bytes, int] = {}
 
     @property
     def has_local_key(self) -> bool:
         return self._key is not None
-
-    def distrust_remote_job_signing(self) -> bool:
-        """After an orchestrator rejected a ``/sign-byoc-job`` signature: use the local key instead.
-
-        Branch signers sign a layout that master orchestrators cannot verify (PROTOCOL §13).
-        Returns True when there is a local key to fall back to.
-        """
-        if self._key is None or not self.byoc_signing:
-            return False
-        self.byoc_signing = False
-        return True
 
     @property
     def onchain(self) -> bool:
@@ -176,7 +196,16 @@ class Signer:
     def identity(self) -> Op[Identity]:
         """``/sign-orchestrator-info`` (cached per process), the local key, or the offchain zero sender."""
         if self.url is None:
-            return self._key.identity() if self._key else Identity(ZERO_ADDRESS, "0x")
+            # Offchain orchestrators hex-decode the signature before ignoring it: "" passes, "0x" does
+            # not (byoc/job_orchestrator.go:597-605 at 176aa415).
+            return self._key.identity() if self._key else Identity(ZERO_ADDRESS, "")
+        remote = yield from self._remote_identity()
+        if self._key is not None:
+            return replace(remote, job_key=self._key.identity())
+        return remote
+
+    def _remote_identity(self) -> Op[Identity]:
+        assert self.url is not None
         key = (self.url, tuple(sorted(self.headers.items())))
         with _identity_lock:
             cached = _identity_cache.get(key)
@@ -213,30 +242,76 @@ class Signer:
             _identity_cache[key] = ident
         return ident
 
-    def sign_job(self, job: Mapping[str, Any]) -> Op[tuple[str, str] | None]:
-        """(sender, sig) for a BYOC JobRequest: signer ``/sign-byoc-job``, else local key, else None."""
-        if self.url is not None and self.byoc_signing is not False:
-            body = {
-                k: job[k] for k in ("id", "capability", "request", "parameters", "timeout_seconds")
-            }
-            reply: Reply = yield self._call("/sign-byoc-job", body)
-            if reply.status == 200:
-                self.byoc_signing = True
-                try:
-                    data = json.loads(reply.body)
-                    return str(data["sender"]), str(data["signature"])
-                except (ValueError, KeyError, TypeError):
-                    raise SignerError("signer /sign-byoc-job returned malformed JSON") from None
-            if reply.status in (404, 405):
-                self.byoc_signing = False
-            else:
-                raise signer_error(reply, "/sign-byoc-job")
-        if self._key is not None:
-            ident = self._key.identity()
-            return ident.address, self._key.personal_sign_hash(
-                str(job["request"]) + str(job["parameters"])
-            )
-        return None
+    def job_signature(
+        self, ident: Identity, job: Mapping[str, Any], *, onchain: bool, priced: bool
+    ) -> tuple[str, str]:
+        """(sender, sig) for a BYOC JobRequest; raises ConfigError when no key can sign it.
+
+        Offchain orchestrators verify nothing but hex-decode ``sig``: send "". On-chain, the job signer is
+        the account the orchestrator reads credit from, so it must be the key that pays (D-byoc-1): the
+        local key; for a zero-price capability with only a remote signer, a throwaway key (go-livepeer
+        checks no reserve and no balance at price 0). A master signer cannot sign BYOC jobs.
+        """
+        if not onchain:
+            return ident.for_byoc().address, ""
+        key = self._key
+        if key is None:
+            if priced:
+                raise missing_byoc_key(str(job.get("capability", "")))
+            with self._lock:
+                if self._ephemeral is None:
+                    self._ephemeral = _LocalKey(None)
+                key = self._ephemeral
+        return key.address, key.personal_sign_hash(str(job["request"]) + str(job["parameters"]))
+
+    def byoc_payment(
+        self, token: Mapping[str, Any], *, price: tuple[int, int], seconds: int
+    ) -> str | None:
+        """``Livepeer-Payment`` with tickets for ``seconds`` of ``price``, signed by the local key.
+
+        Built from the JobToken's ticket params as go-livepeer's gateway builds it (byoc/payment.go
+        ``createPayment``): expected price = the token's price, sender = the key, fresh nonces per
+        recipient rand hash. None when the token cannot be paid (no ticket params or zero EV).
+        """
+        from fractions import Fraction
+
+        from ._tickets import (
+            MAX_SENDER_NONCES,
+            make_payment,
+            ticket_count_for_cost,
+            ticket_ev,
+        )
+
+        if self._key is None:
+            raise missing_byoc_key(str(token.get("capability", "")))
+        params = ticket_params_from_token(token)
+        if params is None:
+            return None
+        ev = ticket_ev(
+            int.from_bytes(params.face_value, "big"), int.from_bytes(params.win_prob, "big")
+        )
+        cost = Fraction(price[0], price[1] or 1) * seconds
+        count = ticket_count_for_cost(cost, ev, seconds)
+        if count <= 0:
+            return None
+        with self._lock:
+            first = self._nonces.get(params.recipient_rand_hash, 0) + 1
+            last = min(first + count - 1, MAX_SENDER_NONCES)
+            if last < first:
+                raise PaymentError(
+                    "these ticket parameters carry no more sender nonces; fetch a fresh /process/token"
+                )
+            self._nonces[params.recipient_rand_hash] = last
+            if len(self._nonces) > 4096:
+                self._nonces.pop(next(iter(self._nonces)))
+        payment = make_payment(
+            params,
+            sender=bytes.fromhex(self._key.address[2:]),
+            expected_price=price,
+            nonces=range(first, last + 1),
+            sign=self._key.sign_digest,
+        )
+        return base64.b64encode(payment.SerializeToString()).decode()
 
     def payment(
         self,
@@ -286,9 +361,56 @@ class Signer:
             raise SignerError("signer /generate-live-payment returned malformed JSON") from None
         with self._lock:
             st.state = new_state if isinstance(new_state, dict) else st.state
+            st.info = orchestrator_info
         return tokens
+
+    def chain_info(self, key: tuple[str, str]) -> bytes | None:
+        """The OrchestratorInfo the state chain of ``key`` last paid against, if it exists."""
+        with self._lock:
+            st = self.states.get(key)
+            return st.info if st is not None else None
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drop a state chain (after 481/400 the chain is unusable)."""
         with self._lock:
             self.states.pop(key, None)
+
+
+def missing_byoc_key(capability: str) -> ConfigError:
+    what = f"{capability!r}" if capability else "this capability"
+    return ConfigError(
+        f"on-chain BYOC payments for {what} need private_key= (or LIVEPEER_PRIVATE_KEY): the key that "
+        "signs a BYOC job must be the key whose tickets pay for it, and a remote signer can sign neither "
+        "the job nor tickets for another account (only zero-price capabilities work without a key)"
+    )
+
+
+def ticket_params_from_token(token: Mapping[str, Any]) -> pb.TicketParams | None:
+    """The JobToken's ``ticket_params`` (go's JSON: base64 bytes, omitted when empty) as protobuf."""
+    from ._proto import lp_rpc_pb2 as pb
+
+    tp = token.get("ticket_params")
+    if not isinstance(tp, Mapping):
+        return None
+    try:
+        params = pb.TicketParams()
+        for name in (
+            "recipient",
+            "face_value",
+            "win_prob",
+            "recipient_rand_hash",
+            "seed",
+            "expiration_block",
+        ):
+            if tp.get(name):
+                setattr(params, name, base64.b64decode(str(tp[name]), validate=True))
+        ep = tp.get("expiration_params") or {}
+        if isinstance(ep, Mapping):
+            params.expiration_params.creation_round = int(ep.get("creation_round") or 0)
+            if ep.get("creation_round_block_hash"):
+                params.expiration_params.creation_round_block_hash = base64.b64decode(
+                    str(ep["creation_round_block_hash"]), validate=True
+                )
+    except (ValueError, TypeError):
+        return None
+    return params

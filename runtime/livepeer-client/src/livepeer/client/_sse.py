@@ -6,11 +6,12 @@ import json
 import re
 from dataclasses import dataclass
 
-from ._errors import ProtocolError
+from ._errors import LimitError, ProtocolError
 
 __all__ = ["DEFAULT_MAX_LINE", "SSEDecoder", "StreamEvent"]
 
 DEFAULT_MAX_LINE = 1 << 20
+DEFAULT_MAX_EVENT = 16 << 20
 _BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
@@ -26,14 +27,22 @@ class StreamEvent:
 
     def json(self) -> object:
         """Parse ``data`` as JSON: ``StreamEvent('{"a": 1}').json() == {"a": 1}``."""
+        from ._json import check_depth  # deep nesting can overflow the C parser's stack
+
+        check_depth(self.data, "SSE event data")
         return json.loads(self.data)
 
 
 class SSEDecoder:
     """``events = decoder.feed(chunk)``; lines longer than ``max_line`` bytes raise ``ProtocolError``."""
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self, max_line: int = DEFAULT_MAX_LINE, *, max_event: int = DEFAULT_MAX_EVENT
+    ) -> None:
         self.max_line = max_line
+        # Many short data lines add up to one event: bound the event being assembled as well.
+        self.max_event = max_event
+        self._size = 0
         self.last_id: str | None = None
         self.retry: int | None = None
         self._buf = b""
@@ -79,6 +88,7 @@ class SSEDecoder:
                         )
                     )
                 self._data = []
+                self._size = 0
                 self._event = None
                 self._event_retry = None
                 continue
@@ -86,6 +96,9 @@ class SSEDecoder:
                 raise ProtocolError(f"SSE line longer than {self.max_line} bytes")
             if line[:6] == b"data: ":  # the common case, first
                 self._data.append(line[6:].decode("utf-8", "replace"))
+                self._size += len(line)
+                if self._size > self.max_event:
+                    raise LimitError(f"SSE event larger than {self.max_event} bytes")
                 continue
             if line[0] == 0x3A:  # ":" comment (keep-alives)
                 continue
@@ -95,6 +108,9 @@ class SSEDecoder:
             value = raw.decode("utf-8", "replace")
             if name == b"data":
                 self._data.append(value)
+                self._size += len(line)
+                if self._size > self.max_event:
+                    raise LimitError(f"SSE event larger than {self.max_event} bytes")
             elif name == b"event":
                 self._event = value or None
             elif name == b"id":

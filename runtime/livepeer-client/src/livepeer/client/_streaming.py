@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import builtins
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from ._errors import PaymentError
-from ._sse import DEFAULT_MAX_LINE, SSEDecoder, StreamEvent
+import anyio
+
+from . import limits
+from ._errors import LivepeerError, PaymentError, ProtocolError, TimeoutError
+from ._json import loads
+from ._sse import SSEDecoder, StreamEvent
+from ._transport import deadline
 
 __all__ = ["AsyncOpenStream", "AsyncStreamResponse", "OpenStream", "StreamResponse"]
 
@@ -41,8 +46,11 @@ class AsyncOpenStream:
 class _Events:
     """Policy shared by both stream types: [DONE], the balance event, insufficient balance."""
 
-    def __init__(self, max_line: int) -> None:
-        self.decoder = SSEDecoder(max_line)
+    def __init__(self, max_line: int | None) -> None:
+        self.decoder = SSEDecoder(
+            max_line if max_line is not None else limits.MAX_SSE_LINE_BYTES,
+            max_event=limits.MAX_SSE_EVENT_BYTES,
+        )
         self.pending: deque[StreamEvent] = deque()
         self.done = False
         self.balance: float | None = None
@@ -67,8 +75,8 @@ class _Events:
             if ev.event is None and ev.data.startswith('{"balance"'):
                 # The orchestrator injects {"balance": n} before [DONE]; it is not the caller's data.
                 try:
-                    value = json.loads(ev.data)
-                except ValueError:
+                    value = loads(ev.data, "balance event")
+                except ProtocolError:
                     value = None
                 if isinstance(value, dict) and set(value) == {"balance"}:
                     bal = value["balance"]
@@ -83,12 +91,19 @@ class StreamResponse:
 
     Nothing is sent until the block is entered or iteration starts; leaving early closes the connection.
     ``balance`` holds the orchestrator's last balance event, ``orchestrator`` the URL that answered.
+    ``timeout`` bounds opening and then each wait for the next event (``TimeoutError``), however slowly
+    the bytes arrive; the stream as a whole may last longer (docs/reliability.md).
     """
 
     def __init__(
-        self, opener: Callable[[], OpenStream], *, max_line: int = DEFAULT_MAX_LINE
+        self,
+        opener: Callable[[], OpenStream],
+        *,
+        max_line: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._opener = opener
+        self._timeout = timeout
         self._stream: OpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
@@ -132,6 +147,11 @@ class StreamResponse:
         return self
 
     def __next__(self) -> StreamEvent:
+        # ``timeout`` bounds the wait for each event (the first one included), however the bytes trickle.
+        with deadline(self._timeout):
+            return self._next()
+
+    def _next(self) -> StreamEvent:
         ev = self._events
         while not ev.pending:
             err = ev.take_error()
@@ -172,9 +192,14 @@ class AsyncStreamResponse:
     """``async with gw.stream_async("llm", input=...) as s: async for ev in s: ...``"""
 
     def __init__(
-        self, opener: Callable[[], Awaitable[AsyncOpenStream]], *, max_line: int = DEFAULT_MAX_LINE
+        self,
+        opener: Callable[[], Awaitable[AsyncOpenStream]],
+        *,
+        max_line: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._opener = opener
+        self._timeout = timeout
         self._stream: AsyncOpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
@@ -218,6 +243,20 @@ class AsyncStreamResponse:
         return self
 
     async def __anext__(self) -> StreamEvent:
+        if self._timeout is None:
+            return await self._anext()
+        try:
+            with anyio.fail_after(self._timeout), deadline(self._timeout):
+                return await self._anext()
+        except builtins.TimeoutError as exc:
+            if isinstance(exc, LivepeerError):
+                raise
+            await self.aclose()
+            raise TimeoutError(
+                f"no event from {self.orchestrator} within {self._timeout:g}s"
+            ) from None
+
+    async def _anext(self) -> StreamEvent:
         ev = self._events
         while not ev.pending:
             err = ev.take_error()

@@ -80,7 +80,7 @@ def build_parser(prog: str = "livepeer-devnet") -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="storm_status=480 storm_count=3, discovery_warm=false, sign_byoc_job=false",
+        help="storm_status=480 storm_count=3, discovery_warm=false, sign_byoc_job=true (branch-only)",
     )
     parser.add_argument(
         "--discovery-warmup",

@@ -119,14 +119,14 @@ class AppRoutes:
 
     # -- sessions -----------------------------------------------------------------------------------------
 
-    def _challenge(self, runner: LiveRunner, manifest: str) -> dict[str, Any]:
+    def _challenge(self, runner: LiveRunner, manifest: str, payer: bytes) -> dict[str, Any]:
         from livepeer.client._proto import lp_rpc_pb2 as pb
 
         o = self.orch
         price = (self._price(runner), 1)
-        info = o.orchestrator_info()
+        info = o.orchestrator_info(sender=payer)
         info.price_info.CopyFrom(pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]))
-        info.ticket_params.CopyFrom(o.tickets.ticket_params(price))
+        info.ticket_params.CopyFrom(o.tickets.ticket_params(price, payer))
         self.challenges[manifest] = runner.name
         return {
             "payment_params": base64.b64encode(info.SerializeToString()).decode(),
@@ -152,7 +152,8 @@ class AppRoutes:
                 return JSONResponse(
                     {"error": "Livepeer-Payer-Address header required"}, status_code=402
                 )
-            return JSONResponse(self._challenge(runner, os.urandom(8).hex()), status_code=402)
+            challenge = self._challenge(runner, os.urandom(8).hex(), bytes.fromhex(payer[2:]))
+            return JSONResponse(challenge, status_code=402)
         try:
             seg = o.live._segment(request)
             manifest = seg.manifestId.decode(errors="replace")
@@ -206,10 +207,10 @@ class AppRoutes:
             seg = o.live._segment(request)
             if seg.manifestId.decode(errors="replace") != session.id:
                 raise _Reject(403, "manifest id mismatch")
-            o.live._payment(request, seg, session.id)
+            sender, _credit = o.live._payment(request, seg, session.id)
         except _Reject as exc:
             return exc.response()
-        result = pb.PaymentResult(info=o.orchestrator_info())
+        result = pb.PaymentResult(info=o.orchestrator_info(sender=bytes.fromhex(sender[2:])))
         return Response(result.SerializeToString(), media_type="application/octet-stream")
 
     async def stop_session(self, request: Request) -> Response:
@@ -232,7 +233,11 @@ class AppRoutes:
         runner = self.runners.get(name or "")
         if runner is None or not self.orch.options.onchain:
             return PlainTextResponse("no session price", status_code=409)
-        return JSONResponse(self._challenge(runner, manifest))
+        try:
+            payer = bytes.fromhex(str(body["sender"])[2:])
+        except ValueError:
+            return PlainTextResponse("invalid request", status_code=400)
+        return JSONResponse(self._challenge(runner, manifest, payer))
 
     async def proxy(self, request: Request) -> Response:
         session = self._session(request)

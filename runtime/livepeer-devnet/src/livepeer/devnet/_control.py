@@ -1,7 +1,8 @@
 """The devnet's control API (plain HTTP on loopback): read the topology, flip fault switches, restart.
 
 ``POST {control}/orchestrators/0/faults {"worker_dead": true}``; ``POST {control}/orchestrators/0/restart``;
-``POST {control}/signer/faults {"storm_status": 480, "storm_count": 3}``; ``GET {control}/faults``.
+``POST {control}/signer/faults {"storm_status": 480, "storm_count": 3}``; ``GET {control}/faults``;
+``POST {control}/fund {"address": "0x…"}`` gives a key a ticket reserve (priced BYOC work needs one).
 """
 
 from __future__ import annotations
@@ -77,8 +78,19 @@ def control_app(net: Devnet) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(faults())
 
+    async def fund(request: Request) -> Response:
+        values = await body(request)
+        if isinstance(values, Response):
+            return values
+        address = values.get("address")
+        if not (isinstance(address, str) and address.startswith("0x") and len(address) == 42):
+            return JSONResponse({"error": "address must be a 0x-prefixed 20-byte hex string"}, 400)
+        net.fund(address)
+        return JSONResponse({"funded": address})
+
     return Starlette(
         routes=[
+            Route("/fund", fund, methods=["POST"]),
             Route("/", info, methods=["GET"]),
             Route("/faults", get_faults, methods=["GET"]),
             Route("/orchestrators/{index}/faults", orch_faults, methods=["POST"]),

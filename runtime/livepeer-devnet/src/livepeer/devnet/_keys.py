@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from livepeer.runner.hosting import TLSFiles
 
-__all__ = ["EthKey", "TempCert", "recover_hash_signer", "self_signed_cert"]
+__all__ = [
+    "EthKey",
+    "TempCert",
+    "recover_hash_signer",
+    "recover_message_signer",
+    "self_signed_cert",
+]
 
 # secp256k1 group order; go-livepeer (like geth) rejects "high-s" signatures.
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -65,28 +71,29 @@ class EthKey:
 
 
 def recover_hash_signer(data: str | bytes, signature: bytes) -> str | None:
-    """EIP-55 address that personal-signed keccak256(``data``), or None if the signature is invalid.
+    """EIP-55 address that personal-signed keccak256(``data``), or None if the signature is invalid."""
+    raw = data.encode() if isinstance(data, str) else data
+    return recover_message_signer(keccak(raw), signature)
 
-    Accepts what go-livepeer's ``VerifySig`` accepts: 65 bytes, v in {27, 28} (0/1 tolerated), low s.
+
+def recover_message_signer(message: bytes, signature: bytes) -> str | None:
+    """EIP-55 address whose personal_sign of ``message`` (as given) is ``signature``, or None.
+
+    Accepts exactly what go-livepeer's ``crypto.VerifySig`` accepts (crypto/verify.go:28-55 at 176aa415):
+    65 bytes, s at most half the group order, v 27 or 28 (0/1 are refused there, so here too).
     """
     if len(signature) != 65:
         return None
-    v = signature[64]
-    if v in (0, 1):
-        signature = signature[:64] + bytes([v + 27])
-    elif v not in (27, 28):
+    if signature[64] not in (27, 28):
         return None
     s = int.from_bytes(signature[32:64], "big")
-    if s == 0 or s > _SECP256K1_N // 2:
+    if s > _SECP256K1_N // 2:
         return None
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    raw = data.encode() if isinstance(data, str) else data
     try:
-        return str(
-            Account.recover_message(encode_defunct(primitive=keccak(raw)), signature=signature)
-        )
+        return str(Account.recover_message(encode_defunct(primitive=message), signature=signature))
     except Exception:  # eth-keys raises several types for malformed signatures
         return None
 

@@ -1,4 +1,4 @@
-"""Orchestrator routes that start work on runners: LV2V (§8), BYOC live streams (§7) and AI batch routes.
+"""Orchestrator routes that start work on runners: LV2V (§8), and BYOC live streams (§7).
 
 Each LV2V session gets its own runner (a ``livepeer.runner`` LivePipeline served on a fresh loopback port),
 as go-livepeer starts one runner container per stream; BYOC live streams go to the registered worker.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import anyio
 import anyio.abc
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from livepeer.devnet._keys import recover_hash_signer
@@ -36,7 +37,6 @@ log = logging.getLogger("livepeer.devnet")
 
 LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30
 ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-AI_MAX_BODY = 32 * 1024 * 1024
 
 
 class _Reject(Exception):
@@ -67,7 +67,7 @@ class LiveSession:
 
 
 class LiveRoutes:
-    """LV2V, ``/payment``, ``/ai/stream/*`` and the AI batch routes of one orchestrator."""
+    """LV2V, ``/payment`` and ``/ai/stream/*`` of one orchestrator (AI batch routes: ``_ai``)."""
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
@@ -78,7 +78,6 @@ class LiveRoutes:
         self.stream_interval = 23.0
 
     def routes(self) -> list[BaseRoute]:
-        o = self.orch
         routes: list[BaseRoute] = [
             Route("/live-video-to-video", self.start_lv2v, methods=["POST"]),
             Route("/payment", self.payment, methods=ANY_METHOD),
@@ -87,8 +86,6 @@ class LiveRoutes:
             Route("/ai/stream/stop", self.stream_stop, methods=ANY_METHOD),
             Route("/ai/stream/payment", self.stream_payment, methods=ANY_METHOD),
         ]
-        for pipeline in o.options.ai_models:
-            routes.append(Route(f"/{pipeline}", self._ai_handler(pipeline), methods=["POST"]))
         return routes
 
     async def stop_all(self) -> None:
@@ -301,10 +298,10 @@ class LiveRoutes:
         try:
             seg = self._segment(request)
             manifest = seg.manifestId.decode(errors="replace")
-            self._payment(request, seg, manifest)
+            sender, _credit = self._payment(request, seg, manifest)
         except _Reject as exc:
             return exc.response()
-        info = o.orchestrator_info()
+        info = o.orchestrator_info(sender=bytes.fromhex(sender[2:]) if sender else None)
         # Same auth token as the session (go-livepeer keeps it); fresh ticket params.
         info.auth_token.CopyFrom(seg.auth_token)
         result = pb.PaymentResult(info=info)
@@ -312,34 +309,49 @@ class LiveRoutes:
 
     # -- BYOC live streams ------------------------------------------------------------------------------
 
-    def _stream_job(self, request: Request, *, low_balance_status: int = 400) -> Any:
+    def _stream_job(self, request: Request, *, reserve: bool, prefix: str = "") -> Any:
+        """``setupOrchJob`` for the stream routes; ``prefix`` is the route's error text before ``err=``.
+
+        Start (byoc/stream_orchestrator.go:28-36) answers 402 for low credit and 400 for every other
+        setup error, including an unknown capability; stop, update and payment (:307-310, :358-361,
+        :459-462) answer 400 with ``prefix`` + the error. A bad payment drops the connection everywhere.
+        """
         from livepeer.devnet._orchestrator import _Reject as OrchReject
 
         try:
-            return self.orch.setup_job(request, low_balance_status=low_balance_status)
+            return self.orch.setup_job(request, reserve=reserve)
         except OrchReject as exc:
-            # /ai/stream/* answers 400 for every setup error except low credit (402) (§7).
-            status = exc.status if exc.status in (402,) else 400
-            raise _Reject(status, exc.message) from None
+            if exc.status == OrchReject.DROP:
+                raise
+            if not prefix and exc.message == "Insufficient balance for request":
+                raise OrchReject(402, exc.message) from None
+            raise OrchReject(400, f"{prefix}{exc.message}") from None
 
     async def stream_start(self, request: Request) -> Response:
+        from livepeer.devnet._orchestrator import _Reject as OrchReject
+        from livepeer.devnet._orchestrator import go_error
+
         o = self.orch
         try:
-            job, cap, key = self._stream_job(request, low_balance_status=402)
-            try:
-                params = json.loads(job.parameters) if job.parameters else {}
-                if not isinstance(params, dict):
-                    raise ValueError
-            except ValueError:
-                raise _Reject(400, "Invalid job parameters") from None
-            try:
-                body = json.loads(await request.body() or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError
-            except ValueError:
-                raise _Reject(400, "Invalid request body") from None
-        except _Reject as exc:
+            job, cap, key = self._stream_job(request, reserve=True)
+        except OrchReject as exc:
             return exc.response()
+        try:
+            params = json.loads(job.parameters)
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise ValueError("json: cannot unmarshal into Go value of type byoc.JobParameters")
+        except ValueError as exc:
+            # Returned before the deferred cleanup is set up: the reserved capacity stays taken.
+            return go_error(str(exc), 400)
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            o._free(cap.name)
+            return go_error("Invalid JSON body", 400)
         sid = job.id or os.urandom(8).hex()
         base = f"{o.service_url}/ai/trickle"
         channels = {"control": f"{sid}-control", "events": f"{sid}-events"}
@@ -382,16 +394,22 @@ class LiveRoutes:
             runner_url=cap.url,
             capability=cap.name,
         )
+        started = time.monotonic()
         try:
             upstream = await self._worker(cap, "/stream/start", worker_body, sid)
-        except _Reject as exc:
+        except _Reject:
             for name in ordered:
                 o.trickle.close_channel(name)
-            return exc.response()
+            o._free(cap.name)
+            return go_error("Error sending request to worker", 500)
+        self._charge(key, session.price_per_second, started)
+        balance = {"Livepeer-Balance": str(math.floor(o.balances.get(key)))}
         if upstream.status_code >= 400:
             for name in ordered:
                 o.trickle.close_channel(name)
-            return PlainTextResponse(upstream.text, status_code=upstream.status_code)
+            o._free(cap.name)
+            status, content = _worker_status(o, cap, upstream)
+            return Response(content, status_code=status, headers=balance)
         self.sessions[sid] = session
         # Stream credit is keyed like BYOC jobs: (sender, capability); the watcher debits it.
         session.id = sid
@@ -400,7 +418,7 @@ class LiveRoutes:
         headers = {
             "X-Control-Url": f"{base}/{channels['control']}",
             "X-Events-Url": f"{base}/{channels['events']}",
-            "Livepeer-Balance": str(round(o.balances.get(key))),
+            **balance,
         }
         if "publish" in channels:
             headers["X-Publish-Url"] = f"{base}/{channels['publish']}"
@@ -433,147 +451,101 @@ class LiveRoutes:
     async def _worker(
         self, cap: ExternalCapability, path: str, body: dict[str, Any], sid: str
     ) -> httpx.Response:
+        return await self._worker_raw(cap, path, json.dumps(body).encode(), sid)
+
+    async def _worker_raw(
+        self, cap: ExternalCapability, path: str, body: bytes, sid: str
+    ) -> httpx.Response:
         headers = {"X-Stream-Id": sid}
         if cap.token:
             headers["Authorization"] = f"Bearer {cap.token}"
         try:
             if self.orch.faults.worker_dead:
                 raise httpx.ConnectError("worker is dead (devnet fault)")
+            headers["Content-Type"] = "application/json"
             r = await self.orch.http.post(
-                f"{cap.url}{path}", json=body, headers=headers, timeout=15
+                f"{cap.url}{path}", content=body, headers=headers, timeout=15
             )
         except httpx.HTTPError as exc:
             raise _Reject(500, f"worker unreachable: {exc}") from None
-        if r.status_code == 401:
-            self.orch.capabilities.pop(cap.name, None)
-            raise _Reject(500, "worker refused authorization")
         return r
 
-    def _stream_session(self, job: Any) -> LiveSession | Response:
+    def _charge(self, key: tuple[str, str], price: Fraction, started: float) -> None:
+        if price > 0:
+            self.orch.balances.debit(key, price * math.ceil(time.monotonic() - started))
+
+    @staticmethod
+    def _stream_id(job: Any) -> str:
         try:
-            sid = json.loads(job.request).get("stream_id", "")
+            sid = (json.loads(job.request) or {}).get("stream_id", "")
         except (ValueError, AttributeError):
             sid = ""
-        session = self.sessions.get(str(sid))
-        if session is None or session.kind != "byoc":
-            return PlainTextResponse("stream not found", status_code=400)
-        return session
+        return str(sid or "")
 
     async def stream_update(self, request: Request) -> Response:
+        from livepeer.devnet._orchestrator import _Reject as OrchReject
+        from livepeer.devnet._orchestrator import go_error
+
         try:
-            job, cap, _key = self._stream_job(request)
-        except _Reject as exc:
+            job, cap, _key = self._stream_job(
+                request, reserve=False, prefix="Failed to stop stream, request not valid err="
+            )
+        except OrchReject as exc:
             return exc.response()
-        session = self._stream_session(job)
-        if isinstance(session, Response):
-            return session
+        # No stream lookup upstream: the body goes to the worker under the stream id the job names.
+        body = await request.body()
+        if cap is None:
+            return go_error("Error sending request to worker", 500)
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return PlainTextResponse("Invalid request body", status_code=400)
-        try:
-            r = await self._worker(cap, "/stream/params", body, session.id)
-        except _Reject as exc:
-            return exc.response()
-        return Response(
-            r.content, status_code=r.status_code, media_type=r.headers.get("content-type")
-        )
+            r = await self._worker_raw(cap, "/stream/params", body, self._stream_id(job))
+        except _Reject:
+            return go_error("Error sending request to worker", 500)
+        status, content = _worker_status(self.orch, cap, r)
+        return Response(content, status_code=status)
 
     async def stream_stop(self, request: Request) -> Response:
+        from livepeer.devnet._orchestrator import _Reject as OrchReject
+
         try:
-            job, cap, _key = self._stream_job(request)
-        except _Reject as exc:
+            job, cap, _key = self._stream_job(
+                request, reserve=False, prefix="Failed to stop stream, request not valid err="
+            )
+        except OrchReject as exc:
             return exc.response()
-        session = self._stream_session(job)
-        if isinstance(session, Response):
-            return session
-        try:
-            r = await self._worker(cap, "/stream/stop", {}, session.id)
-            status, content = r.status_code, r.content
-        except _Reject:
-            status, content = 200, b""  # go-livepeer answers 200 when the worker is gone
-        await self._end(session)
+        sid = self._stream_id(job)
+        body = await request.body()
+        status, content = 200, b""  # go-livepeer answers 200 when the worker cannot be reached
+        if cap is not None:
+            try:
+                r = await self._worker_raw(cap, "/stream/stop", body, sid)
+                status, content = _worker_status(self.orch, cap, r)
+            except _Reject:
+                pass
+        session = self.sessions.get(sid)
+        if session is not None and session.kind == "byoc":
+            await self._end(session)
         return Response(content, status_code=status)
 
     async def stream_payment(self, request: Request) -> Response:
+        from livepeer.devnet._orchestrator import _Reject as OrchReject
+
         try:
-            _job, _cap, key = self._stream_job(request)
-        except _Reject as exc:
-            return exc.response()
-        return Response(b"", headers={"Livepeer-Balance": str(round(self.orch.balances.get(key)))})
-
-    # -- AI batch routes --------------------------------------------------------------------------------
-
-    def _ai_handler(self, pipeline: str) -> Any:
-        async def handler(request: Request) -> Response:
-            return await self.ai_request(request, pipeline)
-
-        return handler
-
-    async def ai_request(self, request: Request, pipeline: str) -> Response:
-        o = self.orch
-        body = await request.body()
-        if len(body) > AI_MAX_BODY:
-            return JSONResponse({"error": {"message": "request body too large"}}, status_code=413)
-        try:
-            seg = self._segment(request) if o.options.onchain else None
-            if seg is not None:
-                manifest = seg.manifestId.decode(errors="replace") or pipeline
-                sender, _credit = self._payment(request, seg, manifest)
-                if o.balances.get((sender, manifest)) <= 0:
-                    raise _Reject(402, "Insufficient balance")
-            else:
-                sender, manifest = "", pipeline
-        except _Reject as exc:
-            return JSONResponse({"error": {"message": exc.message}}, status_code=exc.status)
-        runner = o.ai_runners.get(pipeline)
-        if runner is None or o.faults.no_capacity:
-            return JSONResponse({"error": {"message": "insufficient capacity"}}, status_code=503)
-        if o.faults.worker_delay:
-            await anyio.sleep(o.faults.worker_delay)
-        headers = {"content-type": request.headers.get("content-type", "application/json")}
-        try:
-            if o.faults.worker_dead:
-                raise httpx.ConnectError("runner is dead (devnet fault)")
-            req = o.http.build_request(
-                "POST", f"{runner}/{pipeline}", content=body, headers=headers
+            _job, _cap, key = self._stream_job(
+                request, reserve=False, prefix="Failed to process payment, request not valid err="
             )
-            upstream = await o.http.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            return JSONResponse({"error": {"message": f"runner error: {exc}"}}, status_code=500)
-        if o.options.onchain:
-            ppu, ppx = o.base_price()
-            o.balances.debit((sender, manifest), Fraction(ppu, ppx) * _ai_units(pipeline, body))
-        if "text/event-stream" in upstream.headers.get("content-type", ""):
-
-            async def relay() -> Any:
-                try:
-                    async for chunk in upstream.aiter_raw():
-                        yield chunk
-                finally:
-                    await upstream.aclose()
-
-            return StreamingResponse(relay(), media_type="text/event-stream")
-        content = await upstream.aread()
-        await upstream.aclose()
+        except OrchReject as exc:
+            return exc.response()
         return Response(
-            content,
-            status_code=upstream.status_code,
-            media_type=upstream.headers.get("content-type", "application/json"),
+            b"", headers={"Livepeer-Balance": str(math.floor(self.orch.balances.get(key)))}
         )
 
 
-def _ai_units(pipeline: str, body: bytes) -> int:
-    """Billable units of a batch AI request: output pixels for images, tokens for llm."""
-    try:
-        params = json.loads(body)
-    except ValueError:
-        return 1
-    if not isinstance(params, dict):
-        return 1
-    if pipeline == "text-to-image":
-        w, h = int(params.get("width", 1024) or 1024), int(params.get("height", 1024) or 1024)
-        return w * h * int(params.get("num_images_per_prompt", 1) or 1)
-    if pipeline == "llm":
-        return int(params.get("max_tokens", 256) or 256)
-    return 1
+def _worker_status(
+    orch: Orchestrator, cap: ExternalCapability, r: httpx.Response
+) -> tuple[int, bytes]:
+    """``processWorkerResp`` (byoc/stream_orchestrator.go:428-451): a worker 401 unregisters the
+    capability and becomes 500 "Orchestrator worker failure"; anything else passes through."""
+    if r.status_code == 401:
+        orch.capabilities.pop(cap.name, None)
+        return 500, b"Orchestrator worker failure"
+    return r.status_code, r.content

@@ -130,6 +130,7 @@ class Devnet:
             raise ValueError("orchestrators must be >= 1")
         self.orchestrators: list[OrchestratorHandle] = []
         self.signer = Signer(orchestrators=lambda: [h.orch for h in self.orchestrators])
+        self._funded: set[str] = {self.signer.key.address.lower()}
         self.signer_url = ""
         self.control_url = ""
         # BYOC worker URLs by capability name, AI stand-in URLs by pipeline.
@@ -156,6 +157,11 @@ class Devnet:
     @property
     def signer_faults(self) -> SignerFaults:
         return self.signer.faults
+
+    def fund(self, address: str) -> None:
+        """Give ``address`` a ticket reserve on every orchestrator (go-livepeer's sender deposit/reserve):
+        without one, priced BYOC work is refused with 503 "insufficient sender reserve"."""
+        self._funded.add(address.lower())
 
     @property
     def token(self) -> str:
@@ -232,6 +238,8 @@ class Devnet:
                 )
             )
             orch.ai_runners = dict(self.ai_runners)
+            # Only the signer's key has a ticket reserve; ``fund()`` gives other keys one.
+            orch.funded_senders = self._funded
             orch.live.task_group = self._tg
             orch.devnet_workers = dict(self.workers)
             price = opts.byoc_price_per_second * (i + 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import math
@@ -28,7 +29,12 @@ from starlette.routing import Mount, Route
 
 from livepeer.devnet._grpc import GrpcError, GrpcStatus, is_grpc, serve_unary
 from livepeer.devnet._keys import EthKey, recover_hash_signer
-from livepeer.devnet._payments import Balances, PaymentError, TicketBook, decode_b64_proto
+from livepeer.devnet._payments import (
+    Balances,
+    TicketBook,
+    decode_b64_proto,
+    whole_wei,
+)
 
 if TYPE_CHECKING:
     from livepeer.client._proto import lp_rpc_pb2 as pb
@@ -114,10 +120,16 @@ class OrchestratorOptions:
     pixels_per_unit: int = 100
     lv2v_models: tuple[str, ...] = ("noop", "grayscale")
     lv2v_capacity: int = 4
-    # Built-in AI pipelines served by stand-in runners: pipeline -> model id.
+    # Built-in AI pipelines served by stand-in runners: pipeline -> model id. The defaults are the models a
+    # Go gateway asks for when a request names none (server/ai_process.go:32-41).
     ai_models: dict[str, str] = field(
-        default_factory=lambda: {"text-to-image": "devnet/tiny-png", "llm": "devnet/echo-llm"}
+        default_factory=lambda: {
+            "text-to-image": "stabilityai/sdxl-turbo",
+            "llm": "meta-llama/llama-3.1-8B-Instruct",
+        }
     )
+    # Concurrent requests per AI model (go-livepeer reserves one runner per request: ai_http.go:1582).
+    ai_capacity: int = 4
     trickle_idle_timeout: float = 300.0
 
 
@@ -148,39 +160,83 @@ class JobRequest:
 
 
 class _Reject(Exception):
+    """A refusal; ``status`` DROP means go-livepeer's handler panicked (connection closed, no answer)."""
+
+    DROP = -1
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
 
     def response(self) -> Response:
-        return PlainTextResponse(self.message, status_code=self.status)
+        if self.status == _Reject.DROP:
+            return DroppedConnection()
+        return go_error(self.message, self.status)
 
 
-def _b64_json(value: str | None, what: str) -> dict[str, Any]:
-    if not value:
-        raise _Reject(400, f"Missing {what} header")
+def go_error(message: str, status: int) -> Response:
+    """What go's ``http.Error`` writes: the text plus a newline, text/plain, nosniff."""
+    return Response(
+        message + "\n",
+        status_code=status,
+        media_type="text/plain; charset=utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+class DroppedConnection(Response):
+    """A handler that panicked: go's net/http recovers, logs and closes the connection unanswered.
+
+    hypercorn cannot close a connection on request, so this sends a 1xx (which HTTP clients skip) and then
+    an end of message that h11 refuses in that state; hypercorn then closes the connection. The client sees
+    "server disconnected without sending a response", as it does from go-livepeer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 100, "headers": []})
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _b64_json(value: str) -> dict[str, Any] | None:
+    """go: ``base64.StdEncoding.DecodeString`` then ``json.Unmarshal`` into a struct; None if either fails."""
     try:
         decoded = json.loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise _Reject(400, f"Unable to parse {what} header: {exc}") from None
-    if not isinstance(decoded, dict):
-        raise _Reject(400, f"Unable to parse {what} header: not a JSON object")
-    return decoded
+    except (binascii.Error, ValueError):
+        return None
+    if decoded is None:
+        return {}  # JSON null unmarshals into the zero struct
+    return decoded if isinstance(decoded, dict) else None
+
+
+def _go_string(decoded: dict[str, Any], name: str) -> str | None:
+    """A JSON string field as go's decoder reads it: absent or null -> "", another type -> None (error)."""
+    value = decoded.get(name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None
 
 
 def _hex_sig(value: str) -> bytes | None:
-    text = value[2:] if value.startswith(("0x", "0X")) else value
-    if len(text) != 130:
+    """byoc/job_orchestrator.go:559-566 and 597-605: drop two characters only when the string is longer
+    than 130, then hex-decode; None where go's ``hex.DecodeString`` fails (so ``"0x"`` fails, ``""`` is
+    empty bytes)."""
+    text = value[2:] if len(value) > 130 else value
+    if len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
         return None
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        return None
+    return bytes.fromhex(text)
+
+
+def _same_address(recovered: str | None, claimed: str) -> bool:
+    return recovered is not None and recovered.lower() == claimed.lower()
 
 
 def _fmt_balance(value: Fraction) -> str:
-    return str(round(value))
+    return str(whole_wei(value))
 
 
 class Orchestrator:
@@ -193,6 +249,9 @@ class Orchestrator:
         self.service_url = ""
         self.tickets = TicketBook(recipient=self.key.address_bytes)
         self.balances = Balances()
+        # Senders with a ticket reserve (lower-case addresses); None: every sender has one. The devnet
+        # funds its signer's key; go-livepeer refuses priced work to others (insufficient sender reserve).
+        self.funded_senders: set[str] | None = None
         self.capabilities: dict[str, ExternalCapability] = {}
         # AI stand-in runner URLs: pipeline -> base URL (set by the devnet).
         self.ai_runners: dict[str, str] = {}
@@ -214,6 +273,9 @@ class Orchestrator:
         # BYOC worker URLs by sample name (the live-runner apps proxy to them); set by the devnet.
         self.devnet_workers: dict[str, str] = {}
         self.apps = AppRoutes(self, [])
+        from livepeer.devnet._ai import AIRoutes
+
+        self.ai = AIRoutes(self)
         self.app = self._build_app()
 
     # -- setup ------------------------------------------------------------------------------------------
@@ -259,6 +321,7 @@ class Orchestrator:
             Route("/capability/unregister", self.capability_unregister, methods=["POST"]),
             *self.live.routes(),
             *self.apps.routes(),
+            *self.ai.routes(),
             Mount("/ai/trickle", app=self._trickle_app),
         ]
         return Starlette(routes=routes)
@@ -303,10 +366,17 @@ class Orchestrator:
     def priced(self) -> bool:
         return self.options.onchain
 
-    def byoc_price(self, cap: ExternalCapability) -> tuple[int, int]:
-        if not self.priced():
+    def byoc_price(self, cap: ExternalCapability | None) -> tuple[int, int]:
+        """``JobPriceInfo``: 0 offchain and for unknown capabilities; whole wei per second on-chain
+        (``PriceToInt64`` floors price_per_unit / price_scaling, core/ai_orchestrator.go:1189-1212)."""
+        if not self.priced() or cap is None:
             return (0, 1)
-        return (cap.price_per_unit * self.faults.price_multiplier, cap.price_scaling or 1)
+        scaled = Fraction(cap.price_per_unit * self.faults.price_multiplier, cap.price_scaling or 1)
+        return (math.floor(scaled), 1)
+
+    def funded(self, sender: str) -> bool:
+        """Whether ``sender`` has a reserve: ``None`` in ``funded_senders`` means every sender has one."""
+        return self.funded_senders is None or sender.lower() in self.funded_senders
 
     def byoc_price_per_second(self, cap: ExternalCapability) -> Fraction:
         ppu, scaling = self.byoc_price(cap)
@@ -343,9 +413,14 @@ class Orchestrator:
         return reply
 
     def orchestrator_info(
-        self, request: pb.OrchestratorRequest | None = None
+        self, request: pb.OrchestratorRequest | None = None, sender: bytes | None = None
     ) -> pb.OrchestratorInfo:
+        """``GetOrchestrator``'s answer; ticket params are bound to the requesting ``sender`` (go: the
+        recipient rand hash covers it), taken from ``request`` when there is one."""
         from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        if request is not None and request.address:
+            sender = request.address
 
         requested = request is not None and request.HasField("capabilities")
         info = pb.OrchestratorInfo(transcoder=self.service_url)
@@ -353,7 +428,7 @@ class Orchestrator:
         if self.options.onchain:
             info.address = self.key.address_bytes
             info.price_info.CopyFrom(pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]))
-            info.ticket_params.CopyFrom(self.tickets.ticket_params(price))
+            info.ticket_params.CopyFrom(self.tickets.ticket_params(price, sender or bytes(20)))
         info.auth_token.CopyFrom(self.tickets.auth_token())
         info.capabilities.CopyFrom(self.capabilities_proto())
         if not requested:
@@ -418,9 +493,11 @@ class Orchestrator:
         caps.capacities[LV2V_CAPABILITY_ID] = self.options.lv2v_capacity
         for pipeline, model in self.options.ai_models.items():
             cid = PIPELINE_IDS[pipeline]
-            per[cid].models[model].warm = True
-            per[cid].models[model].capacity = 1
-            caps.capacities[cid] = 1
+            m = per[cid].models[model]
+            m.warm = True
+            m.capacity = self.options.ai_capacity
+            m.capacityInUse = min(m.capacity, self.ai.in_use.get((pipeline, model), 0))
+            caps.capacities[cid] = self.options.ai_capacity
         return caps
 
     # -- BYOC: registration -----------------------------------------------------------------------------
@@ -459,125 +536,188 @@ class Orchestrator:
 
     # -- BYOC: token ------------------------------------------------------------------------------------
 
-    def _eth_address(self, request: Request) -> tuple[str, str]:
-        decoded = _b64_json(request.headers.get("livepeer-eth-address"), "Livepeer-Eth-Address")
-        addr, sig = decoded.get("addr"), decoded.get("sig")
-        if not isinstance(addr, str) or not isinstance(sig, str):
+    def _token_sender(self, request: Request) -> str:
+        """``verifyTokenCreds`` (byoc/job_orchestrator.go:583-614): the sender address or a 400."""
+        header = request.headers.get("livepeer-eth-address", "")
+        if not header:
             raise _Reject(
-                400, "Unable to parse Livepeer-Eth-Address header: addr and sig must be strings"
+                400,
+                "Must have eth address and signature on address in Livepeer-Eth-Address header",
             )
-        if self.options.onchain:
-            raw = _hex_sig(sig)
-            signer = recover_hash_signer(addr, raw) if raw is not None else None
-            if signer is None or signer.lower() != addr.lower():
-                raise _Reject(400, "Could not verify sender signature")
-        return addr, sig
+        invalid = _Reject(400, "Invalid eth address header ")
+        decoded = _b64_json(header)
+        if decoded is None:
+            raise invalid
+        addr, sig = _go_string(decoded, "addr"), _go_string(decoded, "sig")
+        if addr is None or sig is None:
+            raise invalid
+        raw = _hex_sig(sig)
+        if raw is None:
+            raise invalid  # checked before the offchain always-valid VerifySig: "0x" fails here
+        if self.options.onchain and not _same_address(recover_hash_signer(addr, raw), addr):
+            raise invalid
+        return addr
 
     async def process_token(self, request: Request) -> Response:
+        """``GetJobToken`` (byoc/job_orchestrator.go:113-206), branch for branch."""
         if request.method != "GET":
-            return PlainTextResponse("Method Not Allowed", status_code=405)
+            return go_error("Method not allowed", 405)
         try:
-            addr, sig = self._eth_address(request)
+            addr = self._token_sender(request)
         except _Reject as exc:
             return exc.response()
         name = request.headers.get("livepeer-capability", "")
         if not name:
-            return PlainTextResponse("Missing Livepeer-Capability header", status_code=400)
-        token: dict[str, Any] = {"sender_address": {"addr": addr, "sig": sig}}
+            return go_error(
+                "Job capabilities not provided, must provide comma separated capabilities in "
+                "Livepeer-Capability header",
+                400,
+            )
         cap = self.capabilities.get(name)
-        price = self.byoc_price(cap) if cap is not None else self.base_price()
+        capacity = 0
+        if cap is not None and not self.faults.no_capacity:
+            capacity = cap.capacity - cap.load
+        price = self.byoc_price(cap)
+        if price[0] > 0 and not self.funded(addr):
+            # JobPriceInfo -> TxCostMultiplier -> faceValue: no reserve to back tickets.
+            return go_error("Could not get price err=insufficient sender reserve", 503)
+        token: dict[str, Any] = {"sender_address": {"addr": addr, "sig": _sender_sig(request)}}
         if self.options.onchain:
-            token["ticket_params"] = _ticket_params_json(self.tickets.ticket_params(price))
-        balance = self.balances.get((addr.lower(), name))
-        if round(balance):
-            token["balance"] = round(balance)
-        price_json = {}
-        if price[0] and self.priced():
+            token["ticket_params"] = _ticket_params_json(
+                self.tickets.ticket_params(price, _address_bytes(addr))
+            )
+        balance = math.floor(self.balances.get(_credit_key(addr, name)))
+        if balance:
+            token["balance"] = balance
+        price_json: dict[str, int] = {}
+        if price[0]:
             price_json["pricePerUnit"] = price[0]
-        if price[1]:
-            price_json["pixelsPerUnit"] = price[1]
+        price_json["pixelsPerUnit"] = price[1]
         token["price"] = price_json
         token["service_addr"] = self.service_url
-        if cap is not None and not self.faults.no_capacity:
-            available = max(0, cap.capacity - cap.load)
-            if available:
-                token["available_capacity"] = available
+        if capacity:
+            token["available_capacity"] = capacity
         token["LastNonce"] = 0
-        return Response(json.dumps(token), media_type="application/json")
+        return Response(json.dumps(token) + "\n", media_type="application/json")
 
     # -- BYOC: jobs -------------------------------------------------------------------------------------
 
     def parse_job(self, request: Request) -> JobRequest:
-        decoded = _b64_json(request.headers.get("livepeer"), "Livepeer")
-        try:
-            job = JobRequest(
-                id=str(decoded.get("id", "")),
-                request=str(decoded.get("request", "")),
-                parameters=str(decoded.get("parameters", "") or ""),
-                capability=str(decoded.get("capability", "")),
-                sender=str(decoded.get("sender", "") or ""),
-                sig=str(decoded.get("sig", "") or ""),
-                timeout_seconds=int(decoded.get("timeout_seconds", 0) or 0),
-            )
-        except (TypeError, ValueError):
-            raise _Reject(400, "Could not parse job request") from None
-        if self.options.onchain:
-            raw = _hex_sig(job.sig)
-            signer = (
-                recover_hash_signer(job.request + job.parameters, raw) if raw is not None else None
-            )
-            if signer is None or signer.lower() != job.sender.lower():
-                raise _Reject(400, "Could not verify job creds")
-        if job.timeout_seconds <= 0:
-            raise _Reject(400, "Job timeout_seconds must be set")
+        """``verifyJobCreds`` up to the signature (byoc/job_orchestrator.go:548-572, utils.go:53-72)."""
+        creds = _Reject(400, "Could not verify job creds")
+        decoded = _b64_json(request.headers.get("livepeer", ""))
+        if decoded is None:
+            raise creds
+        fields = {n: _go_string(decoded, n) for n in ("id", "request", "parameters", "capability")}
+        sender, sig = _go_string(decoded, "sender"), _go_string(decoded, "sig")
+        timeout = decoded.get("timeout_seconds", 0)
+        if timeout is None:
+            timeout = 0
+        if (
+            any(v is None for v in fields.values())
+            or sender is None
+            or sig is None
+            or isinstance(timeout, bool)
+            or not isinstance(timeout, int)
+        ):
+            raise creds
+        if timeout == 0:
+            raise _Reject(400, "no timeout_seconds set with request, timeout_seconds is required")
+        job = JobRequest(
+            id=fields["id"] or "",
+            request=fields["request"] or "",
+            parameters=fields["parameters"] or "",
+            capability=fields["capability"] or "",
+            sender=sender,
+            sig=sig,
+            timeout_seconds=timeout,
+        )
+        raw = _hex_sig(job.sig)
+        if raw is None:
+            raise creds  # "0x" fails hex decoding before the offchain always-valid check
+        if self.options.onchain and not _same_address(
+            recover_hash_signer(job.request + job.parameters, raw), job.sender
+        ):
+            raise creds
         return job
 
     def setup_job(
-        self, request: Request, *, low_balance_status: int = 400
-    ) -> tuple[JobRequest, ExternalCapability, tuple[str, str]]:
-        """go-livepeer ``setupOrchJob``: verify, find the capability, apply payment, check 60 s credit."""
+        self, request: Request, *, reserve: bool = True
+    ) -> tuple[JobRequest, ExternalCapability | None, tuple[str, str]]:
+        """``setupOrchJob`` (byoc/job_orchestrator.go:442-503): verify, reserve capacity, price, payment,
+        60 s of credit, request JSON. A reserved unit of capacity is the caller's to release on success.
+
+        Refusals: 400 / 503 ``_Reject`` with go's texts; a payment that fails to decode or process on a
+        priced capability panics upstream (nil balance, :491-497), here ``_Reject.DROP``.
+        """
         job = self.parse_job(request)
         cap = self.capabilities.get(job.capability)
-        if cap is None or self.faults.no_capacity:
-            raise _Reject(503, "No capacity available for capability")
-        key = (job.sender.lower(), cap.name)
-        price = self.byoc_price_per_second(cap)
-        payment = request.headers.get("livepeer-payment", "")
-        if price > 0 and payment:
-            self.apply_payment(payment, key, job.sender)
-        if price > 0 and self.balances.get(key) < price * MIN_BALANCE_SECONDS:
-            raise _Reject(low_balance_status, "Insufficient balance for request")
+        if reserve:
+            if cap is None or self.faults.no_capacity:
+                raise _Reject(503, "No capacity available for capability")
+            cap.load += 1
+        key = _credit_key(job.sender, job.capability)
+        ppu, ppx = self.byoc_price(cap)
+        if ppu > 0 and not self.funded(job.sender):
+            raise _Reject(400, "Could not get job price")
+        price = Fraction(ppu, ppx)
+        if price > 0:
+            header = request.headers.get("livepeer-payment", "")
+            if header and not self.apply_payment(header, job.capability, reserve=reserve):
+                raise _Reject(_Reject.DROP, "payment error")
+            if self.balances.get(key) < price * MIN_BALANCE_SECONDS:
+                self._free(job.capability)
+                raise _Reject(400, "Insufficient balance for request")
         try:
             decoded = json.loads(job.request)
-        except ValueError:
-            raise _Reject(400, "Could not parse job request: request is not JSON") from None
-        if not isinstance(decoded, dict):
-            raise _Reject(400, "Could not parse job request: request is not a JSON object")
+        except ValueError as exc:
+            raise _Reject(400, f"Unable to unmarshal job request details err={exc}") from None
+        if decoded is not None and not isinstance(decoded, dict):
+            raise _Reject(
+                400,
+                "Unable to unmarshal job request details err=json: cannot unmarshal "
+                "into Go value of type byoc.JobRequestDetails",
+            )
         return job, cap, key
 
-    def apply_payment(self, header: str, key: tuple[str, str], sender: str) -> Fraction:
+    def _free(self, capability: str) -> None:
+        """``FreeExternalCapabilityCapacity``: load goes down even below zero, as upstream."""
+        cap = self.capabilities.get(capability)
+        if cap is not None:
+            cap.load -= 1
+
+    def apply_payment(self, header: str, capability: str, *, reserve: bool = True) -> bool:
+        """``processPayment`` + ``ProcessPayment``: credit accepted tickets to (payment sender, capability).
+
+        False when go-livepeer would report a payment error (then panic): the header does not decode, or
+        a ticket is refused (tickets credited before it stay credited; capacity is released first).
+        """
         from livepeer.client._proto import lp_rpc_pb2 as pb
 
         payment = pb.Payment()
         if not decode_b64_proto(header, payment):
-            raise _Reject(402, "Could not decode payment")
-        try:
-            sender_bytes = bytes.fromhex(sender[2:]) if sender.startswith("0x") else None
-        except ValueError:
-            sender_bytes = None
-        try:
-            credit = self.tickets.credit_of(payment, sender_bytes)
-        except PaymentError as exc:
-            raise _Reject(exc.status, exc.message) from None
-        return self.balances.credit(key, credit)
+            return False
+
+        def credit(sender: bytes, ev: Fraction) -> None:
+            self.balances.credit(_credit_key("0x" + sender.hex(), capability), ev)
+
+        error = self.tickets.process_payment(payment, credit)
+        if error is not None:
+            log.info("BYOC payment refused: %s", error)
+            self._free(capability)
+            return False
+        return True
 
     async def process_request(self, request: Request) -> Response:
+        """``ProcessJob`` / ``processJob`` (byoc/job_orchestrator.go:209-438)."""
         if request.method != "POST":
-            return PlainTextResponse("Method Not Allowed", status_code=405)
+            return go_error("Method not allowed", 405)
         try:
-            job, cap, key = self.setup_job(request)
+            job, found, key = self.setup_job(request)
         except _Reject as exc:
             return exc.response()
+        assert found is not None  # reserve=True refuses unknown capabilities
+        cap = found
         body = await request.body()
         if len(body) > MAX_BODY:
             return PlainTextResponse("request body too large", status_code=413)
@@ -588,8 +728,15 @@ class Orchestrator:
             headers["authorization"] = f"Bearer {cap.token}"
         price = self.byoc_price_per_second(cap)
         started = time.monotonic()
-        cap.load += 1
-        release_in_stream = False
+
+        def charged() -> dict[str, str]:
+            # chargeForCompute: ceil(seconds) x price, then the balance header (job_orchestrator.go:526).
+            if price > 0:
+                self.balances.debit(key, price * math.ceil(time.monotonic() - started))
+            return {"Livepeer-Balance": _fmt_balance(self.balances.get(key))}
+
+        # Upstream releases the reserved capacity only once the worker answered (the defer at :315):
+        # unreachable, timed-out and 401 workers keep it, as here.
         try:
             if self.faults.worker_delay:
                 await anyio.sleep(self.faults.worker_delay)
@@ -600,34 +747,45 @@ class Orchestrator:
             )
             upstream = await self.http.send(worker_request, stream=True)
         except httpx.TimeoutException:
-            cap.load -= 1
-            return PlainTextResponse("worker request timed out", status_code=500)
+            out = charged()
+            response = go_error(
+                "job not able to be processed, removing capability err=context deadline exceeded",
+                500,
+            )
+            response.headers.update(out)
+            return response
         except httpx.HTTPError as exc:
-            cap.load -= 1
             # go-livepeer drops a capability whose worker cannot be reached.
             self.capabilities.pop(cap.name, None)
-            return PlainTextResponse(f"worker unreachable: {exc}", status_code=500)
+            response = go_error(f"job not able to be processed, removing capability err={exc}", 500)
+            response.headers.update(charged())
+            return response
+        release_in_stream = False
         try:
             if upstream.status_code == 401:
                 await upstream.aclose()
                 self.capabilities.pop(cap.name, None)
-                return PlainTextResponse("worker refused authorization", status_code=500)
+                response = go_error(
+                    "job not able to be processed, removing capability err=worker auth token failed",
+                    500,
+                )
+                response.headers.update(charged())
+                return response
             if "text/event-stream" in upstream.headers.get("content-type", ""):
                 release_in_stream = True
                 return self._sse_response(upstream, job, cap, key, price, started)
             content = await upstream.aread()
             await upstream.aclose()
         finally:
-            if not release_in_stream:
-                cap.load -= 1
+            if not release_in_stream and upstream.status_code != 401:
+                self._free(cap.name)
         if upstream.status_code >= 400:
-            return Response(content, status_code=upstream.status_code, media_type="text/plain")
-        elapsed = math.ceil(time.monotonic() - started)
-        balance = self.balances.debit(key, price * elapsed) if price > 0 else self.balances.get(key)
-        out_headers = {
-            "X-Metadata": upstream.headers.get("x-metadata", ""),
-            "Livepeer-Balance": _fmt_balance(balance),
-        }
+            response = go_error(content.decode("utf-8", "replace"), upstream.status_code)
+            response.headers.update(charged())
+            response.headers["X-Metadata"] = upstream.headers.get("x-metadata", "")
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
+            return response
+        out_headers = {"X-Metadata": upstream.headers.get("x-metadata", ""), **charged()}
         return Response(
             content,
             status_code=upstream.status_code,
@@ -682,7 +840,7 @@ class Orchestrator:
                         yield balance_event()
                     yield line.encode() + b"\n"
             finally:
-                cap.load -= 1
+                self._free(cap.name)
                 await upstream.aclose()
 
         headers = {
@@ -701,18 +859,47 @@ def _checksum(address: bytes) -> str:
 
 
 def _ticket_params_json(params: pb.TicketParams) -> dict[str, Any]:
-    def b64(value: bytes) -> str:
-        return base64.b64encode(value).decode()
+    """``net.TicketParams`` as go's encoding/json writes it: base64 bytes, empty fields omitted."""
+    out: dict[str, Any] = {}
+    for name in (
+        "recipient",
+        "face_value",
+        "win_prob",
+        "recipient_rand_hash",
+        "seed",
+        "expiration_block",
+    ):
+        value = getattr(params, name)
+        if value:
+            out[name] = base64.b64encode(value).decode()
+    exp: dict[str, Any] = {}
+    if params.expiration_params.creation_round:
+        exp["creation_round"] = params.expiration_params.creation_round
+    if params.expiration_params.creation_round_block_hash:
+        exp["creation_round_block_hash"] = base64.b64encode(
+            params.expiration_params.creation_round_block_hash
+        ).decode()
+    out["expiration_params"] = exp
+    return out
 
-    return {
-        "recipient": b64(params.recipient),
-        "face_value": b64(params.face_value),
-        "win_prob": b64(params.win_prob),
-        "recipient_rand_hash": b64(params.recipient_rand_hash),
-        "seed": b64(params.seed),
-        "expiration_block": b64(params.expiration_block),
-        "expiration_params": {
-            "creation_round": params.expiration_params.creation_round,
-            "creation_round_block_hash": b64(params.expiration_params.creation_round_block_hash),
-        },
-    }
+
+def _address_bytes(address: str) -> bytes:
+    """go-ethereum ``HexToAddress``: lenient; the last 20 bytes of whatever hex there is."""
+    text = address[2:] if address[:2] in ("0x", "0X") else address
+    if len(text) % 2:
+        text = "0" + text
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    return raw[-20:].rjust(20, b"\0")
+
+
+def _credit_key(address: str, capability: str) -> tuple[str, str]:
+    """Balances are keyed by (sender address, capability name), the address normalised as go does."""
+    return ("0x" + _address_bytes(address).hex(), capability)
+
+
+def _sender_sig(request: Request) -> str:
+    decoded = _b64_json(request.headers.get("livepeer-eth-address", "")) or {}
+    return _go_string(decoded, "sig") or ""

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from livepeer.client._tickets import make_payment
 from livepeer.devnet._keys import EthKey, keccak, recover_hash_signer
 from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
 
@@ -44,12 +45,16 @@ BYOC_V1_PREFIX = b"LP_BYOC_JOB_V1\x00\x00"
 @dataclass
 class SignerFaults:
     """Failure switches: ``storm_status`` (480, 481, 482, 400 or 500) answers the next ``storm_count``
-    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503."""
+    ``/generate-live-payment`` calls; ``discovery_warm`` False keeps discovery at 503.
+
+    ``sign_byoc_job`` is a branch-only switch, off by default as on master go-livepeer (404): True serves
+    ``/sign-byoc-job`` as side branches do (PROTOCOL §5.3), whose signatures master orchestrators refuse.
+    """
 
     storm_status: int = 0
     storm_count: int = 0
     discovery_warm: bool = True
-    sign_byoc_job: bool = True
+    sign_byoc_job: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -117,7 +122,6 @@ class Signer:
 
     def __post_init__(self) -> None:
         self.address_signature = self.key.sign_hash_of(self.key.address)
-        self._nonce = 0
         routes = [
             Route("/sign-orchestrator-info", self.sign_orchestrator_info, methods=["POST"]),
             Route("/generate-live-payment", self.generate_live_payment, methods=["POST"]),
@@ -243,7 +247,7 @@ class Signer:
         else:
             state = {
                 "StateID": os.urandom(8).hex(),
-                "PMSessionID": os.urandom(8).hex(),
+                "PMSessionID": "",
                 "OrchestratorAddress": info.address.hex(),
                 "App": app,
                 "Type": kind,
@@ -266,42 +270,47 @@ class Signer:
         elif kind == "fixed":
             fee = price
         else:
-            fee = price * int(body.get("inPixels", 0) or 0)
+            fee = price * _in_pixels(body.get("inPixels"))
         balance = Fraction(state["Balance"])
         ev = ticket_ev(info.ticket_params)
         if ev <= 0:
             raise _SignerError(400, "ticket EV is zero")
-        if state_in is not None and balance >= fee and fee > 0:
-            raise _SignerError(482, "no payment needed")
-        count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
+        if not kind:
+            count = _per_request_tickets(fee, balance, ev)
+        else:
+            if state_in is not None and balance >= fee and fee > 0:
+                raise _SignerError(482, "no payment needed")
+            count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
         if count > MAX_TICKETS:
-            raise _SignerError(400, f"too many tickets required ({count})")
+            raise _SignerError(
+                400, f"numTickets {count} exceeds maximum of 100"
+            )  # remote_signer.go:622
         balance += ev * count - fee
-        payment = pb.Payment(
-            ticket_params=info.ticket_params,
+        # Sender nonces continue within a chain on the same ticket parameters and restart at 1 otherwise
+        # (remote_signer.go:499-504: the PM session id is the recipientRandHash).
+        pm_session = info.ticket_params.recipient_rand_hash.hex()
+        nonce = int(state["SenderNonce"]) if state["PMSessionID"] == pm_session else 0
+        # Real tickets (the client's ticket code, go-livepeer's pm hashing), signed by the signer's key:
+        # the orchestrator recovers each signature and credits the payment's sender.
+        payment = make_payment(
+            info.ticket_params,
             sender=self.key.address_bytes,
-            expiration_params=info.ticket_params.expiration_params,
-            expected_price=pb.PriceInfo(
-                pricePerUnit=info.price_info.pricePerUnit,
-                pixelsPerUnit=info.price_info.pixelsPerUnit,
-            ),
+            expected_price=(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit),
+            nonces=range(nonce + 1, nonce + count + 1),
+            sign=self.key.sign_raw,
         )
-        for _ in range(count):
-            self._nonce += 1
-            ticket_hash = keccak(
-                info.ticket_params.recipient_rand_hash + self._nonce.to_bytes(4, "big")
-            )
-            payment.ticket_sender_params.add(
-                sender_nonce=self._nonce, sig=self.key.sign_hash_of(ticket_hash)
-            )
+        nonce += count
         state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
-        state["SenderNonce"] = self._nonce
+        state["SenderNonce"] = nonce
+        state["PMSessionID"] = pm_session
         state["Balance"] = str(balance)
         state["LastUpdate"] = now
         state["AuthExpiry"] = info.auth_token.expiration
+        # genSegCreds with an empty segment (remote_signer.go:651): its hash is keccak256 of no bytes.
         seg = pb.SegData(
             manifestId=(manifest or "").encode(),
             seq=int(state["SequenceNumber"]),
+            hash=keccak(b""),
             auth_token=info.auth_token,
         )
         if body.get("capabilities"):
@@ -353,9 +362,33 @@ class Signer:
             raise _SignerError(481, "price above the signer's max price")
 
 
+def _in_pixels(value: Any) -> int:
+    """``inPixels`` of a request without ``type`` (per-request AI): required and positive
+    (``server/remote_signer.go:536-569``; Go's JSON decoder turns a mistyped value into a 400 too)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is not None and not isinstance(value, (int, float)):
+            raise _SignerError(400, "invalid inPixels")
+        raise _SignerError(400, "missing billable unit or job type")
+    return value
+
+
+def _per_request_tickets(fee: Fraction, balance: Fraction, ev: Fraction) -> int:
+    """Tickets for a per-request payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the
+    minimum credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none
+    when the state's balance already covers it; that is the 482 "no tickets" answer
+    (``server/remote_signer.go:606-614``)."""
+    floor = max(fee, ev)
+    if balance >= floor:
+        raise _SignerError(482, "no tickets")
+    return math.ceil((floor - balance) / ev)
+
+
 def segment_message(seg: pb.SegData) -> bytes:
-    """What the devnet signer signs in segment credentials (manifest id and sequence number)."""
-    return seg.manifestId + seg.seq.to_bytes(8, "big", signed=True)
+    """What segment credentials sign: ``SegTranscodingMetadata.Flatten`` (``core/streamdata.go:73-83``) of a
+    segment without profiles, i.e. manifest id, the sequence number left-padded to 32 bytes, the 32-byte hash.
+    """
+    seq = seg.seq.to_bytes(32, "big") if seg.seq >= 0 else bytes(32)
+    return bytes(seg.manifestId) + seq + bytes(seg.hash)[-32:].rjust(32, b"\x00")
 
 
 def orch_capability_keys(orch: Orchestrator) -> list[str]:

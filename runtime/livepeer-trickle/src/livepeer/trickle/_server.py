@@ -12,7 +12,8 @@ Other deliberate differences, all about not leaving anyone waiting forever:
 - a publisher that disconnects after sending some bytes closes its segment, so readers see the end of a
   truncated segment instead of waiting for bytes that will never come;
 - a sequence number below -2 (GET) or -1 (POST/DELETE) is a 400 (go-livepeer panics on the index);
-- ``max_segment_size`` (off by default, as upstream) answers 413 and closes the segment at the limit.
+- ``max_segment_size`` (64 MiB by default; upstream has no limit, ``None`` turns it off) answers 413 and
+  closes the segment at the limit, so one publisher cannot make the server hold unbounded memory.
 
 Idle sweeping needs a clock tick. Standalone, the ASGI lifespan runs a sweep loop; mounted under another
 app (which does not forward lifespan to mounts), sweeps run lazily from incoming requests and from handlers
@@ -139,6 +140,10 @@ class _Disconnected(Exception):
     pass
 
 
+# Segments are one GOP of video (a few MB at high bitrates); 64 MiB bounds a hostile publisher's share.
+DEFAULT_MAX_SEGMENT_SIZE = 64 << 20
+
+
 class TrickleServer:
     """Trickle channels served over ASGI; channels are created through this Python API only.
 
@@ -150,7 +155,7 @@ class TrickleServer:
         *,
         idle_timeout: float = 300.0,
         sweep_interval: float = 60.0,
-        max_segment_size: int | None = None,
+        max_segment_size: int | None = DEFAULT_MAX_SEGMENT_SIZE,
     ) -> None:
         if idle_timeout <= 0 or sweep_interval <= 0:
             raise ValueError("idle_timeout and sweep_interval must be positive")

@@ -110,7 +110,7 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
 
     Anything else could point the SDK at the caller's own network (DESIGN §6), so it is refused.
     """
-    from livepeer.client._routes import same_host
+    from livepeer.client._routes import downgrades, same_host
 
     try:
         target = urlsplit(url)
@@ -121,8 +121,10 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
     if not same_host(url, orchestrator):
         raise ConnectionError(
             f"{name} from {orchestrator} points at another host ({target.hostname}); refusing it "
-            "(pass allow_foreign_urls=True to the Gateway to accept such URLs)"
+            "(channel URLs must be on the orchestrator's host or a subdomain: docs/reliability.md)"
         )
+    if downgrades(url, orchestrator):
+        raise ConnectionError(f"{name} from {orchestrator} downgrades https to http; refusing it")
     return url
 
 
@@ -290,7 +292,6 @@ class LiveSession:
         http_client: httpx.AsyncClient | None = None,
         verify: bool = False,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
-        allow_foreign_urls: bool = False,
         reader_retries: int = 5,
     ) -> None:
         self.capability = capability
@@ -300,7 +301,6 @@ class LiveSession:
         self._client = http_client
         self._verify = verify
         self._keepalive_interval = keepalive_interval
-        self._allow_foreign_urls = allow_foreign_urls
         # How many failed requests in a row a reader tolerates before it declares the orchestrator gone.
         self._reader_retries = reader_retries
         self._tg: anyio.abc.TaskGroup | None = None
@@ -357,9 +357,8 @@ class LiveSession:
         await tg.__aenter__()
         self._tg = tg
         try:
-            if not self._allow_foreign_urls:
-                for name, url in channels.urls().items():
-                    check_channel_url(url, self.orchestrator, name=name)
+            for name, url in channels.urls().items():
+                check_channel_url(url, self.orchestrator, name=name)
             self.channels = channels
             if channels.control_url:
                 await self._open_control(channels.control_url)
@@ -389,6 +388,8 @@ class LiveSession:
         with anyio.CancelScope(shield=True):
             if self._res.publisher is not None:
                 await self._res.publisher.aclose()
+            elif self.channels.publish_url:
+                await self._close_unused_publish(self.channels.publish_url)
             if self._res.control is not None:
                 await self._res.control.release(5.0)
             for sender in self._res.senders:
@@ -404,6 +405,19 @@ class LiveSession:
         if tg is not None:
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
+
+    async def _close_unused_publish(self, url: str) -> None:
+        """DELETE a publish channel nobody wrote to: for LV2V that is how the orchestrator learns the
+        stream ended (no stop endpoint), so a session left without publishing frees its capacity."""
+        from livepeer.trickle import TricklePublisher
+
+        publisher = TricklePublisher(url, client=self._client, verify=self._verify)
+        try:
+            with anyio.move_on_after(publisher.close_timeout + 1):
+                async with publisher:
+                    pass
+        except Exception as exc:  # the orchestrator may be gone already
+            log.debug("closing the unused publish channel failed: %s", exc)
 
     # -- failures ---------------------------------------------------------------------------------
     def _fail(self, failure: LivepeerError) -> None:

@@ -17,7 +17,6 @@ with ``PaymentError``; 482 skips the cycle. LV2V has no stop endpoint: closing t
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -118,22 +117,50 @@ def _start_attempt(
     if reply.status != 200:
         return failed_start(reply, probe, request_id)
     try:
-        data = json.loads(reply.body)
-        if not isinstance(data, dict):
-            raise ValueError
-        mid = str(data["manifest_id"])
-        channels = LiveChannels(
-            publish_url=safe_url(str(data["publish_url"]), probe.url),
-            subscribe_url=safe_url(str(data["subscribe_url"]), probe.url),
-            control_url=safe_url(str(data["control_url"]), probe.url),
-            events_url=safe_url(str(data["events_url"]), probe.url),
-        )
-    except (ValueError, KeyError, TypeError):
-        raise ProtocolError(
-            f"{probe.url} answered /{CAPABILITY} without the channel URLs and manifest_id"
-        ) from None
+        data, mid, channels = _started_reply(reply.body, probe.url)
+    except (ProtocolError, ConnectionError) as exc:
+        # Move on: another orchestrator may start it. LV2V has no stop endpoint: closing the publish
+        # channel, when its URL is usable, is how the orchestrator learns the job is over.
+        yield from _close_publish(reply.body, probe.url, deadline)
+        return Rejection(probe.url, str(exc))
     data.setdefault("stream_id", stream_id)
     return _Started(probe, base, info, mid, channels, data, session_key)
+
+
+def _started_reply(body: bytes, orchestrator: str) -> tuple[dict[str, object], str, LiveChannels]:
+    """The start reply: a JSON object whose manifest id and four channel URLs are strings."""
+    from livepeer.client._json import loads
+
+    data = loads(body, f"/{CAPABILITY} reply of {orchestrator}")
+    names = ("manifest_id", "publish_url", "subscribe_url", "control_url", "events_url")
+    if not isinstance(data, dict) or not all(isinstance(data.get(n), str) for n in names):
+        raise ProtocolError(
+            f"{orchestrator} answered /{CAPABILITY} without the channel URLs and manifest_id"
+        )
+    channels = LiveChannels(
+        **{n: safe_url(data[n], orchestrator) for n in names[1:]},
+    )
+    return data, data["manifest_id"], channels
+
+
+def _close_publish(body: bytes, orchestrator: str, deadline: Deadline) -> Op[None]:
+    """Best-effort trickle ``DELETE`` of a refused start's publish channel."""
+    from livepeer.client._errors import LivepeerError
+    from livepeer.client._json import loads
+
+    try:
+        data = loads(body, "start reply")
+        url = data.get("publish_url") if isinstance(data, dict) else None
+        if not isinstance(url, str):
+            return
+        yield Call(
+            "DELETE",
+            safe_url(url, orchestrator),
+            timeout=max(0.5, min(PAYMENT_TIMEOUT, deadline.remaining())),
+            limit=1 << 20,
+        )
+    except LivepeerError:
+        pass
 
 
 def _start_op(

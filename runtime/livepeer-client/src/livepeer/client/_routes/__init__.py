@@ -77,11 +77,20 @@ def same_host(url: str, orchestrator: str) -> bool:
     return bool(host) and (host == base or host.endswith("." + base))
 
 
+def downgrades(url: str, orchestrator: str) -> bool:
+    """True for an http URL from an https orchestrator (never followed: it would drop TLS)."""
+    return urlsplit(orchestrator).scheme == "https" and urlsplit(url).scheme != "https"
+
+
 def safe_url(url: str, orchestrator: str) -> str:
-    """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else."""
+    """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else (docs/reliability.md)."""
     full = urljoin(orchestrator + "/", url)
     if urlsplit(full).scheme not in ("http", "https") or not same_host(full, orchestrator):
         raise ConnectionError(
             f"orchestrator {orchestrator} handed back a URL on another host; refusing to follow it"
+        )
+    if downgrades(full, orchestrator):
+        raise ConnectionError(
+            f"orchestrator {orchestrator} handed back a plain-http URL; refusing the downgrade"
         )
     return full

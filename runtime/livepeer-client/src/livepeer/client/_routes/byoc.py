@@ -8,39 +8,34 @@ import json
 import math
 from typing import Any
 
-from livepeer.client._errors import LivepeerError
+from livepeer.client._errors import LivepeerError, ProtocolError
 from livepeer.client._http import Call, Op, Reply
 from livepeer.client._routes import Probe, Request, body_fields
 from livepeer.client._signer import (
     PAYMENT_THRESHOLD_SECONDS,
     Identity,
-    PaymentTokens,
     Signer,
+    missing_byoc_key,
     needs_payment,
 )
 
 __all__ = [
     "attempt",
+    "check_payable",
     "is_low_balance",
+    "is_onchain",
+    "payment_header",
     "probe_call",
     "read_probe",
     "signed_job_header",
-    "synthesize_info",
 ]
 
 
-# The master signer has no BYOC billing type. Its legacy per-pixel mode (no ``type``) charges
-# ``price x inPixels``; with the JobToken's per-second price, ``inPixels`` = seconds of credit to buy.
-# go-livepeer's gateway buys ``timeout_seconds`` worth; we also cover the 120 s re-pay threshold so the
-# next calls need no signer round trip.
-def seconds_to_buy(price_per_second: float, balance: float | None, timeout: float) -> int:
-    """Seconds of credit that bring the balance over the re-pay threshold plus this job's timeout."""
-    have = (balance or 0.0) / price_per_second if price_per_second > 0 else 0.0
-    want = PAYMENT_THRESHOLD_SECONDS + math.ceil(timeout)
-    return max(MIN_CREDIT_SECONDS, math.ceil(want - max(0.0, have)))
-
-
-MIN_CREDIT_SECONDS = 60
+# go-livepeer's gateway buys ``timeout_seconds`` of credit (byoc/payment.go createPayment); its orchestrator
+# wants 60 s of credit before any call, so short jobs paid that way fail on a fresh balance. We buy at least
+# the gateway's own 120 s re-pay threshold, with go's ticket count rule (D-byoc-1).
+def seconds_to_buy(timeout_seconds: int) -> int:
+    return max(PAYMENT_THRESHOLD_SECONDS, timeout_seconds)
 
 
 def probe_call(url: str, capability: str, ident: Identity, timeout: float) -> Call:
@@ -48,7 +43,7 @@ def probe_call(url: str, capability: str, ident: Identity, timeout: float) -> Ca
         "GET",
         url + "/process/token",
         headers={
-            "Livepeer-Eth-Address": ident.eth_address_header(),
+            "Livepeer-Eth-Address": ident.for_byoc().eth_address_header(),
             "Livepeer-Capability": capability,
         },
         timeout=timeout,
@@ -61,6 +56,39 @@ def _price(token: dict[str, Any]) -> float:
     unit = float(price.get("pricePerUnit") or 0)
     pixels = float(price.get("pixelsPerUnit") or 1)
     return unit / pixels if pixels else unit
+
+
+def _checked_token(body: bytes) -> dict[str, Any]:
+    """The JobToken, with every field we read of the right type and range (hostile-orchestrator guard)."""
+    from livepeer.client._json import loads
+
+    token = loads(body, "/process/token reply")
+    if not isinstance(token, dict):
+        raise ProtocolError("/process/token reply is not a JSON object")
+
+    def number(value: object, what: str, *, integer: bool = False) -> None:
+        kinds = (int,) if integer else (int, float)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ProtocolError(f"/process/token has an invalid {what}: {str(value)[:40]!r}")
+
+    number(token.get("available_capacity", 0) or 0, "available_capacity", integer=True)
+    if token.get("balance") is not None:
+        number(token["balance"], "balance")
+    price = token.get("price") or {}
+    if not isinstance(price, dict):
+        raise ProtocolError("/process/token has an invalid price")
+    number(price.get("pricePerUnit") or 0, "pricePerUnit")
+    number(price.get("pixelsPerUnit") or 1, "pixelsPerUnit")
+    if token.get("ticket_params") is not None and not isinstance(token["ticket_params"], dict):
+        raise ProtocolError("/process/token has invalid ticket_params")
+    if token.get("service_addr") is not None and not isinstance(token["service_addr"], str):
+        raise ProtocolError("/process/token has an invalid service_addr")
+    return token
 
 
 def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Probe:
@@ -77,11 +105,9 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
             latency=result.elapsed,
         )
     try:
-        token = json.loads(result.body)
-        if not isinstance(token, dict):
-            raise ValueError
-    except ValueError:
-        return Probe(url, "byoc", ok=False, reason="/process/token returned malformed JSON")
+        token = _checked_token(result.body)
+    except ProtocolError as exc:
+        return Probe(url, "byoc", ok=False, reason=str(exc), latency=result.elapsed)
     capacity = int(token.get("available_capacity") or 0)
     balance = token.get("balance")
     probe = Probe(
@@ -99,54 +125,37 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
     return probe
 
 
-def synthesize_info(probe: Probe) -> bytes:
-    """An ``OrchestratorInfo`` built from the JobToken (PROTOCOL §6.6; unverified against go-livepeer)."""
-    import secrets
-    import time
-
-    from livepeer.client._proto import lp_rpc_pb2 as pb
-
-    token = probe.token or {}
-    info = pb.OrchestratorInfo(transcoder=str(token.get("service_addr") or probe.url))
-    price = token.get("price") or {}
-    info.price_info.pricePerUnit = int(price.get("pricePerUnit") or 0)
-    info.price_info.pixelsPerUnit = int(price.get("pixelsPerUnit") or 1)
-    tp = token.get("ticket_params") or {}
-    for name in (
-        "recipient",
-        "face_value",
-        "win_prob",
-        "recipient_rand_hash",
-        "seed",
-        "expiration_block",
-    ):
-        if tp.get(name):
-            setattr(info.ticket_params, name, base64.b64decode(tp[name]))
-    ep = tp.get("expiration_params") or {}
-    if ep:
-        info.ticket_params.expiration_params.creation_round = int(ep.get("creation_round") or 0)
-        if ep.get("creation_round_block_hash"):
-            info.ticket_params.expiration_params.creation_round_block_hash = base64.b64decode(
-                ep["creation_round_block_hash"]
-            )
-    if tp.get("recipient"):
-        info.address = base64.b64decode(tp["recipient"])
-    # /process/token carries no auth token but the signer requires one; BYOC never checks it.
-    info.auth_token.token = secrets.token_bytes(16)
-    info.auth_token.session_id = secrets.token_hex(8)
-    info.auth_token.expiration = int(time.time()) + 1800
-    return bytes(info.SerializeToString())
+def is_onchain(probe: Probe) -> bool:
+    """On-chain orchestrators put ticket params in every JobToken (zero face value at price 0)."""
+    return bool(probe.token and probe.token.get("ticket_params"))
 
 
-def signed_job_header(
-    signer: Signer, ident: Identity, probe: Probe, job: dict[str, Any]
-) -> Op[str]:
-    """The base64 ``Livepeer`` header for ``job`` (a JobRequest without sender/sig), signed as needed."""
-    # Offchain orchestrators never check job signatures (their JobToken carries no ticket params);
-    # skipping the signature there saves a signer round trip per call.
-    onchain_orch = probe.token is None or bool(probe.token.get("ticket_params"))
-    signed = (yield from signer.sign_job(job)) if onchain_orch else None
-    job["sender"], job["sig"] = signed if signed else (ident.address, "0x")
+def token_price(probe: Probe) -> tuple[int, int]:
+    """The JobToken price as go-livepeer sends it (whole wei per ``pixelsPerUnit`` seconds)."""
+    price = (probe.token or {}).get("price") or {}
+    return int(price.get("pricePerUnit") or 0), int(price.get("pixelsPerUnit") or 1)
+
+
+def check_payable(signer: Signer, probe: Probe, capability: str) -> None:
+    """Before any payment: a priced on-chain capability needs the local key (ConfigError otherwise)."""
+    if is_onchain(probe) and probe.price > 0 and not signer.has_local_key:
+        raise missing_byoc_key(capability)
+
+
+def payment_header(signer: Signer, probe: Probe, timeout_seconds: int) -> str | None:
+    """Tickets from the probe's JobToken for a priced on-chain capability, else None."""
+    if not is_onchain(probe) or probe.price <= 0 or probe.token is None:
+        return None
+    return signer.byoc_payment(
+        probe.token, price=token_price(probe), seconds=seconds_to_buy(timeout_seconds)
+    )
+
+
+def signed_job_header(signer: Signer, ident: Identity, probe: Probe, job: dict[str, Any]) -> str:
+    """The base64 ``Livepeer`` header for ``job`` (a JobRequest without sender/sig)."""
+    job["sender"], job["sig"] = signer.job_signature(
+        ident, job, onchain=is_onchain(probe), priced=probe.price > 0
+    )
     return base64.b64encode(json.dumps(job).encode()).decode()
 
 
@@ -160,28 +169,26 @@ def is_low_balance(reply: Reply) -> bool:
 def attempt(
     signer: Signer, ident: Identity, probe: Probe, req: Request, *, force_payment: bool
 ) -> Op[Reply]:
-    """One call to one orchestrator: pay if needed, sign the job, POST the input."""
+    """One call to one orchestrator: pay if needed, sign the job, POST the input.
+
+    ``force_payment``: the orchestrator answered "Insufficient balance" (the gateway re-pays once).
+    """
+    check_payable(signer, probe, req.capability)
     headers: dict[str, str] = {}
     timeout = req.deadline.cap(req.deadline.remaining())
-    if probe.price > 0 and (force_payment or needs_payment(probe.price, probe.balance)):
-        tokens: PaymentTokens | None = yield from signer.payment(
-            (probe.url, req.capability),
-            synthesize_info(probe),
-            billing=None,
-            in_pixels=seconds_to_buy(probe.price, probe.balance, timeout),
-        )
-        if tokens is not None:
-            headers["Livepeer-Payment"] = tokens.payment
-            if tokens.seg_creds:
-                headers["Livepeer-Segment"] = tokens.seg_creds
+    timeout_seconds = max(1, math.ceil(timeout))
+    if force_payment or needs_payment(probe.price, probe.balance):
+        payment = payment_header(signer, probe, timeout_seconds)
+        if payment is not None:
+            headers["Livepeer-Payment"] = payment
     job: dict[str, Any] = {
         "id": req.request_id,
         "request": "{}",
         "parameters": "{}",
         "capability": req.capability,
-        "timeout_seconds": max(1, math.ceil(timeout)),
+        "timeout_seconds": timeout_seconds,
     }
-    headers["Livepeer"] = yield from signed_job_header(signer, ident, probe, job)
+    headers["Livepeer"] = signed_job_header(signer, ident, probe, job)
     headers["Livepeer-Capability"] = req.capability
     headers["X-Request-Id"] = req.request_id
     if req.stream:

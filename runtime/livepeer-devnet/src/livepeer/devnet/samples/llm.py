@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from livepeer.runner import Pipeline
 
 CAPABILITY = "llm"
-MODEL_ID = "livepeer/devnet-echo-llm"
+# The Go gateway's default LLM (go-livepeer server/ai_process.go:37); the stand-in answers under that id.
+MODEL_ID = "meta-llama/llama-3.1-8B-Instruct"
 
 __all__ = [
     "CAPABILITY",

@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 from livepeer.runner import Pipeline, PipelineError
 
 CAPABILITY = "text-to-image"
-MODEL_ID = "livepeer/devnet-text-to-image"
+# The model a Go gateway asks for when a request names none (go-livepeer server/ai_process.go:32): the
+# stand-in answers under that id so that requests without a model id are served.
+MODEL_ID = "stabilityai/sdxl-turbo"
 MAX_SIDE = 4096
 MAX_IMAGES = 8
 

@@ -1,0 +1,63 @@
+"""Issue 13.8: replies that are not what the route promises are typed errors; BYOC bodies stay the worker's.
+Also: the offchain fast path does not send one request twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.responses import HTMLResponse, JSONResponse
+
+from livepeer.client import Gateway, NoOrchestratorError, ProtocolError
+from livepeer.devnet._network import DevnetOptions
+
+from .server import count, raw_reply
+
+
+def _patch_ai(net: Any, response: Any) -> None:
+    live = net.net.orchestrators[0].orch.live
+
+    async def ai_request(request: Any, pipeline: str) -> Any:
+        await request.body()
+        return response
+
+    live.ai_request = ai_request
+
+
+def test_html_page_from_an_ai_route_is_a_protocol_error(devnet_factory: Any) -> None:
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+    _patch_ai(net, HTMLResponse("<html><body>Welcome to nginx!</body></html>"))
+    with (
+        Gateway(orch_url=net.orchestrators, max_retries=0) as gw,
+        pytest.raises((ProtocolError, NoOrchestratorError)) as info,
+    ):
+        gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
+    assert "html" in str(info.value).lower()
+
+
+def test_error_object_with_200_from_an_ai_route_is_an_error(devnet_factory: Any) -> None:
+    net = devnet_factory(DevnetOptions(orchestrators=1))
+    _patch_ai(net, JSONResponse({"error": {"message": "model crashed"}}))
+    with (
+        Gateway(orch_url=net.orchestrators, max_retries=0) as gw,
+        pytest.raises((ProtocolError, NoOrchestratorError)) as info,
+    ):
+        gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
+    assert "model crashed" in str(info.value)
+
+
+def test_byoc_html_body_is_the_workers_own(hostile: Any) -> None:
+    orch = hostile()
+    orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(
+        200, b"<p>hi</p>", content_type="text/html"
+    )
+    with Gateway(orch_url=orch.url, max_retries=0) as gw:
+        assert gw.run("echo", input={}) == "<p>hi</p>"
+
+
+def test_offchain_fast_path_does_not_send_the_request_twice(hostile: Any) -> None:
+    orch = hostile()
+    orch.routes[("POST", "/process/request/")] = lambda req: raw_reply(500, b"boom")
+    with Gateway(orch_url=orch.url, max_retries=0) as gw, pytest.raises(NoOrchestratorError):
+        gw.run("echo", input={})
+    assert count(orch, "POST", "/process/request/") == 1
