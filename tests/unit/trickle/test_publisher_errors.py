@@ -406,3 +406,19 @@ async def test_delete_on_close_unless_terminal() -> None:
             with pytest.raises(TrickleChannelNotFound):
                 await pub.write(b"a", wait=True)
         assert [g.method for g in server.got] == ["POST", "DELETE", "POST"]
+
+
+async def test_next_unreachable_is_retried_then_an_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/ch"
+    started = anyio.current_time()
+    async with TricklePublisher(url, max_consecutive_failures=2, delete_on_close=False) as pub:
+        with (
+            anyio.fail_after(20),
+            pytest.raises(TrickleError, match=r"GET .*/ch/next failed: ConnectError") as info,
+        ):
+            await pub.write(b"a")
+    assert info.value.url == f"{url}/next"
+    # A second attempt was made: it waits 0.5 s first (a lower bound only, so load cannot break it).
+    assert anyio.current_time() - started >= 0.45
