@@ -51,3 +51,30 @@ def test_bom_in_a_later_chunk_is_kept() -> None:
 def test_bom_alone_then_stream() -> None:
     assert datas([b"\xef\xbb\xbf", b"data: x\n\n"]) == ["x"]
     assert datas([b"\xef\xbb", b"\xbf", b"data: x\n\n"]) == ["x"]
+
+
+def test_event_size_limit_counts_every_data_line_and_resets_per_event() -> None:
+    from livepeer.client._sse import DEFAULT_MAX_EVENT
+
+    assert DEFAULT_MAX_EVENT == 16 << 20
+    assert SSEDecoder().max_event == DEFAULT_MAX_EVENT
+    ten = b"data: 1234"  # 10 bytes per line, prefix included
+    general = b"data:1234X"  # 10 bytes through the general field parser
+    # Exactly at the limit, twice in a row (the count restarts with each event).
+    assert datas([ten + b"\n" + general + b"\n\n" + ten + b"\n" + ten + b"\n\n"], max_event=20) == [
+        "1234\n1234X",
+        "1234\n1234",
+    ]
+    for line in (ten, general):
+        with pytest.raises(ProtocolError, match="SSE event larger than 20 bytes"):
+            datas([ten + b"\n" + ten + b"\n" + line + b"\n\n"], max_event=20)
+        with pytest.raises(ProtocolError, match="SSE event larger than 20 bytes"):
+            datas([ten + b"\n" + line + b"x\n\n"], max_event=20)
+
+
+def test_event_json_refuses_deep_nesting() -> None:
+    from livepeer.client import StreamEvent
+
+    assert StreamEvent("[[1]]").json() == [[1]]
+    with pytest.raises(ProtocolError, match="SSE event data"):
+        StreamEvent("[" * 10_000 + "]" * 10_000).json()
