@@ -1101,3 +1101,19 @@ def test_ai_probe_reading() -> None:
 
 
 ZERO_IDENT = Identity(ZERO_ADDRESS, "0x")
+
+
+def test_priced_onchain_byoc_without_a_local_key_names_the_capability() -> None:
+    from livepeer.client import ConfigError
+
+    s = Signer("http://127.0.0.1:1", {})
+    job = {"capability": "cap-x", "request": "{}", "parameters": "{}"}
+    with pytest.raises(ConfigError, match="for 'cap-x' need private_key="):
+        s.job_signature(ZERO_IDENT, job, onchain=True, priced=True)
+    with pytest.raises(ConfigError, match="for 'cap-y' need private_key="):
+        s.byoc_payment({"capability": "cap-y"}, price=(1, 1), seconds=10)
+    # Unpriced: a throwaway key signs (go-livepeer checks no reserve at price 0); offchain: nothing.
+    sender, sig = s.job_signature(ZERO_IDENT, job, onchain=True, priced=False)
+    assert sender.startswith("0x")
+    assert sig.startswith("0x")
+    assert s.job_signature(ZERO_IDENT, job, onchain=False, priced=True)[1] == ""
