@@ -1117,3 +1117,36 @@ def test_priced_onchain_byoc_without_a_local_key_names_the_capability() -> None:
     assert sender.startswith("0x")
     assert sig.startswith("0x")
     assert s.job_signature(ZERO_IDENT, job, onchain=False, priced=True)[1] == ""
+
+
+@pytest.mark.parametrize(("status", "forgotten"), [(400, True), (481, True), (500, False)])
+def test_paid_ai_signer_refusal_drops_the_state_chain_only_when_unusable(
+    srv: Loopback, status: int, forgotten: bool
+) -> None:
+    from livepeer.client._routes import Probe, ai
+
+    srv.json("/generate-live-payment", {"payment": "P1", "segCreds": "S1", "state": {"s": 1}})
+    srv.json("/generate-live-payment", {"error": {"message": "no"}}, status=status)
+    probe = Probe(srv.url, "ai", ok=True, price=5.0, info=_orch_info(srv.url, price=5))
+    srv.queue("/text-to-image", (200, b"{}"))
+    signer = Signer(srv.url, {})
+    with Gateway(orch_url=srv.url) as gw:
+        req = _ai("text-to-image", {"prompt": "p"})
+        assert (
+            run(ai.attempt(signer, ZERO_IDENT, probe, req, force_payment=False), gw).status == 200
+        )
+        assert len(signer.states) == 1
+        with pytest.raises(SignerError) as info:
+            run(ai.attempt(signer, ZERO_IDENT, probe, req, force_payment=False), gw)
+    assert info.value.status_code == status
+    assert (len(signer.states) == 0) is forgotten
+    assert [s.path for s in srv.seen].count("/text-to-image") == 1  # no request without payment
+
+
+def test_ai_probe_with_exactly_one_free_slot_is_usable() -> None:
+    from livepeer.client._routes.ai import read_probe
+
+    one = read_probe(
+        "u", "text-to-image", "m", Reply(200, {}, _orch_info("t", models={"m": (2, 1)}), "u", 0.1)
+    )
+    assert (one.ok, one.capacity) == (True, 1)
