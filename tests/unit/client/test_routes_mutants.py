@@ -79,3 +79,12 @@ def test_safe_url() -> None:
 def test_body_fields() -> None:
     assert body_fields(None) == {"json": {}}
     assert body_fields({"a": 1}) == {"json": {"a": 1}}
+
+
+def test_downgrades() -> None:
+    from livepeer.client._routes import downgrades
+
+    assert downgrades("http://o.example/x", "https://o.example")
+    assert not downgrades("https://o.example/x", "https://o.example")
+    assert not downgrades("http://o.example/x", "http://o.example")
+    assert not downgrades("https://o.example/x", "http://o.example")
