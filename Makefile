@@ -26,7 +26,7 @@ help:
 	@echo "make generate  regenerate generated/ and the protobuf modules from what is committed"
 	@echo "make schemas   re-import capability schemas from the sources in schemas/SOURCES.md"
 	@echo "make mutate    mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
-	@echo "make bench     run the benchmarks in bench/ (results are recorded by hand in bench/RESULTS.md)"
+	@echo "make bench     run the benchmarks in bench/ one after another (~10 min); renders bench/RESULTS.md"
 	@echo "make build     build wheel and sdist of every distribution into dist/"
 
 setup:
@@ -84,8 +84,10 @@ MUTATE_ARGS ?=
 mutate: setup
 	$(PY) scripts/mutate.py $(MUTATE_ARGS) $(MODULES)
 
+# One after another (never concurrently): each writes bench/results/<name>.json; render.py writes RESULTS.md.
 bench: setup
-	@for f in bench/*.py; do echo "== $$f"; $(PY) "$$f" || exit 1; done
+	@for f in run stream trickle live; do echo "== bench/$$f.py"; $(PY) bench/$$f.py || exit 1; done
+	@$(PY) bench/render.py
 
 build: setup
 	@rm -rf dist

@@ -11,7 +11,6 @@ latency is write start -> last byte read, throughput is total bytes / total time
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from functools import partial
@@ -19,6 +18,7 @@ from typing import Any
 
 import anyio
 import httpx
+from _harness import Results, Stat, ratios
 
 from livepeer.runner.hosting import hosted
 from livepeer.trickle import TricklePublisher, TrickleServer, TrickleSubscriber
@@ -129,46 +129,56 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows = []
+    res = Results("trickle", "Trickle (`bench/trickle.py`)")
+    res.notes.append(
+        "Loopback, one process, HTTP/1.1 under hypercorn. Each segment is written and read to its last byte "
+        "before the next starts. raw = httpx streaming POST + streaming GET through a trivial ASGI relay; "
+        "trickle = `TricklePublisher` -> `TrickleServer` -> `TrickleSubscriber`. "
+        f"{args.rounds} interleaved rounds per segment size; throughput per round = bytes / loop time; "
+        "latency per round = p50 of write start -> last byte read over the round's segments."
+    )
     for label, size, count in (
         ("64 KB", 64 * 1024, args.segments_64k),
         ("1 MB", 1024 * 1024, args.segments_1m),
     ):
         segment = bytes(range(256)) * (size // 256)
-        await bench_raw(segment, 5)  # warm-up (imports, first connections)
-        await bench_trickle(segment, 5)
-        raw_tp, raw_lat = await bench_raw(segment, count)
-        tr_tp, tr_lat = await bench_trickle(segment, count)
-        rows.append(
-            (
-                label,
-                count,
-                raw_tp / 1e6,
-                tr_tp / 1e6,
-                tr_tp / raw_tp,
-                _pct(raw_lat, 0.5),
-                _pct(tr_lat, 0.5),
-                _pct(tr_lat, 0.5) - _pct(raw_lat, 0.5),
-                _pct(raw_lat, 0.95),
-                _pct(tr_lat, 0.95),
-                _pct(tr_lat, 0.95) - _pct(raw_lat, 0.95),
-            )
+        per = max(3, count // args.rounds)
+        lat: dict[str, list[float]] = {"raw": [], "trickle": []}
+        tput: dict[str, list[float]] = {"raw": [], "trickle": []}
+        await bench_raw(segment, 3)  # warm-up (imports, first connections)
+        await bench_trickle(segment, 3)
+        for r in range(args.rounds):
+            for name in ("raw", "trickle") if r % 2 == 0 else ("trickle", "raw"):
+                fn = bench_raw if name == "raw" else bench_trickle
+                tp, ls = await fn(segment, per)
+                tput[name].append(tp / 1e6)
+                lat[name].append(_pct(ls, 0.5))
+        r = ratios(tput["trickle"], tput["raw"])
+        res.row(
+            f"{label} segments, throughput (MB/s; {per} segments per round)",
+            Stat.of(tput["trickle"], "MB/s"),
+            baseline=Stat.of(tput["raw"], "MB/s"),
+            baseline_what="raw httpx streaming relay",
+            ratio=r,
+            budget=">= 0.8x raw",
+            ok=r.median >= 0.8,
         )
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, loopback HTTP/1.1, hypercorn"
-    )
-    print(
-        "| segment | n | raw MB/s | trickle MB/s | ratio | raw p50 ms | trickle p50 ms | added p50 ms "
-        "| raw p95 ms | trickle p95 ms | added p95 ms |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        label, n, *nums = row
-        print(f"| {label} | {n} | " + " | ".join(f"{x:.2f}" for x in nums) + " |")
+        added = [a - b for a, b in zip(lat["trickle"], lat["raw"], strict=True)]
+        res.row(
+            f"{label} segments, latency p50 (ms)",
+            Stat.of(lat["trickle"], "ms"),
+            baseline=Stat.of(lat["raw"], "ms"),
+            baseline_what="raw relay p50",
+            ratio=ratios(lat["trickle"], lat["raw"]),
+            budget=f"added p50 <= 5 ms: {Stat.of(added, 'ms').fmt()} ms",
+            ok=Stat.of(added, "ms").median <= 5,
+        )
+    res.save()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segments-64k", type=int, default=300)
-    parser.add_argument("--segments-1m", type=int, default=60)
+    parser.add_argument("--segments-64k", type=int, default=150)
+    parser.add_argument("--segments-1m", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5)
     anyio.run(main, parser.parse_args())

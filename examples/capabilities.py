@@ -33,8 +33,13 @@ def main() -> int:
         )
         try:
             gw.capabilities.text_to_image.run(prompt="a cat", model_id=MODEL, width="wide")  # type: ignore[arg-type]
-        except ValueError as exc:  # raised before any request was sent
+        except LivepeerError as exc:  # a ValidationError, raised before any request was sent
             print(f"rejected before sending: {str(exc).splitlines()[0]}")
+        for offer in gw.list_capabilities():  # what `livepeer capabilities` prints
+            price = (
+                "-" if offer.price_per_unit is None else f"{offer.price_per_unit:g} {offer.unit}"
+            )
+            print(f"{offer.capability:44} {offer.route:5} {price:>22} capacity {offer.capacity}")
     return 0
 
 

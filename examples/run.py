@@ -1,7 +1,7 @@
 """Call a capability and print its result.
 
-    livepeer devnet &                        # prints a JSON line with a "token"
-    LIVEPEER_TOKEN=<token> python examples/run.py "hello world"
+    livepeer devnet --port-base 8935         # prints `export LIVEPEER_TOKEN=...`; run it in another shell
+    python examples/run.py "hello world"
 
 Without LIVEPEER_TOKEN, set LIVEPEER_ORCH_URL / LIVEPEER_SIGNER_URL / LIVEPEER_DISCOVERY_URL instead.
 """
@@ -14,12 +14,14 @@ from livepeer.client import Gateway, LivepeerError
 
 
 def main(text: str) -> int:
-    with Gateway() as gw:  # configured from LIVEPEER_* environment variables
-        try:
+    try:
+        # Configured from LIVEPEER_* environment variables; a missing or broken configuration is a
+        # ConfigError right here, before any request.
+        with Gateway() as gw:
             result = gw.run("text-reversal", input={"text": text})
-        except LivepeerError as exc:
-            print(f"failed: {exc}", file=sys.stderr)
-            return 1
+    except LivepeerError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
     print(result)
     return 0
 

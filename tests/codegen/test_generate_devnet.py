@@ -114,3 +114,80 @@ async def test_live_wrappers_start_sessions_through_the_devnet(devnet: Any) -> N
                 assert session.orchestrator in devnet.orchestrators
             async with gw.capabilities.live_grayscale.live(params={"strength": 1}) as session:
                 assert session.orchestrator in devnet.orchestrators
+
+
+# -- a user's FastAPI container as a BYOC worker: routes, path parameters, uploads, SSE ------------------
+
+
+@pytest.fixture(scope="module")
+def image_lab(devnet: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:  # noqa: F811
+    """tests/codegen/fastapi_app.py served on loopback and registered as capability ``image-lab`` with every
+    devnet orchestrator, then `livepeer generate --from <its /openapi.json>` imported as ``labcaps``."""
+    import httpx
+    from anyio.from_thread import start_blocking_portal
+
+    from livepeer.runner.hosting import hosted
+
+    from .fastapi_app import app
+
+    base = tmp_path_factory.mktemp("lab")
+    secrets = devnet.info["orchestrator_secrets"]
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(hosted(app)) as srv:
+        for orch, secret in zip(devnet.orchestrators, secrets, strict=True):
+            body = {"name": "image-lab", "url": srv.url, "capacity": 2, "price_per_unit": 0}
+            reply = httpx.post(
+                f"{orch}/capability/register",
+                json=body,
+                headers={"Authorization": secret},
+                verify=False,
+                timeout=10,
+            )
+            reply.raise_for_status()
+        url = srv.url.rstrip("/") + "/openapi.json"
+        assert livepeer_main(["generate", "--from", url, "--out", str(base / "labcaps")]) == 0
+        sys.path.insert(0, str(base))
+        try:
+            yield importlib.import_module("labcaps")
+        finally:
+            sys.path.remove(str(base))
+            for name in [m for m in sys.modules if m.split(".")[0] == "labcaps"]:
+                del sys.modules[name]
+            for orch, secret in zip(devnet.orchestrators, secrets, strict=True):
+                httpx.post(
+                    f"{orch}/capability/unregister",
+                    content=b"image-lab",
+                    headers={"Authorization": secret},
+                    verify=False,
+                    timeout=10,
+                )
+
+
+def test_fastapi_container_routes_through_the_devnet(image_lab: ModuleType, devnet: Any) -> None:  # noqa: F811
+    import datetime as dt
+    import uuid
+
+    job = {
+        "id": uuid.UUID(int=5),
+        "at": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc),
+        "source": "https://example.com/in.png",
+    }
+    with Gateway(token=devnet.token) as gw:
+        lab = image_lab.Capabilities(gw).image_lab
+        done = lab.items(item_id=42, note="hello", **job)
+        assert done.item == 42
+        assert done.job.id == job["id"]
+        assert done.job.note == "hello"
+        stored = lab.upload(
+            bucket="my bucket", file=b"12345", extra=[b"ab", b"abc"], caption="three files"
+        )
+        assert stored.model_dump() == {
+            "bucket": "my bucket",
+            "caption": "three files",
+            "sizes": [5, 2, 3],
+            "name": "file",
+        }
+        with lab.chat(room="r1", note="one two", **job) as events:
+            got = list(events)
+        assert got == [{"room": "r1", "i": 0, "word": "one"}, {"room": "r1", "i": 1, "word": "two"}]
+        with pytest.raises(image_lab.InputValidationError, match="bucket"):
+            lab.upload(bucket="../etc", file=b"x")

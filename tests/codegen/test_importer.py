@@ -36,6 +36,7 @@ def openapi(
         "paths": {
             "/cap": {
                 "post": {
+                    "x-livepeer-capability": "cap",
                     "requestBody": {"content": {"application/json": {"schema": schema}}},
                     "responses": {
                         "200": {"content": {"application/json": {"schema": {"type": "string"}}}}
@@ -206,11 +207,6 @@ def test_openapi30_nullable_becomes_json_schema() -> None:
             "/properties/a/items",
             "tuple",
         ),
-        (
-            {"type": "object", "properties": {"a": {"frobnicate": 1}}},
-            "/properties/a/frobnicate",
-            "frobnicate",
-        ),
     ],
 )
 def test_unsupported_schema_fails_naming_the_path(
@@ -312,8 +308,9 @@ def test_cli_reports_errors_with_exit_code(
     bad = tmp_path / "bad.json"
     schema = {"type": "object", "not": {}}
     op = {"requestBody": {"content": {"application/json": {"schema": schema}}}, "responses": {}}
-    bad.write_text(json.dumps({"openapi": "3.1.0", "paths": {"/x": {"post": op}}}))
-    assert main(["import", "--from", str(bad), "--out", str(tmp_path / "out")]) == 1
+    doc = {"openapi": "3.1.0", "info": {"title": "bad"}, "paths": {"/x": {"post": op}}}
+    bad.write_text(json.dumps(doc))
+    assert main(["import", "--from", str(bad), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "bad.json#/paths/~1x/post/requestBody/content/application~1json/schema/not" in err
 
@@ -330,3 +327,69 @@ def test_yaml_without_yaml_suffix_and_unparseable_files(tmp_path: Path) -> None:
     broken.write_text("{ not: [valid")
     with pytest.raises(CodegenError, match=r"broken\.json: cannot parse"):
         load_source(str(broken))
+
+
+def test_unknown_keywords_and_vendor_extensions_are_ignored_with_a_warning() -> None:
+    warnings: list[str] = []
+    (doc,) = import_document(
+        openapi(
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "frobnicate": 1, "x-tool": 2}},
+            }
+        ),
+        warnings=warnings,
+    )
+    assert doc["input"]["properties"]["a"] == {"type": "string"}
+    assert warnings == [
+        "mem.json#/paths/~1cap/post/requestBody/content/application~1json/schema/properties/a/frobnicate: "
+        "unknown keyword 'frobnicate' ignored",
+        "mem.json#/paths/~1cap/post/requestBody/content/application~1json/schema/properties/a/x-tool: "
+        "vendor extension 'x-tool' ignored",
+    ]
+
+
+def test_a_container_document_is_one_capability_named_by_flag_marker_or_title() -> None:
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "My Lab!", "version": "1"},
+        "paths": {
+            "/a/{id}": {
+                "post": {
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/b": {"post": {"responses": {"200": {"description": "ok"}}}},
+            "/c": {"get": {"responses": {"200": {"description": "ok"}}}},
+        },
+    }
+    source = Source(ref="lab.json", document=doc, sha256="0" * 64)
+    (by_title,) = import_document(source)
+    assert by_title["name"] == "my-lab"
+    assert [(op["name"], op["path"]) for op in by_title["operations"]] == [
+        ("a", "a/{id}"),
+        ("b", "b"),
+    ]
+    assert by_title["operations"][0]["path_parameters"]["required"] == ["id"]
+    doc["x-livepeer-capability"] = "lab"
+    assert import_document(source)[0]["name"] == "lab"
+    assert import_document(source, capabilities=["other"])[0]["name"] == "other"
+    with pytest.raises(CodegenError, match="at most one --capability"):
+        import_document(source, capabilities=["x", "y"])
+
+
+def test_default_models_agree_with_the_client() -> None:
+    """The importer's docstring facts and the client's request defaults come from one Go table
+    (server/ai_process.go:32-41); codegen does not depend on the client, so a test keeps them equal."""
+    from livepeer.client._routes.ai_request import DEFAULT_MODELS
+    from livepeer.codegen._importer import GATEWAY_DEFAULT_MODELS
+
+    assert dict(DEFAULT_MODELS) == GATEWAY_DEFAULT_MODELS

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from livepeer.codegen import CodegenError, main
-from livepeer.codegen._naming import class_name, field_names, module_name, pointer
+from livepeer.codegen._naming import (
+    class_name,
+    field_names,
+    file_stem,
+    method_name,
+    module_name,
+    pointer,
+    slug,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -98,5 +106,38 @@ def test_render_outside_a_repository_fails_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["render"]) == 1
+    assert main(["render"]) == 2
     assert "no schemas directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("text-to-image", "text-to-image"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("/abs/olute", "abs-olute"),
+        ("..", "capability"),
+        ("a\\b", "a-b"),
+        ("Größe", "groesse"),
+    ],
+)
+def test_file_stems_stay_in_their_directory(name: str, stem: str) -> None:
+    assert file_stem(name) == stem
+    assert "/" not in file_stem(name)
+    assert ".." not in file_stem(name)
+
+
+def test_names_transliterate_and_avoid_builtins() -> None:
+    assert slug("Bücher Café") == "buecher-cafe"
+    assert module_name("名前") == "u540d_u524d"
+    assert module_name("names") == "names_"
+    assert method_name("addPet") == "add_pet"
+    assert method_name("list") == "list_"
+    assert method_name("class") == "class_"
+    assert class_name("none") == "NoneModel"
+    assert field_names(["str", "int", "Field", "naïve"]) == {
+        "str": "str_",
+        "int": "int_",
+        "Field": "Field_",
+        "naïve": "naive",
+    }

@@ -2,7 +2,7 @@
 
 Two halves: the devnet's error ladder seen with raw HTTP (status, plain-text body, dropped connection), and
 the client through its public API against that devnet, offchain and on-chain (every paid request carries
-tickets; bodies carry the fields and defaults go-livepeer reads). docs/fidelity-rows-ai.md maps each test to
+tickets; bodies carry the fields and defaults go-livepeer reads). docs/fidelity.md ("Built-in AI pipelines") maps each test to
 its upstream line.
 """
 
@@ -407,7 +407,8 @@ def test_onchain_orchestrator_refuses_an_unpaid_request_through_the_client(
         pytest.raises((PaymentError, NoOrchestratorError, APIStatusError)) as info,
     ):
         gw.run("text-to-image", input={"prompt": "free?"})
-    assert "invalid signature" in str(info.value) or "signer_url" in str(info.value)
+    # go-livepeer server/rpc.go:679-685: "orchestrator req sig check failed".
+    assert "sig check failed" in str(info.value) or "signer_url" in str(info.value)
 
 
 def test_a_short_account_is_paid_again_once(onchain: RunningDevnet) -> None:

@@ -88,12 +88,13 @@ def test_onchain_402_challenge_then_paid_session(devnet_factory: Any) -> None:
         session = ok.json()
         assert session["session_id"] == ch["manifest_id"]
         assert c.post(f"{session['app_url']}/", json={"text": "xy"}).json()["reversed"] == "yx"
-        more = pay(ch["manifest_id"])
+        # Continue the state chain: a fresh chain on the same ticket params reuses nonce 1 (refused).
+        more = pay(ch["manifest_id"], paid["state"])
         p = c.post(
             ch["payment_url"],
             headers={"Livepeer-Payment": more["payment"], "Livepeer-Segment": more["segCreds"]},
         )
-        assert p.status_code == 200
+        assert p.status_code == 200, p.text
         assert pb.PaymentResult.FromString(p.content).info.transcoder == url
         mismatch = c.post(
             ch["payment_url"],

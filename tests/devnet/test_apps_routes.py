@@ -45,7 +45,10 @@ def test_single_shot_onchain_402_challenge_paid_by_the_signer(
     with httpx.Client(verify=False, timeout=10) as c:
         no_payer = c.post(f"{url}/apps/reverse-once/app", json={"text": "x"})
         assert no_payer.status_code == 402
-        assert "Livepeer-Payer-Address" in no_payer.json()["error"]
+        # go-livepeer server/ai_http.go:395-400, 486-492: respondJsonError envelope.
+        assert no_payer.json() == {
+            "error": {"message": "invalid live runner payment signer address"}
+        }
         challenge = c.post(
             f"{url}/apps/reverse-once/app",
             json={"text": "x"},

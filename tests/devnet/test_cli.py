@@ -112,3 +112,107 @@ def test_bad_arguments_exit_2_without_starting(argv: list[str]) -> None:
     from livepeer.devnet.__main__ import main
 
     assert main(argv) == 2
+
+
+# ---- for humans: readable lines after the JSON line, stable tokens with --port-base -----------------
+
+
+def _free_base(n: int) -> int:
+    """A base port with ``n`` + 3 free ports after it, below the kernel's ephemeral range: one free
+    ephemeral port says nothing about its neighbours, which outgoing connections take at random."""
+    import random
+    import socket
+
+    for _ in range(100):
+        base = random.randrange(20_000, 30_000)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + n + 3):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no free run of ports between 20000 and 30000")
+
+
+def _human_run(*args: str, lines: int) -> tuple[subprocess.Popen[str], dict[str, Any], list[str]]:
+    proc, info = start("--human", *args)
+    assert proc.stdout is not None
+    text = []
+    for _ in range(lines):
+        line = proc.stdout.readline()
+        text.append(line.rstrip("\n"))
+        if line.startswith("Stop with Ctrl-C"):
+            break
+    return proc, info, text
+
+
+def test_human_lines_follow_the_json_line() -> None:
+    base = _free_base(2)
+    proc, info, lines = _human_run("--port-base", str(base), lines=40)
+    try:
+        text = "\n".join(lines)
+        assert f"  orchestrator 0: https://127.0.0.1:{base}" in text
+        assert f"export LIVEPEER_TOKEN={info['token']}" in text
+        assert "LIVEPEER_PRIVATE_KEY" not in text  # offchain jobs are not signed
+        assert "livepeer run text-reversal -i text=hello" in text
+        assert lines[-1].startswith("Stop with Ctrl-C")
+        assert "--port-base" not in lines[-1]  # already fixed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+
+
+def test_onchain_human_lines_give_the_byoc_signing_key() -> None:
+    from eth_account import Account
+
+    proc, info, lines = _human_run("--onchain", lines=40)
+    try:
+        (line,) = [x for x in lines if "export LIVEPEER_PRIVATE_KEY=" in x]
+        key = line.split("=", 1)[1]
+        assert Account.from_key(key).address == info["signer_address"]
+        assert "--port-base" in lines[-1]  # ports change without it: say how to keep them
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+
+
+def test_not_a_terminal_prints_only_the_json_line() -> None:
+    # Also: a signal right after the ready line stops the devnet cleanly (handlers come first).
+    proc, _ = start("--offchain")
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+        assert proc.stdout is not None
+        assert proc.stdout.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_port_base_keeps_the_token_across_restarts() -> None:
+    base = _free_base(2)
+    tokens = []
+    for _ in range(2):
+        proc, info = start("--port-base", str(base))
+        tokens.append(info["token"])
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    assert tokens[0] == tokens[1]
+
+
+def test_livepeer_devnet_help_uses_the_livepeer_name() -> None:
+    import os
+
+    livepeer = os.path.join(os.path.dirname(sys.executable), "livepeer")
+    out = subprocess.run(
+        [livepeer, "devnet", "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.startswith("usage: livepeer devnet")
+    assert "livepeer-devnet" not in out
+    assert "--port-base" in out

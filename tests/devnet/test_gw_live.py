@@ -115,8 +115,10 @@ async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
                 await eventually(lambda: job.payment_cycles >= 3)
                 assert not session.closed
     assert len(out) >= 5
-    # The 60 s prepayment still covers the fee, so the signer answers 482 and nothing is posted.
-    assert job.payments == 0
+    # The signer keeps its balance at one ticket's EV (go-livepeer server/segment_rpc.go:779-786): the
+    # first cycle after the 60 s prepayment tops up with one ticket, then the credit covers the fee and
+    # the signer answers 482 (skipped cycles, nothing posted).
+    assert 1 <= job.payments < job.payment_cycles
 
 
 @pytest.mark.anyio

@@ -271,7 +271,8 @@ def test_GenerateLivePayment_zero_tickets_returns_482(onchain: RunningDevnet) ->
     raw = json.dumps(state, sort_keys=True).encode()
     forged = {
         "State": base64.b64encode(raw).decode(),
-        "Sig": base64.b64encode(signer.key.sign_hash_of(raw)).decode(),
+        # signState: personal_sign over the state JSON as is (server/remote_signer.go:276-285).
+        "Sig": base64.b64encode(signer.key.sign_raw(raw)).decode(),
     }
     r = _sign(onchain, state=forged)
     assert r.status_code == 482

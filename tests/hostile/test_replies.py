@@ -15,13 +15,13 @@ from .server import count, raw_reply
 
 
 def _patch_ai(net: Any, response: Any) -> None:
-    live = net.net.orchestrators[0].orch.live
+    ai = net.net.orchestrators[0].orch.ai  # the devnet's batch AI routes (devnet/_ai.py)
 
-    async def ai_request(request: Any, pipeline: str) -> Any:
+    async def handle(request: Any, pipeline: str) -> Any:
         await request.body()
         return response
 
-    live.ai_request = ai_request
+    ai.handle = handle
 
 
 def test_html_page_from_an_ai_route_is_a_protocol_error(devnet_factory: Any) -> None:

@@ -6,9 +6,12 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from livepeer.client import ConfigError
 from livepeer.client._http import Call, Deadline, Reply
 from livepeer.client._proto import lp_rpc_pb2 as pb
-from livepeer.client._routes import Probe, Request, ai, ai_request, byoc
+from livepeer.client._routes import Probe, Request, ai, ai_request, byoc, check_path
 from livepeer.client._signer import Identity, Signer
 
 OFFCHAIN = Identity("0x" + "00" * 20, "0x")
@@ -132,3 +135,39 @@ def test_byoc_low_balance_detection() -> None:
     assert byoc.is_low_balance(reply(400, b"Insufficient balance for request"))
     assert byoc.is_low_balance(reply(402, b""))
     assert not byoc.is_low_balance(reply(400, b"Could not verify job creds"))
+
+
+def test_byoc_path_goes_under_process_request_percent_encoded() -> None:
+    probe = Probe("https://orch:1", "byoc", ok=True)
+    req = Request("image-lab", None, {"x": 1}, "rid", Deadline(30), path="chat/r 1/ü")
+    call = first_call(byoc.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
+    assert call.url == "https://orch:1/process/request/chat/r%201/%C3%BC"
+    plain = Request("image-lab", None, {"x": 1}, "rid", Deadline(30))
+    call = first_call(byoc.attempt(Signer(None, {}), OFFCHAIN, probe, plain, force_payment=False))
+    assert call.url == "https://orch:1/process/request/"
+
+
+@pytest.mark.parametrize(
+    "path", ["a//b", "a/../b", "./a", "a?b=1", "a#b", "100%", "a\nb", "/lead", "trail/"]
+)
+def test_paths_that_cannot_reach_the_worker_are_refused_before_io(path: str) -> None:
+    with pytest.raises(ConfigError, match="cannot reach the worker"):
+        check_path("image-lab", path)
+
+
+def test_built_in_pipelines_take_no_path() -> None:
+    check_path("text-to-image", "")
+    with pytest.raises(ConfigError, match="no sub-paths"):
+        check_path("text-to-image", "x")
+
+
+def test_a_list_of_files_is_one_part_per_file_under_one_name() -> None:
+    probe = Probe("https://orch:1", "byoc", ok=True)
+    req = Request("lab", None, {"extra": [b"a", b"bc"], "file": b"x", "n": 2}, "r", Deadline(30))
+    call = first_call(byoc.attempt(Signer(None, {}), OFFCHAIN, probe, req, force_payment=False))
+    assert call.data == {"n": "2"}
+    assert [(name, part[1]) for name, part in call.files] == [  # type: ignore[misc]
+        ("file", b"x"),
+        ("extra", b"a"),
+        ("extra", b"bc"),
+    ]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livepeer.client import ProtocolError, SSEDecoder, StreamEvent
+from livepeer.client import LimitError, ProtocolError, SSEDecoder, StreamEvent
 
 
 def decode(data: bytes, **kw: int) -> list[StreamEvent]:
@@ -69,6 +69,63 @@ def test_line_length_limit() -> None:
         d.feed(b"data: " + b"x" * 64 + b"\n\n")
 
 
+def test_event_size_limit_counts_every_line_of_one_event() -> None:
+    # Each line is short; together they are over the cap, whether they arrive at once or piecemeal.
+    big = b"".join(b"data: %02d\n" % i for i in range(8)) + b"\n"  # 72 bytes of lines
+    with pytest.raises(LimitError, match="event larger than 64"):
+        SSEDecoder(max_event_bytes=64).feed(big)
+    d = SSEDecoder(max_event_bytes=64)
+    for i in range(64):  # never terminated: the held part alone must trip the cap
+        d.feed(big[i : i + 1])
+    with pytest.raises(LimitError, match="event larger than 64"):
+        d.feed(big[64:65])
+    # The cap is per event: many small events in one chunk are fine.
+    assert len(SSEDecoder(max_event_bytes=64).feed(b"data: x\n\n" * 100)) == 100
+
+
+def test_line_limit_applies_to_complete_lines_of_an_unfinished_event() -> None:
+    with pytest.raises(ProtocolError, match="line longer"):
+        SSEDecoder(max_line=16).feed(b"data: " + b"x" * 32 + b"\nid: 1\n")
+
+
+def test_blank_line_split_across_chunks() -> None:
+    d = SSEDecoder()
+    assert d.feed(b"id: 1\ndata: a\n") == []
+    assert d.feed(b"\n") == [StreamEvent("a", None, "1")]
+    assert d.feed(b"data: b\r") == []
+    assert d.feed(b"\n") == []
+    assert d.feed(b"\r") == [StreamEvent("b", None, "1")]
+    assert d.feed(b"\ndata: c\r\n\r\n") == [StreamEvent("c", None, "1")]
+
+
+def test_retry_of_an_unfinished_event_is_visible() -> None:
+    d = SSEDecoder()
+    d.feed(b"retry: 10\n\nretry: 2500\ndata: x\nretry: 9")
+    assert d.retry == 2500  # "retry: 9" is not a complete line yet
+    assert d.feed(b"\n\n") == [StreamEvent("x", None, None, 9)]
+    assert d.retry == 9
+
+
+def test_fast_and_general_paths_agree() -> None:
+    # The common shape and its variations that must leave the regex fast path.
+    raw = (
+        b"id: 1\nevent: e\ndata: a\n\n"
+        b"id: 2\x00\nevent: e\ndata: b\n\n"  # NUL: id ignored
+        b"event:\ndata: c\n\n"  # empty event name is no name
+        b"id: 3\ndata: d1\ndata: d2\n\n"
+        b"data:e\nevent: late\n\n"
+        b"id: 4\nevent: e\n: comment\ndata: f\n\n"
+    )
+    assert decode(raw) == [
+        StreamEvent("a", "e", "1"),
+        StreamEvent("b", "e", "1"),
+        StreamEvent("c", None, "1"),
+        StreamEvent("d1\nd2", None, "3"),
+        StreamEvent("e", "late", "3"),
+        StreamEvent("f", "e", "4"),
+    ]
+
+
 def test_invalid_utf8_is_replaced() -> None:
     assert decode(b"data: \xff\n\n")[0].data == "\ufffd"
 
@@ -111,6 +168,42 @@ def test_any_split_gives_the_same_events(stream: bytes, cuts: list[int]) -> None
     # The last event id is consistent with what was dispatched.
     if whole:
         assert whole[-1].id is None or isinstance(whole[-1].id, str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=sse_streams())
+def test_byte_at_a_time_gives_the_same_events_and_state(stream: bytes) -> None:
+    # Every chunk boundary at once: CR|LF, blank lines, BOM and fields cut at every byte.
+    whole = SSEDecoder()
+    expected = whole.feed(stream)
+    d = SSEDecoder()
+    got = [ev for i in range(len(stream)) for ev in d.feed(stream[i : i + 1])]
+    assert got == expected
+    assert (d.last_id, d.retry) == (whole.last_id, whole.retry)
+
+
+_utf8 = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=6
+).map(str.encode)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(_utf8, min_size=1, max_size=8),
+    eol=_eol,
+    cuts=st.lists(st.integers(0, 400), max_size=12),
+)
+def test_multibyte_text_split_anywhere(values: list[bytes], eol: bytes, cuts: list[int]) -> None:
+    # Chunks cut inside a UTF-8 sequence must not corrupt text: lines are decoded only when complete.
+    stream = b"".join(b"id: " + v + eol + b"data: " + v + eol + eol for v in values)
+    d = SSEDecoder()
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    got: list[StreamEvent] = []
+    start = 0
+    for p in [*points, len(stream)]:
+        got += d.feed(stream[start:p])
+        start = p
+    assert [(e.data, e.id) for e in got] == [(v.decode(), v.decode()) for v in values]
 
 
 @settings(max_examples=300, deadline=None)

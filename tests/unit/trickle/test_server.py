@@ -36,7 +36,7 @@ async def test_channel_routes(trickle: Any, http: httpx.AsyncClient) -> None:
     assert "abc-out" not in trickle.server
     again = await http.delete(url)
     assert again.status_code == 400
-    assert again.text == "Invalid stream"
+    assert again.text == "Invalid stream\n"
 
 
 async def test_unknown_channel_and_bad_seq(trickle: Any, http: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import keyword
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,14 @@ _KEEP = (
     "readOnly", "writeOnly", "contentMediaType", "contentEncoding",
 )  # fmt: skip
 _SSE = "text/event-stream"
+# The AI pipelines an orchestrator serves itself (server/ai_http.go:81-91 at 176aa415); a document whose POST paths
+# are all among these is the AI runner's, one capability per pipeline.
+BUILTIN_PIPELINES = frozenset(
+    {
+        "text-to-image", "image-to-image", "image-to-video", "upscale", "audio-to-text",
+        "segment-anything-2", "llm", "image-to-text", "live-video-to-video", "text-to-speech",
+    }
+)  # fmt: skip
 _LIVE_URLS = ("subscribe_url", "publish_url")
 
 
@@ -72,17 +81,24 @@ class Source:
 
 
 def _parse(data: bytes, ref: str) -> dict[str, Any]:
-    text = data.decode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodegenError(ref, f"not UTF-8 text: {exc}") from None
     try:
         doc = json.loads(text)
     except ValueError:
         # YAML (a superset of JSON) for .yaml files and URLs that serve YAML
         import yaml
 
+        # libyaml when available: a 3 MB document loads in well under a second instead of ~15 s
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
-            doc = yaml.safe_load(text)
+            doc = yaml.load(text, Loader=loader)
         except yaml.YAMLError as exc:
-            raise CodegenError(ref, f"cannot parse as JSON or YAML: {exc}") from exc
+            raise CodegenError(
+                ref, "cannot parse as JSON or YAML: " + " ".join(str(exc).split())
+            ) from None
     if not isinstance(doc, dict):
         raise CodegenError(ref, "the document is not a JSON object")
     return doc
@@ -142,17 +158,27 @@ def load_source(ref: str, *, root: Path | None = None, timeout: float = 30.0) ->
 
 def def_name(name: str) -> str:
     """A class-friendly definition name: ``Body_genImageToImage`` -> ``BodyGenImageToImage``."""
-    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
+    from livepeer.codegen._naming import BUILTINS, to_ascii
+
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", to_ascii(name)) if p]
     out = "".join(p[:1].upper() + p[1:] for p in parts) or "Schema"
-    return "Model" + out if out[0].isdigit() else out
+    out = "Model" + out if out[0].isdigit() else out
+    # a class named like a builtin or a name the module imports (`Field`, `Any`, `Gateway`) would shadow it
+    return out + "Model" if out in BUILTINS or keyword.iskeyword(out) else out
 
 
 class _Walker:
     """Normalizes schemas of one source into the stored form and collects referenced definitions."""
 
     def __init__(
-        self, source: Source, components: Mapping[str, Any], comp_ptr: str, keep_text: bool
+        self,
+        source: Source,
+        components: Mapping[str, Any],
+        comp_ptr: str,
+        keep_text: bool,
+        warnings: list[str] | None = None,
     ) -> None:
+        self.warnings = warnings if warnings is not None else []
         self.source = source
         self.components = components
         self.comp_ptr = comp_ptr
@@ -161,6 +187,11 @@ class _Walker:
 
     def where(self, ptr: str) -> str:
         return f"{self.source.ref}#{ptr}"
+
+    def warn(self, ptr: str, message: str) -> None:
+        text = f"{self.where(ptr)}: {message}"
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def ref_target(self, ref: str, ptr: str) -> str:
         for prefix in (self.comp_ptr + "/", "#/definitions/", "#/$defs/", "#/components/schemas/"):
@@ -198,10 +229,12 @@ class _Walker:
             elif key in ("description", "title"):
                 if self.keep_text and key == "description" and isinstance(value, str):
                     out[key] = value
-            elif key.startswith("x-") or key in _DROP:
+            elif key in _DROP:
                 continue
+            elif key.startswith("x-"):
+                self.warn(at, f"vendor extension {key!r} ignored")
             elif key not in _KEEP:
-                raise CodegenError(self.where(at), f"unsupported keyword {key!r}")
+                self.warn(at, f"unknown keyword {key!r} ignored")
             elif key == "$ref":
                 out[key] = "#/definitions/" + self.ref_target(str(value), at)
             elif key == "properties":
@@ -231,6 +264,7 @@ class _Walker:
                 out[key] = disc
             else:
                 out[key] = copy.deepcopy(value)
+        _content_media(out)
         if out.pop("nullable", False) is True:
             # OpenAPI 3.0 spelling of "may be null": store the JSON Schema form
             if isinstance(out.get("type"), str):
@@ -240,6 +274,19 @@ class _Walker:
             else:
                 out = {"anyOf": [out, {"type": "null"}]}
         return out
+
+    def component_ref(self, ref: Any, kind: str, ptr: str) -> Any:
+        """A ``#/components/<kind>/X`` reference (parameters, request bodies, responses), followed."""
+        prefix = f"#/components/{kind}/"
+        comps = ((self.source.document.get("components") or {}).get(kind)) or {}
+        seen = 0
+        while isinstance(ref, str) and seen < 16:
+            key = ref[len(prefix) :].replace("~1", "/").replace("~0", "~")
+            if not ref.startswith(prefix) or key not in comps:
+                raise CodegenError(self.where(ptr), f"unsupported or dangling $ref {ref!r}")
+            target = comps[key]
+            ref, seen = target.get("$ref") if isinstance(target, dict) else None, seen + 1
+        return target
 
     def component(self, key: str) -> Any:
         return self.components[key]
@@ -266,6 +313,28 @@ class _Walker:
                 raise CodegenError(self.where(ptr), f"$ref {ref!r} points at nothing")
             schema, ptr, seen = self.components[key], f"{self.comp_ptr[1:]}/{key}", seen + 1
         return schema, ptr
+
+
+def _content_media(out: dict[str, Any]) -> None:
+    """OpenAPI 3.1 uploads (``contentMediaType``, FastAPI's ``UploadFile``) are files like 3.0's ``binary``."""
+    media = out.pop("contentMediaType", None)
+    encoding = out.pop("contentEncoding", None)
+    if media is None or encoding is not None or "format" in out:
+        return  # base64 or other encoded text stays a string
+    if (isinstance(media, str) and _is_json(media)) or str(media).startswith("text/"):
+        return  # a JSON document or text inside a string
+    if out.get("type") in ("string", ["string", "null"]):
+        out["format"] = "binary"
+
+
+def _bare(media: str) -> str:
+    """``"application/json; charset=utf-8"`` -> ``"application/json"``."""
+    return media.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    bare = _bare(media)
+    return bare == "application/json" or bare.endswith("+json")
 
 
 def _mark_media_urls(definitions: dict[str, Any], roots: Iterable[dict[str, Any]]) -> None:
@@ -301,48 +370,82 @@ def _op_docs(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+_REQUEST_MEDIA = ("json", "multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _request_body(walker: _Walker, op: dict[str, Any], ptr: str) -> tuple[list[str], Any, str]:
+    """(declared media types, body schema or None, its pointer); media types may carry parameters."""
+    body = op.get("requestBody") or {}
+    if isinstance(body, dict) and "$ref" in body:
+        body = walker.component_ref(body["$ref"], "requestBodies", ptr + "/requestBody")
+    content = (body.get("content") if isinstance(body, dict) else None) or {}
+    in_ptr = ptr + "/requestBody/content"
+    if not isinstance(content, dict):
+        raise CodegenError(walker.where(in_ptr), "must be an object")
+    in_types = list(content)
+    for wanted in _REQUEST_MEDIA:
+        for media, item in content.items():
+            if (wanted == "json" and _is_json(media)) or _bare(media) == wanted:
+                schema = item.get("schema") if isinstance(item, dict) else None
+                return in_types, schema, in_ptr + pointer(media, "schema")
+    if content:
+        raise CodegenError(
+            walker.where(in_ptr),
+            f"unsupported request media types {in_types} (JSON, multipart/form-data or form fields)",
+        )
+    return in_types, None, in_ptr
+
+
+def _responses(walker: _Walker, op: dict[str, Any], ptr: str) -> tuple[Any, Any, list[str]]:
+    """(output schema, SSE event schema, media types) of the first 2xx response."""
+    responses = op.get("responses") or {}
+    if not isinstance(responses, dict):
+        raise CodegenError(walker.where(ptr + "/responses"), "must be an object")
+    codes = sorted(str(c) for c in responses if re.fullmatch(r"2\d\d|2XX", str(c)))
+    code = "200" if "200" in codes else "201" if "201" in codes else codes[0] if codes else None
+    ok = responses.get(code) if code is not None else None
+    if code is not None and code not in responses:
+        ok = responses.get(int(code)) if code.isdigit() else None
+    if isinstance(ok, dict) and "$ref" in ok:
+        ok = walker.component_ref(ok["$ref"], "responses", ptr + pointer("responses", str(code)))
+    content = (ok.get("content") if isinstance(ok, dict) else None) or {}
+    out_ptr = ptr + pointer("responses", str(code), "content")
+    output: Any = None
+    events: Any = None
+    for media, item in content.items():
+        schema = (item or {}).get("schema") if isinstance(item, dict) else None
+        at = out_ptr + pointer(media, "schema")
+        if _bare(media) == _SSE:
+            # no declared event schema: events are the decoded data, untyped
+            events = walker.norm(schema if schema is not None else {}, at)
+        elif _is_json(media):
+            if output is None or output.get("format") == "binary":
+                output = walker.norm(schema if schema is not None else {}, at)
+        elif output is None:
+            output = {"type": "string", "format": "binary"}
+    return output, events, list(content)
+
+
 def _capability_from_operation(
-    source: Source, walker: _Walker, path: str, op: dict[str, Any], *, runner: bool
+    source: Source,
+    walker: _Walker,
+    path: str,
+    op: dict[str, Any],
+    *,
+    runner: bool,
+    explicit: bool = False,
 ) -> dict[str, Any]:
+    """One capability from one operation: the AI runner's pipelines (``runner`` and ``explicit`` false),
+    ``livepeer.runner`` documents (``runner``) and operations marked ``x-livepeer-capability`` (``explicit``)."""
     ptr = pointer("paths", path, "post")
+    path_params = _path_parameters(walker, path, op, ptr, allow=runner or explicit)
     name = op.get("x-livepeer-capability") or path.strip("/")
     if not isinstance(name, str) or not name:
         raise CodegenError(
             walker.where(ptr), "cannot tell the capability name (no path, no x-livepeer-capability)"
         )
-    body = ((op.get("requestBody") or {}).get("content")) or {}
-    if not isinstance(body, dict):
-        raise CodegenError(walker.where(ptr + "/requestBody/content"), "must be an object")
-    in_types = list(body)
-    in_schema: Any = None
-    in_ptr = ptr + "/requestBody/content"
-    for media in ("application/json", "multipart/form-data", "application/x-www-form-urlencoded"):
-        if media in body:
-            in_schema = body[media].get("schema")
-            in_ptr += pointer(media, "schema")
-            break
-    else:
-        if body:
-            raise CodegenError(walker.where(in_ptr), f"unsupported request media types {in_types}")
-    responses = op.get("responses") or {}
-    ok = responses.get("200") or responses.get("201") or {}
-    content = ok.get("content") or {}
-    out_ptr = ptr + pointer("responses", "200" if "200" in responses else "201", "content")
-    out_types = list(content)
-    output: Any = None
-    events: Any = None
-    for media, item in content.items():
-        schema = (item or {}).get("schema")
-        if media == _SSE:
-            events = walker.norm(
-                schema if schema is not None else {}, out_ptr + pointer(media, "schema")
-            )
-        elif media == "application/json":
-            output = walker.norm(
-                schema if schema is not None else {}, out_ptr + pointer(media, "schema")
-            )
-        elif output is None:
-            output = {"type": "string", "format": "binary"}
+    in_types, in_schema, in_ptr = _request_body(walker, op, ptr)
+    output, events, out_types = _responses(walker, op, ptr)
 
     body_schema, body_ptr = (
         walker.deref(in_schema, in_ptr) if in_schema is not None else ({}, in_ptr)
@@ -353,8 +456,8 @@ def _capability_from_operation(
     live = (declared_verbs == ["live"]) or all(k in body_props for k in _LIVE_URLS)
 
     result: dict[str, Any] = {"format": FORMAT, "name": name, "description": ""}
-    if runner and isinstance(op.get("description"), str):
-        result["description"] = op["description"]
+    if runner or explicit:
+        result["description"] = _op_text(op)
     media_types: dict[str, list[str]]
     if live:
         route = "byoc-live" if runner else "lv2v"
@@ -378,12 +481,10 @@ def _capability_from_operation(
         walker.needed.clear()  # the orchestrator's answer is not part of the live verb's surface
         result["params"] = walker.norm(params, body_ptr + "/properties/params")
     else:
-        route = "byoc" if runner else "ai-pipeline"
+        route = "byoc" if runner or explicit else "ai-pipeline"
         verbs = [v for v in VERBS if v in (declared_verbs or [])] if declared_verbs else []
         if not verbs:
-            verbs = (["run"] if output is not None or events is None else []) + (
-                ["stream"] if events else []
-            )
+            verbs = _default_verbs(output, events)
         inp = walker.norm(body_schema, body_ptr)
         inp.pop("description", None)
         result.update(route=route, verbs=verbs)
@@ -394,6 +495,8 @@ def _capability_from_operation(
             if isinstance(prop, dict) and prop.get("type", "string") == "string":
                 result["model_parameter"] = candidate
                 break
+        if explicit:
+            result.pop("model_parameter", None)  # BYOC routes on the capability alone
         if (
             route == "ai-pipeline"
             and name in GATEWAY_DEFAULT_MODELS
@@ -405,6 +508,7 @@ def _capability_from_operation(
         stream_prop = body_props.get("stream")
         if (
             not runner
+            and not explicit
             and events is None
             and isinstance(stream_prop, dict)
             and stream_prop.get("type") == "boolean"
@@ -416,6 +520,10 @@ def _capability_from_operation(
             result["verbs"] = ["run", "stream"]
             result["stream_switch"] = "stream"
             media_types["output"] = [*out_types, _SSE]
+        if explicit and path.strip("/"):
+            result["path"] = path.strip("/")
+        if path_params is not None:
+            result["path_parameters"] = path_params
         result["input"] = inp
         if output is not None and "run" in result["verbs"]:
             result["output"] = output
@@ -437,12 +545,258 @@ def _capability_from_operation(
     return result
 
 
+def _op_text(op: dict[str, Any]) -> str:
+    for key in ("description", "summary"):
+        if isinstance(op.get(key), str) and op[key].strip():
+            return str(op[key]).strip()
+    return ""
+
+
+def _default_verbs(output: Any, events: Any) -> list[str]:
+    return (["run"] if output is not None or events is None else []) + (
+        ["stream"] if events is not None else []
+    )
+
+
+# go-livepeer forwards a BYOC job to the worker as POST {capability URL}/{route} with the body, Content-Type
+# and Content-Length only (byoc/job_orchestrator.go:255-274 at 176aa415): the query string and every other
+# header stay at the orchestrator. The AI routes (server/ai_http.go) take the body alone.
+_UNREACHABLE = (
+    "cannot reach the worker: go-livepeer's orchestrator forwards only the URL path, the body and its "
+    "Content-Type (byoc/job_orchestrator.go:255-274)"
+)
+_PLACEHOLDER = re.compile(r"\{([^{}/]+)\}")
+
+
+def _path_parameters(
+    walker: _Walker, path: str, op: dict[str, Any], ptr: str, *, allow: bool
+) -> dict[str, Any] | None:
+    """The route's ``{parameters}`` as a JSON Schema object; any other parameter is an error naming it."""
+    item = (walker.source.document.get("paths") or {}).get(path) or {}
+    declared: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+    for where, params in (
+        (pointer("paths", path, "parameters"), item.get("parameters")),
+        (ptr + "/parameters", op.get("parameters")),
+    ):
+        if params is None:
+            continue
+        if not isinstance(params, list):
+            raise CodegenError(walker.where(where), "parameters must be a list")
+        for i, param in enumerate(params):
+            at = where + pointer(i)
+            if isinstance(param, dict) and "$ref" in param:
+                param = walker.component_ref(param["$ref"], "parameters", at)
+            if not isinstance(param, dict) or not isinstance(param.get("name"), str):
+                raise CodegenError(walker.where(at), "a parameter needs a name")
+            declared[(str(param.get("in")), param["name"])] = (param, at)
+    props: dict[str, Any] = {}
+    for (where_in, pname), (param, at) in declared.items():
+        if where_in != "path":
+            raise CodegenError(walker.where(at), f"{where_in} parameter {pname!r} {_UNREACHABLE}")
+        if not allow:
+            raise CodegenError(
+                walker.where(at),
+                f"path parameter {pname!r}: a built-in AI pipeline has no sub-routes",
+            )
+        if "schema" not in param:
+            raise CodegenError(walker.where(at), f"path parameter {pname!r} has no schema")
+        schema = walker.norm(param["schema"], at + "/schema")
+        if isinstance(param.get("description"), str) and walker.keep_text:
+            schema.setdefault("description", param["description"])
+        target, _ = walker.deref(param["schema"], at + "/schema")
+        target = target if isinstance(target, dict) else {}
+        kind = target.get("type")
+        kinds = set(kind) if isinstance(kind, list) else {kind}
+        structured = any(k in target for k in ("properties", "items", "anyOf", "oneOf", "allOf"))
+        if not kinds <= {"string", "integer", "number", "boolean", None} or structured:
+            raise CodegenError(
+                walker.where(at + "/schema"),
+                f"path parameter {pname!r}: only strings, numbers, booleans and enums fit in a URL path",
+            )
+        props[pname] = schema
+    names = _PLACEHOLDER.findall(path)
+    for pname in names:
+        if pname not in props:
+            raise CodegenError(walker.where(ptr), f"path parameter {{{pname}}} is not declared")
+    for pname in props:
+        if pname not in names:
+            raise CodegenError(
+                walker.where(ptr + "/parameters"),
+                f"path parameter {pname!r} is not in the path {path!r}",
+            )
+    if not props:
+        return None
+    return {"type": "object", "required": names, "properties": {n: props[n] for n in names}}
+
+
+def _operation_name(op: dict[str, Any], path: str, taken: set[str]) -> str:
+    """``/pets/{id}/photo`` -> ``pets_photo``; ``x-livepeer-operation`` or the operationId on a clash."""
+    from livepeer.codegen._naming import method_name
+
+    explicit = op.get("x-livepeer-operation")
+    if isinstance(explicit, str) and explicit:
+        candidates = [explicit]
+    else:
+        literal = [p for p in path.strip("/").split("/") if p and not _PLACEHOLDER.fullmatch(p)]
+        params = _PLACEHOLDER.findall(path)
+        candidates = ["_".join(literal) or "call"]
+        if params:
+            candidates.append(candidates[0] + "_by_" + "_".join(params))
+        if isinstance(op.get("operationId"), str):
+            candidates.append(op["operationId"])
+    for candidate in candidates:
+        name = method_name(candidate)
+        if name not in taken:
+            taken.add(name)
+            return name
+    base, n = method_name(candidates[0]), 2
+    while f"{base}_{n}" in taken:
+        n += 1
+    taken.add(f"{base}_{n}")
+    return f"{base}_{n}"
+
+
+def _byoc_capability(
+    source: Source, walker: _Walker, name: str, ops: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """A user's container: one document = one capability, each POST operation a route (docs/codegen.md)."""
+    doc = source.document
+    info: dict[str, Any] = doc["info"] if isinstance(doc.get("info"), dict) else {}
+    if doc.get("security") or any(op.get("security") for _, op in ops):
+        walker.warn(
+            "/security",
+            "security requirements ignored: callers cannot send credentials to the worker; the orchestrator "
+            "sends the Authorization token registered with the capability (byoc/job_orchestrator.go:276-281)",
+        )
+    result: dict[str, Any] = {
+        "format": FORMAT,
+        "name": name,
+        "description": str(info.get("description") or "").strip() if walker.keep_text else "",
+        "route": "byoc",
+        "verbs": [],
+    }
+    operations: list[dict[str, Any]] = []
+    taken: set[str] = {"run", "stream", "live", "name"}
+    for path, op in ops:
+        ptr = pointer("paths", path, "post")
+        path_params = _path_parameters(walker, path, op, ptr, allow=True)
+        in_types, in_schema, in_ptr = _request_body(walker, op, ptr)
+        output, events, out_types = _responses(walker, op, ptr)
+        body, body_ptr = walker.deref(in_schema, in_ptr) if in_schema is not None else ({}, in_ptr)
+        if in_schema is not None:
+            _check_object_body(walker, body, body_ptr)
+            _check_body_media(walker, in_ptr, body)
+        inp = walker.norm(in_schema, in_ptr) if in_schema is not None else {"type": "object"}
+        if inp.get("$ref") is None:
+            inp.pop("description", None)
+        entry: dict[str, Any] = {
+            "description": _op_text(op),
+            "path": path.strip("/"),
+            "verbs": _default_verbs(output, events),
+            "media_types": {"input": in_types or ["application/json"], "output": out_types},
+        }
+        if path_params is not None:
+            entry["path_parameters"] = path_params
+        entry["input"] = inp
+        if output is not None and "run" in entry["verbs"]:
+            entry["output"] = output
+        if events is not None:
+            entry["events"] = events
+        entry["pointer"] = ptr
+        if not entry["path"] and "" not in [o["path"] for o in operations] and not result["verbs"]:
+            # the container's own URL: the capability's run/stream
+            result.update(
+                description=result["description"] or entry["description"],
+                verbs=entry["verbs"],
+                media_types=entry["media_types"],
+                input=inp,
+            )
+            for key in ("output", "events"):
+                if key in entry:
+                    result[key] = entry[key]
+            continue
+        entry["name"] = _operation_name(op, path, taken)
+        operations.append(entry)
+    if operations:
+        result["operations"] = operations
+    result["definitions"] = walker.definitions()
+    origin: dict[str, Any] = {"source": source.ref, "sha256": source.sha256, "pointer": "/paths"}
+    for key in ("title", "version"):
+        if isinstance(info.get(key), str):
+            origin[key] = info[key]
+    result["origin"] = origin
+    return result
+
+
+def _check_object_body(walker: _Walker, body: Any, ptr: str) -> None:
+    """The client sends a JSON object or multipart form fields: other bodies cannot be sent."""
+    if not isinstance(body, dict):
+        return
+    kind = body.get("type")
+    if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
+        raise CodegenError(
+            walker.where(ptr),
+            f"request body of type {kind!r}: the client sends a JSON object or multipart form fields "
+            "(wrap the value in an object)",
+        )
+
+
+def _check_body_media(walker: _Walker, ptr: str, body: Any) -> None:
+    """The client sends JSON, or multipart/form-data when a call carries files (see docs/codegen.md)."""
+    media = ptr.rsplit("/", 2)[-2].replace("~1", "/").replace("~0", "~")
+    if _bare(media) == "application/x-www-form-urlencoded":
+        raise CodegenError(
+            walker.where(ptr),
+            "application/x-www-form-urlencoded bodies cannot be sent: the client sends JSON, or "
+            "multipart/form-data when a call carries files",
+        )
+    if _bare(media) == "multipart/form-data" and isinstance(body, dict):
+        props = body.get("properties") or {}
+        required = set(body.get("required") or [])
+        if not any(_is_file_schema(props.get(name)) for name in required):
+            walker.warn(
+                ptr,
+                "multipart/form-data body without a required file: a call that carries no file is sent "
+                "as JSON",
+            )
+
+
+def _is_file_schema(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    if node.get("format") == "binary" or "contentMediaType" in node:
+        return True
+    items = node.get("items")
+    return node.get("type") == "array" and _is_file_schema(items)
+
+
+def capability_name(text: str, where: str) -> str:
+    """A capability name the orchestrator can route on (a header value): printable, at most 128 chars."""
+    if not text or len(text) > 128 or not text.isprintable() or text != text.strip():
+        raise CodegenError(
+            where, f"unusable capability name {text!r} (printable, 1-128 characters)"
+        )
+    return text
+
+
 def import_document(
-    source: Source, *, capabilities: Iterable[str] = (), name: str | None = None
+    source: Source,
+    *,
+    capabilities: Iterable[str] = (),
+    name: str | None = None,
+    warnings: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Capability documents from a loaded source, in source order (filtered by ``capabilities``)."""
+    """Capability documents from a loaded source, in source order (filtered by ``capabilities``).
+
+    The mapping (docs/codegen.md): operations marked ``x-livepeer-capability`` are one capability each; a
+    document whose POST paths are all built-in AI pipelines keeps one capability per pipeline; any other
+    document is one BYOC capability whose POST operations are routes. ``warnings`` collects what was ignored.
+    """
+    from livepeer.codegen._naming import slug
+
     doc = source.document
     wanted = set(capabilities)
+    warnings = warnings if warnings is not None else []
     if "openapi" in doc or "swagger" in doc:
         version = str(doc.get("openapi") or doc.get("swagger"))
         if not version.startswith(("3.0", "3.1")):
@@ -450,16 +804,52 @@ def import_document(
                 f"{source.ref}#/openapi", f"unsupported OpenAPI version {version!r} (3.0, 3.1)"
             )
         components = (doc.get("components") or {}).get("schemas") or {}
-        runner = "x-livepeer-capability" in doc
+        if not isinstance(components, dict):
+            raise CodegenError(f"{source.ref}#/components/schemas", "must be an object")
+        ops = _op_docs(doc)
+        marked = any("x-livepeer-capability" in op for _, op in ops)
+        runner = "x-livepeer-capability" in doc and marked
+        builtin = bool(ops) and all(p.strip("/") in BUILTIN_PIPELINES for p, _ in ops)
+        if not marked and not builtin:
+            if len(wanted) > 1:
+                raise CodegenError(
+                    source.ref,
+                    "this document is one BYOC capability: give at most one --capability",
+                )
+            info: dict[str, Any] = doc["info"] if isinstance(doc.get("info"), dict) else {}
+            cap_name = (
+                next(iter(wanted), None)
+                or doc.get("x-livepeer-capability")
+                or info.get("x-livepeer-capability")
+                or slug(str(info.get("title") or ""))
+            )
+            if not ops:
+                raise CodegenError(f"{source.ref}#/paths", "no POST operations")
+            if not isinstance(cap_name, str) or not cap_name:
+                raise CodegenError(
+                    f"{source.ref}#/info/title",
+                    "cannot tell the capability name: give --capability NAME",
+                )
+            walker = _Walker(source, components, "#/components/schemas", True, warnings)
+            cap_name = capability_name(cap_name, f"{source.ref}#/info")
+            return [_byoc_capability(source, walker, cap_name, ops)]
         out = []
-        for path, op in _op_docs(doc):
-            if runner and "x-livepeer-capability" not in op:
+        for path, op in ops:
+            if marked and "x-livepeer-capability" not in op:
                 continue
             cap_name = op.get("x-livepeer-capability") or path.strip("/")
             if wanted and cap_name not in wanted:
                 continue
-            walker = _Walker(source, components, "#/components/schemas", keep_text=runner)
-            out.append(_capability_from_operation(source, walker, path, op, runner=runner))
+            capability_name(
+                str(cap_name),
+                f"{source.ref}#{pointer('paths', path, 'post', 'x-livepeer-capability')}",
+            )
+            walker = _Walker(source, components, "#/components/schemas", runner or marked, warnings)
+            out.append(
+                _capability_from_operation(
+                    source, walker, path, op, runner=runner, explicit=marked and not runner
+                )
+            )
         missing = wanted - {d["name"] for d in out}
         if missing:
             raise CodegenError(source.ref, f"no POST operation for {sorted(missing)}")
@@ -470,9 +860,10 @@ def import_document(
     cap = name or (next(iter(wanted)) if len(wanted) == 1 else None) or doc.get("title")
     if not isinstance(cap, str) or not cap:
         raise CodegenError(source.ref, "a JSON Schema source needs --capability NAME (or a title)")
+    cap = capability_name(cap if cap != doc.get("title") else slug(cap) or cap, source.ref)
     defs_key = "$defs" if "$defs" in doc else "definitions"
     components = doc.get(defs_key) or {}
-    walker = _Walker(source, components, f"#/{defs_key}", keep_text=False)
+    walker = _Walker(source, components, f"#/{defs_key}", True, warnings)
     body = {k: v for k, v in doc.items() if k not in ("$defs", "definitions")}
     inp = walker.norm(body, "")
     if inp.get("type", "object") != "object":

@@ -13,7 +13,7 @@ from typing import Any
 
 from livepeer.codegen._document import Capability
 from livepeer.codegen._errors import CodegenError
-from livepeer.codegen._naming import class_name, field_names
+from livepeer.codegen._naming import class_name, field_names, method_name
 
 __all__ = ["Field", "ModelInfo", "Models", "render_models"]
 
@@ -62,6 +62,10 @@ class Models:
     events: ModelInfo | None
     params: ModelInfo | None
     names: tuple[str, ...]  # every class defined, in source order
+    roles: dict[
+        str, ModelInfo
+    ]  # every root: "input", "output", "events", "params", "path", "<i>:input"...
+    cls: str  # the wrapper class name (never one of the models)
 
 
 def _walk_refs(node: Any, found: set[str]) -> None:
@@ -103,6 +107,7 @@ def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
     if isinstance(ref, str) and ref.startswith("#/definitions/"):
         target = ref.rsplit("/", 1)[1]
         out["$ref"] = "#/$defs/" + rename.get(target, target)
+    _one_side(node, out, output=output)
     is_file = node.get("format") == "binary" or (output and node.get("x-livepeer-file") is True)
     if is_file and node.get("type") in ("string", ["string", "null"]):
         out["customTypePath"] = f"{_SUPPORT}.{'FileOutput' if output else 'FileInput'}"
@@ -118,6 +123,90 @@ def _side(node: Any, *, output: bool, rename: dict[str, str]) -> Any:
         extra = {k: out[k] for k in ("default", "description") if k in out}
         out = {"anyOf": [{**base, "enum": out["enum"]}, base], **extra}
     return out
+
+
+# Formats whose pydantic types need an optional package (email-validator) or hide the value when serialized
+# (SecretStr) or decode the value (Base64Str): they stay plain strings, sent as given.
+_PLAIN_FORMATS = frozenset({"email", "idn-email", "password", "byte"})
+
+
+def _one_side(node: dict[str, Any], out: dict[str, Any], *, output: bool) -> None:
+    """readOnly properties are not inputs, writeOnly ones not outputs; defaults the type cannot hold go."""
+    props = out.get("properties")
+    if isinstance(props, dict):
+        hidden = "writeOnly" if output else "readOnly"
+        gone = [
+            k
+            for k, v in (node.get("properties") or {}).items()
+            if isinstance(v, dict) and v.get(hidden) is True
+        ]
+        for key in gone:
+            props.pop(key, None)
+        if gone and isinstance(out.get("required"), list):
+            out["required"] = [r for r in out["required"] if r not in gone]
+    out.pop("readOnly", None)
+    out.pop("writeOnly", None)
+    for key in ("anyOf", "oneOf"):
+        members = out.get(key)
+        # A union of constrained primitives would become RootModel classes callers must build
+        # (`V(root="x")`); plain `str | int` instead, and the server checks the ranges.
+        if (
+            isinstance(members, list)
+            and all(_primitive(m) for m in members)
+            and any(set(m) - {"type", "format"} for m in members)
+        ):
+            out[key] = [{k: v for k, v in m.items() if k in ("type", "format")} for m in members]
+    if out.get("format") in _PLAIN_FORMATS:
+        out.pop("format")
+    if "default" in out:
+        default = out["default"]
+        kind = out.get("type")
+        nullable = kind == "null" or (isinstance(kind, list) and "null" in kind)
+        if isinstance(default, dict) or (
+            isinstance(default, list) and any(isinstance(v, (dict, list)) for v in default)
+        ):
+            # An object default would be a dict where the model wants a class (mypy --strict fails); the
+            # field becomes optional and, left out, takes the server's default.
+            out.pop("default")
+        elif default is None and not nullable and kind is not None:
+            out.pop("default")
+
+
+def _flatten(schema: Any, defs: dict[str, Any], depth: int = 0) -> Any:
+    """A root model's ``allOf`` of objects merged into one object: its fields are the wrapper's arguments,
+    so they must all be declared on the class itself (not inherited from several bases)."""
+    if not isinstance(schema, dict) or "allOf" not in schema or depth > 8:
+        return schema
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    rest = {k: v for k, v in schema.items() if k not in ("allOf", "properties", "required")}
+    for member in schema["allOf"]:
+        ref = member.get("$ref") if isinstance(member, dict) else None
+        if isinstance(ref, str) and set(member) <= {"$ref", "description"}:
+            member = defs.get(ref.rsplit("/", 1)[1], {})
+        member = _flatten(member, defs, depth + 1)
+        if not isinstance(member, dict) or not (
+            member.get("type") in (None, "object") and set(member) <= _OBJECT_KEYS
+        ):
+            return schema  # not a plain object: leave the generator's rendering
+        props.update(member.get("properties") or {})
+        required += [r for r in member.get("required") or [] if r not in required]
+    props.update(schema.get("properties") or {})
+    required += [r for r in schema.get("required") or [] if r not in required]
+    return {"type": "object", **rest, "properties": props, "required": required}
+
+
+_OBJECT_KEYS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "description", "title", "allOf"}
+)
+
+
+def _primitive(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and node.get("type") in ("string", "integer", "number", "boolean", "null")
+        and not set(node) & {"enum", "const", "$ref", "customTypePath"}
+    )
 
 
 def _has_properties(schema: dict[str, Any] | None, defs: dict[str, Any]) -> bool:
@@ -174,6 +263,26 @@ def _read_models(code: str) -> dict[str, tuple[str | None, list[tuple[str, str, 
     return out
 
 
+def _imported(code: str) -> frozenset[str]:
+    names: set[str] = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return frozenset(names)
+
+
+def _field_set(code: str) -> frozenset[str]:
+    return frozenset(
+        item.target.id
+        for node in ast.parse(code).body
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+    )
+
+
 def render_models(cap: Capability) -> Models:
     """Run datamodel-code-generator on one capability: ``render_models(load_capability(path)).code``."""
     base = class_name(cap.name)
@@ -187,8 +296,13 @@ def render_models(cap: Capability) -> Models:
         taken.add(candidate)
         return candidate
 
-    in_roots = [s for s in (cap.input, cap.params) if s is not None]
-    out_roots = [s for s in (cap.output, cap.events) if s is not None]
+    in_sides: list[tuple[dict[str, Any] | None, ...]] = [
+        (cap.input, cap.params, cap.path_parameters)
+    ]
+    in_sides += [(o.input, o.path_parameters) for o in cap.operations]
+    out_sides = [(cap.output, cap.events)] + [(o.output, o.events) for o in cap.operations]
+    in_roots = [s for group in in_sides for s in group if s is not None]
+    out_roots = [s for group in out_sides for s in group if s is not None]
     in_defs = _closure(in_roots, defs)
     out_defs = _closure(out_roots, defs)
     # A definition both sides use, but which types differently as an output (files, open enums), gets an
@@ -218,7 +332,12 @@ def render_models(cap: Capability) -> Models:
     props_of: dict[str, dict[str, str]] = {}
     roles: dict[str, str] = {}
 
-    def add_root(role: str, schema: dict[str, Any] | None, output: bool, suffix: str) -> None:
+    cls = base if base not in defs else base + "Capability"
+    taken.add(cls)
+
+    def add_root(
+        role: str, schema: dict[str, Any] | None, output: bool, suffix: str, prefix: str = base
+    ) -> None:
         if schema is None:
             return
         side = _side(schema, output=output, rename=rename if output else {})
@@ -229,8 +348,8 @@ def render_models(cap: Capability) -> Models:
             if target_schema.get("type") == "object" or "properties" in target_schema:
                 roles[role] = target
                 return
-        name = fresh(base + suffix)
-        if role in ("input", "params"):
+        name = fresh(prefix + suffix)
+        if role.endswith(("input", "params", "path")):
             side = {"type": "object", **side}
         jdefs[name] = side
         roles[role] = name
@@ -239,19 +358,40 @@ def render_models(cap: Capability) -> Models:
     add_root("params", cap.params if _has_properties(cap.params, defs) else None, False, "Params")
     add_root("output", cap.output if cap.output != {} else None, True, "Output")
     add_root("events", cap.events if cap.events != {} else None, True, "Event")
-    for role in ("input", "params"):
-        model = roles.get(role)
-        if model is None:
-            continue
-        reserved = _LIVE_RESERVED if role == "params" else frozenset()
-        names, scoped = _aliases(model, jdefs[model], reserved)
-        props_of[model] = names
-        aliases.update(scoped)
-    for name, schema in jdefs.items():
-        if name not in props_of and isinstance(schema, dict) and schema.get("properties"):
-            names, scoped = _aliases(name, schema, frozenset())
-            props_of[name] = names
+    add_root("path", cap.path_parameters, False, "Path")
+    for i, op in enumerate(cap.operations):
+        prefix = class_name(method_name(op.name))
+        add_root(f"{i}:input", op.input, False, "Input", prefix)
+        add_root(f"{i}:output", op.output if op.output != {} else None, True, "Output", prefix)
+        add_root(f"{i}:events", op.events if op.events != {} else None, True, "Event", prefix)
+        add_root(f"{i}:path", op.path_parameters, False, "Path", prefix)
+
+    for model in sorted(set(roles.values())):
+        jdefs[model] = _flatten(jdefs[model], jdefs)
+
+    def name_fields(extra: frozenset[str]) -> None:
+        aliases.clear()
+        props_of.clear()
+        # the module's own names: a wrapper argument must not shadow a class the method body uses
+        module_names = frozenset(jdefs) | frozenset({cls}) | extra
+        for role in sorted(roles, key=lambda r: (not r.endswith("path"), r)):
+            if not role.endswith(("input", "params", "path")):
+                continue
+            model = roles[role]
+            if model in props_of:
+                continue
+            reserved = module_names | (_LIVE_RESERVED if role == "params" else frozenset())
+            if role.endswith("input"):
+                path_model = roles.get(role.removesuffix("input") + "path")
+                reserved |= frozenset(props_of.get(path_model or "", {}).values())
+            names, scoped = _aliases(model, jdefs[model], reserved)
+            props_of[model] = names
             aliases.update(scoped)
+        for name, schema in jdefs.items():
+            if name not in props_of and isinstance(schema, dict) and schema.get("properties"):
+                names, scoped = _aliases(name, schema, extra)
+                props_of[name] = names
+                aliases.update(scoped)
 
     from datamodel_code_generator import generate
 
@@ -273,19 +413,32 @@ def render_models(cap: Capability) -> Models:
         "use_field_description": False,
         "keep_model_order": True,
         "collapse_root_models": True,
-        "aliases": aliases,
         "formatters": [],
     }
     source = json.dumps({"$defs": jdefs}, sort_keys=False)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            code = generate(source, **options)
-    # the generator raises many unrelated types; the schema file is what to fix
-    except Exception as exc:
-        raise CodegenError(f"{cap.file}#/", f"datamodel-code-generator failed: {exc}") from exc
-    if not isinstance(code, str):
-        raise CodegenError(cap.file, "datamodel-code-generator produced several modules")
+    extra: frozenset[str] = frozenset()
+    code = ""
+    for _attempt in range(3):
+        name_fields(extra)
+        options["aliases"] = aliases
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                generated = generate(source, **options)
+        # the generator raises many unrelated types; the schema file is what to fix
+        except Exception as exc:
+            message = " ".join(str(exc).split())[:300]
+            raise CodegenError(
+                f"{cap.file}#/", f"datamodel-code-generator failed: {message}"
+            ) from None
+        if not isinstance(generated, str):
+            raise CodegenError(cap.file, "datamodel-code-generator produced several modules")
+        code = generated
+        clash = _imported(code) & _field_set(code)
+        if not clash - extra:
+            break
+        # a field named like a type the module imports (`date: date`) would shadow it in the class body
+        extra |= clash
     lines = code.splitlines()
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)
@@ -320,11 +473,14 @@ def render_models(cap: Capability) -> Models:
             raise CodegenError(f"{cap.file}#/{role}", f"class {model} lost properties")
         return ModelInfo(model, root, tuple(out))
 
+    all_roles = {role: info(role) for role in roles}
     return Models(
         code=body,
-        input=info("input"),
-        output=info("output"),
-        events=info("events"),
-        params=info("params"),
+        input=all_roles.get("input"),
+        output=all_roles.get("output"),
+        events=all_roles.get("events"),
+        params=all_roles.get("params"),
         names=tuple(parsed),
+        roles={k: v for k, v in all_roles.items() if v is not None},
+        cls=cls,
     )

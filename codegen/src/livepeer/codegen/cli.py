@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from livepeer.codegen._document import Capability, dump_document, load_capability
 from livepeer.codegen._errors import CodegenError
 from livepeer.codegen._importer import import_document, keep_descriptions, load_source
+from livepeer.codegen._naming import file_stem
 from livepeer.codegen._render import render_package
 from livepeer.codegen._sources import read_sources, write_sources
 
@@ -29,15 +31,29 @@ _PACKAGE_DIR = Path("generated/src/livepeer/capabilities")
 
 
 def import_schemas(
-    source: str, out: Path, *, capabilities: Sequence[str] = (), root: Path | None = None
+    source: str,
+    out: Path,
+    *,
+    capabilities: Sequence[str] = (),
+    root: Path | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Path]:
     """Import ``source`` into ``out/<capability>.json`` (keeping our descriptions) and rewrite SOURCES.md."""
     loaded = load_source(source, root=root or Path.cwd())
-    docs = import_document(loaded, capabilities=capabilities)
+    docs = import_document(loaded, capabilities=capabilities, warnings=warnings)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    stems: dict[str, str] = {}
     for doc in docs:
-        target = out / f"{doc['name']}.json"
+        # the file name comes from the document: sanitized, and checked to stay in `out`
+        stem = file_stem(str(doc["name"]))
+        if stems.setdefault(stem, doc["name"]) != doc["name"]:
+            raise CodegenError(
+                source, f"capabilities {stems[stem]!r} and {doc['name']!r} clash as {stem}.json"
+            )
+        target = out / f"{stem}.json"
+        if target.resolve().parent != out.resolve():
+            raise CodegenError(source, f"refusing to write {target} outside {out}")
         if target.exists():
             # a broken old file has nothing worth keeping
             with contextlib.suppress(json.JSONDecodeError):
@@ -96,7 +112,13 @@ def render(
     )
 
 
-def generate(source: str, out: Path, *, capabilities: Sequence[str] = ()) -> list[Path]:
+def generate(
+    source: str,
+    out: Path,
+    *,
+    capabilities: Sequence[str] = (),
+    warnings: list[str] | None = None,
+) -> list[Path]:
     """Typed wrappers for your own capabilities: ``generate("http://runner:8000/openapi.json", Path("mycaps"))``.
 
     Writes ``out/`` as an importable package (``from mycaps import Capabilities``) plus the imported schemas
@@ -107,7 +129,7 @@ def generate(source: str, out: Path, *, capabilities: Sequence[str] = ()) -> lis
             str(out), "the output directory name must be a valid Python package name"
         )
     schema_dir = out / "_schemas"
-    import_schemas(source, schema_dir, capabilities=capabilities)
+    import_schemas(source, schema_dir, capabilities=capabilities, warnings=warnings)
     caps = load_schemas(schema_dir, display_dir="_schemas")
     return render_package(
         caps,
@@ -118,8 +140,8 @@ def generate(source: str, out: Path, *, capabilities: Sequence[str] = ()) -> lis
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="livepeer-codegen", description=__doc__.split("\n\n")[0])
+def _parser(prog: str = "livepeer-codegen") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import capability schemas into schemas/")
     group = imp.add_mutually_exclusive_group(required=True)
@@ -142,7 +164,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ren.add_argument("--schemas", type=Path, default=None)
     ren.add_argument("--out", type=Path, default=None)
-    gen = sub.add_parser("generate", help="import + render into an importable package of your own")
+    gen = sub.add_parser(
+        "generate",
+        help="import + render into an importable package of your own",
+        description="Write an importable package of typed wrappers for a runner's capabilities.",
+        epilog="example: livepeer generate --from http://127.0.0.1:8000/openapi.json --out ./mycaps",
+    )
     gen.add_argument(
         "--from", dest="source", required=True, help="a runner's /openapi.json URL, or a file"
     )
@@ -155,14 +182,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``)."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "livepeer-codegen") -> int:
+    """Entry point; ``livepeer generate ...`` passes its arguments here (with or without ``generate``).
+
+    ``prog="livepeer"`` (the ``livepeer`` command) always means the ``generate`` subcommand, so its help
+    reads ``livepeer generate``.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0].startswith("--") and args_list[0] != "--help":
+    if prog != "livepeer-codegen" and args_list[:1] != ["generate"]:
+        args_list.insert(0, "generate")
+    elif args_list and args_list[0].startswith("--") and args_list[0] != "--help":
         # `livepeer generate --from URL --out DIR` hands over its arguments without the command
         args_list.insert(0, "generate")
-    args = _parser().parse_args(args_list)
+    args = _parser(prog).parse_args(args_list)
     started = time.perf_counter()
+    warnings: list[str] = []
     try:
         if args.command == "import":
             if args.sources is not None:
@@ -170,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for source, names in read_sources(args.sources).items():
                     written += import_schemas(source, args.sources.parent, capabilities=names)
             else:
-                written = import_schemas(args.source, args.out, capabilities=args.capability)
+                written = import_schemas(
+                    args.source, args.out, capabilities=args.capability, warnings=warnings
+                )
             print(
                 f"imported {len(written)} schema(s) into {args.out if args.sources is None else args.sources.parent}"
             )
@@ -180,11 +216,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"rendered generated code: {len(changed)} file(s) changed in {time.perf_counter() - started:.1f}s"
             )
         else:
-            changed = generate(args.source, args.out, capabilities=args.capability)
+            changed = generate(
+                args.source, args.out, capabilities=args.capability, warnings=warnings
+            )
             print(
                 f"wrote package {args.out} ({len(changed)} file(s) changed); import it: from {args.out.name} import Capabilities"
             )
     except CodegenError as exc:
-        print(f"livepeer-codegen: error: {exc}", file=sys.stderr)
-        return 1
+        _print_warnings(warnings)
+        print(f"livepeer-codegen: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours: still one line, and the way to see the traceback
+        if os.environ.get("LIVEPEER_CODEGEN_DEBUG"):
+            raise
+        _print_warnings(warnings)
+        print(
+            f"livepeer-codegen: error: internal error {type(exc).__name__}: {_one_line(str(exc))} "
+            "(set LIVEPEER_CODEGEN_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 2
+    _print_warnings(warnings)
     return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for text in warnings:
+        print(f"livepeer-codegen: warning: {_one_line(text)}", file=sys.stderr)

@@ -26,10 +26,12 @@ from ._errors import (
     Rejection,
     SignerError,
     TimeoutError,
+    UsageError,
     ValidationError,
 )
 from ._files import FileOutput
-from ._gateway import Gateway, Offering
+from ._gateway import Gateway, Offering, Route
+from ._spend import BudgetExceededError, Charge, Spend, SpendSummary, eth, gwei
 from ._sse import SSEDecoder, StreamEvent
 from ._streaming import AsyncStreamResponse, StreamResponse
 
@@ -50,11 +52,18 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'livepeer.client' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # The public API only: helpers this module imports (Mapping, threading, ...) are not part of it.
+    return sorted(__all__)
+
+
 __all__ = [
     "APIStatusError",
     "AsyncStreamResponse",
+    "BudgetExceededError",
     "CapabilityError",
     "CertificateError",
+    "Charge",
     "ConfigError",
     "ConnectionError",
     "FileOutput",
@@ -69,14 +78,20 @@ __all__ = [
     "PaymentError",
     "ProtocolError",
     "Rejection",
+    "Route",
     "SSEDecoder",
     "SignerError",
+    "Spend",
+    "SpendSummary",
     "StreamEvent",
     "StreamResponse",
     "TimeoutError",
+    "UsageError",
     "ValidationError",
     "__version__",
     "default_gateway",
+    "eth",
+    "gwei",
     "live",
     "run",
     "run_async",
@@ -103,9 +118,10 @@ def run(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> object:
     """``livepeer.client.run("text-reversal", input={"text": "hi"})`` with the default Gateway."""
-    return default_gateway().run(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().run(capability, input=input, model=model, timeout=timeout, route=route)
 
 
 async def run_async(
@@ -114,9 +130,12 @@ async def run_async(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> object:
     """Async twin of ``run``."""
-    return await default_gateway().run_async(capability, input=input, model=model, timeout=timeout)
+    return await default_gateway().run_async(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def stream(
@@ -125,9 +144,12 @@ def stream(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> StreamResponse:
     """``for ev in livepeer.client.stream("token-stream", input={...}): ...`` with the default Gateway."""
-    return default_gateway().stream(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().stream(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def stream_async(
@@ -136,9 +158,12 @@ def stream_async(
     input: Mapping[str, object] | None = None,
     model: str | None = None,
     timeout: float | None = None,
+    route: Route | None = None,
 ) -> AsyncStreamResponse:
     """Async twin of ``stream``."""
-    return default_gateway().stream_async(capability, input=input, model=model, timeout=timeout)
+    return default_gateway().stream_async(
+        capability, input=input, model=model, timeout=timeout, route=route
+    )
 
 
 def live(

@@ -9,12 +9,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import ConfigError
+from ._validate import (
+    check_count,
+    check_headers,
+    check_price,
+    check_seconds,
+    check_strings,
+    did_you_mean,
+)
 
 __all__ = [
     "Settings",
@@ -33,6 +43,12 @@ ENV_SIGNER = "LIVEPEER_SIGNER_URL"
 ENV_DISCOVERY = "LIVEPEER_DISCOVERY_URL"
 ENV_ORCH = "LIVEPEER_ORCH_URL"
 ENV_PRIVATE_KEY = "LIVEPEER_PRIVATE_KEY"
+TOKEN_FIELDS = ("orchestrators", "signer", "signer_headers", "discovery", "discovery_headers")
+# A real token is a few hundred bytes (a dozen orchestrator URLs and a header or two); 64 KiB leaves room
+# for long discovery lists while refusing a pasted file, and json.loads never sees megabytes of nesting.
+MAX_TOKEN = 64 << 10
+_HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+log = logging.getLogger("livepeer.client")
 
 
 @dataclass(frozen=True)
@@ -144,7 +160,17 @@ def split_orchestrators(value: object, name: str) -> tuple[str, ...]:
 
 
 def parse_token(token: str) -> TokenConfig:
-    """Decode a config token: strict base64 of a UTF-8 JSON object. Errors name the bad field."""
+    """Decode a config token: strict base64 of a UTF-8 JSON object. Errors name the bad field.
+
+    A misspelled field (close to a known one) is an error with a suggestion; other unknown fields are
+    ignored with a warning, as livepeer-gateway 1.0.0 ignores them, so newer tokens keep working.
+    """
+    if not isinstance(token, str):
+        raise ConfigError(f"token must be a string, not {type(token).__name__}")
+    if len(token) > MAX_TOKEN:
+        raise ConfigError(
+            f"token is {len(token)} characters long; a config token is at most {MAX_TOKEN}"
+        )
     try:
         raw = base64.b64decode(token.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -153,8 +179,19 @@ def parse_token(token: str) -> TokenConfig:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigError("token does not decode to UTF-8 JSON") from None
+    except RecursionError:
+        raise ConfigError("token nests too deeply to be a config token") from None
     if not isinstance(data, dict):
         raise ConfigError("token must hold a JSON object")
+    unknown = sorted(k for k in data if k not in TOKEN_FIELDS)
+    for key in unknown:
+        hint = did_you_mean(key, TOKEN_FIELDS)
+        if hint:
+            raise ConfigError(
+                f"token has an unknown field {key[:40]!r}{hint}; known fields: {', '.join(TOKEN_FIELDS)}"
+            )
+    if unknown:
+        log.warning("token fields ignored (unknown): %s", ", ".join(repr(k[:40]) for k in unknown))
     orchs: tuple[str, ...] = ()
     if data.get("orchestrators") is not None:
         value = data["orchestrators"]
@@ -193,7 +230,7 @@ def resolve(
     signer_headers: Mapping[str, str] | None = None,
     discovery_url: str | None = None,
     discovery_headers: Mapping[str, str] | None = None,
-    orch_url: str | list[str] | tuple[str, ...] | None = None,
+    orch_url: str | Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_price: float | None = None,
@@ -202,30 +239,52 @@ def resolve(
 ) -> Settings:
     """Merge kwargs, token and environment into ``Settings`` (kwargs > token > env)."""
     env = os.environ if env is None else env
+    # Types and values first, before anything is parsed or contacted; messages name the argument.
+    check_seconds(timeout, "timeout", config=True)
+    check_count(max_retries, "max_retries")
+    check_price(max_price, "max_price")
+    check_headers(signer_headers, "signer_headers")
+    check_headers(discovery_headers, "discovery_headers")
+    orch_arg = check_strings(orch_url, "orch_url")
+    for value, name in ((signer_url, "signer_url"), (discovery_url, "discovery_url")):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name} must be a URL string, not {type(value).__name__}")
+    if private_key is not None and not isinstance(private_key, str):
+        raise ConfigError(f"private_key must be a hex string, not {type(private_key).__name__}")
     if token is None and env.get(ENV_TOKEN, "").strip():
-        token = env[ENV_TOKEN]
-    tok = parse_token(token) if token is not None else TokenConfig()
-    if timeout <= 0:
-        raise ConfigError("timeout must be positive")
-    if max_retries < 0:
-        raise ConfigError("max_retries must be >= 0")
-    if max_price is not None and max_price < 0:
-        raise ConfigError("max_price must be >= 0")
+        try:
+            tok = parse_token(env[ENV_TOKEN])
+        except ConfigError as exc:
+            raise ConfigError(f"environment variable {ENV_TOKEN}: {exc}") from None
+    else:
+        tok = parse_token(token) if token is not None else TokenConfig()
 
     orchestrators: tuple[str, ...] = ()
-    if orch_url is not None:
-        orchestrators = split_orchestrators(orch_url, "orch_url")
+    if orch_arg is not None:
+        orchestrators = split_orchestrators(orch_arg, "orch_url")
     if not orchestrators:
         orchestrators = tok.orchestrators
     if not orchestrators and env.get(ENV_ORCH, "").strip():
         orchestrators = split_orchestrators(env[ENV_ORCH], f"environment variable {ENV_ORCH}")
 
-    signer = normalize_url(signer_url) if signer_url else tok.signer or _env_url(env, ENV_SIGNER)
+    signer = (
+        _kw_url(signer_url, "signer_url") if signer_url else tok.signer or _env_url(env, ENV_SIGNER)
+    )
     discovery = (
-        normalize_url(discovery_url)
+        _kw_url(discovery_url, "discovery_url")
         if discovery_url
         else tok.discovery or _env_url(env, ENV_DISCOVERY)
     )
+    key = private_key or env.get(ENV_PRIVATE_KEY) or None
+    if key is not None and not _HEX_KEY.fullmatch(key.strip()):
+        where = "private_key" if private_key else f"environment variable {ENV_PRIVATE_KEY}"
+        raise ConfigError(f"{where} must be 32 bytes as hex (64 hex digits, optional 0x)")
+    if not orchestrators and not signer and not discovery:
+        raise ConfigError(
+            "no orchestrators configured: pass token= (from the dashboard, or `livepeer devnet`), "
+            "orch_url=, discovery_url= or signer_url=, or set LIVEPEER_TOKEN / LIVEPEER_ORCH_URL / "
+            "LIVEPEER_DISCOVERY_URL / LIVEPEER_SIGNER_URL"
+        )
     return Settings(
         orchestrators=orchestrators,
         signer_url=signer,
@@ -239,5 +298,12 @@ def resolve(
         timeout=float(timeout),
         max_retries=max_retries,
         max_price=max_price,
-        private_key=private_key or env.get(ENV_PRIVATE_KEY) or None,
+        private_key=key.strip() if key else None,
     )
+
+
+def _kw_url(value: str, name: str) -> str:
+    try:
+        return normalize_url(value)
+    except ConfigError:
+        raise ConfigError(f"{name} is not an http(s) URL") from None

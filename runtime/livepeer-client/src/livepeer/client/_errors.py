@@ -20,6 +20,7 @@ __all__ = [
     "Rejection",
     "SignerError",
     "TimeoutError",
+    "UsageError",
     "ValidationError",
 ]
 
@@ -66,21 +67,40 @@ class Rejection:
 class NoOrchestratorError(LivepeerError):
     """No orchestrator could serve the request; ``rejections`` says why for each candidate."""
 
-    def __init__(self, capability: str, rejections: Sequence[Rejection]) -> None:
+    def __init__(self, capability: str, rejections: Sequence[Rejection], *, hint: str = "") -> None:
         self.capability = capability
         self.rejections = tuple(rejections)
+        self.hint = hint
         detail = "; ".join(str(r) for r in self.rejections) or "no candidates were found"
-        super().__init__(f"no orchestrator available for {capability!r}: {detail}")
+        tail = f" ({hint})" if hint else ""
+        super().__init__(f"no orchestrator available for {capability!r}: {detail}{tail}")
 
 
 class CapabilityError(LivepeerError):
-    """The network does not offer the capability; ``available`` lists what it does offer."""
+    """The network does not offer the capability (or model); ``available`` lists what it does offer.
 
-    def __init__(self, capability: str, available: Sequence[str]) -> None:
+    ``suggestions`` holds the offered names closest to the one asked for (did you mean ...?).
+    """
+
+    def __init__(
+        self, capability: str, available: Sequence[str], *, what: str = "capability"
+    ) -> None:
+        import difflib
+
         self.capability = capability
         self.available = tuple(sorted(set(available)))
+        self.suggestions = tuple(
+            difflib.get_close_matches(capability, self.available, n=3, cutoff=0.6)
+        )
+        hint = (
+            " (did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?)"
+            if self.suggestions
+            else ""
+        )
         offered = ", ".join(self.available) or "nothing discoverable"
-        super().__init__(f"capability {capability!r} is not offered; the network offers: {offered}")
+        super().__init__(
+            f"{what} {capability!r} is not offered{hint}; the network offers: {offered}"
+        )
 
 
 class SignerError(LivepeerError):
@@ -105,13 +125,17 @@ class APIStatusError(LivepeerError):
         *,
         orchestrator: str,
         request_id: str | None = None,
+        hint: str = "",
     ) -> None:
         self.status_code = status_code
         self.body = bounded(body)
         self.orchestrator = orchestrator
         self.request_id = request_id
         rid = f" (request id {request_id})" if request_id else ""
-        super().__init__(f"{orchestrator} answered {status_code}{rid}: {bounded(self.body, 300)}")
+        tail = f" — {hint}" if hint else ""
+        super().__init__(
+            f"{orchestrator} answered {status_code}{rid}: {bounded(self.body, 300)}{tail}"
+        )
 
 
 class TimeoutError(LivepeerError, builtins.TimeoutError):
@@ -132,3 +156,7 @@ class LimitError(ProtocolError):
 
 class CertificateError(ConnectionError):
     """An orchestrator presented a TLS certificate other than the one pinned for it."""
+
+
+class UsageError(LivepeerError, TypeError):
+    """The API was used the wrong way, e.g. ``with`` on an async-only object (use ``async with``)."""

@@ -13,7 +13,15 @@ from urllib.parse import unquote_to_bytes
 
 from ._errors import ValidationError
 
-__all__ = ["FileOutput", "has_files", "is_file", "multipart_parts", "replace_urls"]
+__all__ = [
+    "FileOutput",
+    "has_files",
+    "is_file",
+    "is_file_list",
+    "multipart_body",
+    "multipart_parts",
+    "replace_urls",
+]
 
 Fetch = Callable[[str], tuple[bytes, str | None]]
 AsyncFetch = Callable[[str], Awaitable[tuple[bytes, str | None]]]
@@ -93,8 +101,32 @@ def is_file(value: object) -> bool:
     )
 
 
+def is_file_list(value: object) -> bool:
+    """A non-empty list of files: one multipart part per file, all under the field's name."""
+    return isinstance(value, (list, tuple)) and bool(value) and all(is_file(v) for v in value)
+
+
 def has_files(payload: Mapping[str, object] | None) -> bool:
-    return payload is not None and any(is_file(v) for v in payload.values())
+    return payload is not None and any(is_file(v) or is_file_list(v) for v in payload.values())
+
+
+def multipart_body(
+    payload: Mapping[str, object],
+) -> tuple[
+    dict[str, str],
+    dict[str, tuple[str, bytes | IO[bytes], str]]
+    | list[tuple[str, tuple[str, bytes | IO[bytes], str]]],
+]:
+    """Form fields and file parts; a list of files becomes one part per file under the same name (then the
+    parts are a list of pairs, else the usual mapping)."""
+    lists = {k: v for k, v in payload.items() if isinstance(v, (list, tuple)) and is_file_list(v)}
+    data, files = multipart_parts({k: v for k, v in payload.items() if k not in lists})
+    if not lists:
+        return data, files
+    parts = list(files.items())
+    for key, values in lists.items():
+        parts += [(key, _file_tuple(key, v)) for v in values]
+    return data, parts
 
 
 def _file_tuple(name: str, value: Any) -> tuple[str, bytes | IO[bytes], str]:

@@ -11,11 +11,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
 from . import _config, limits
+from . import _telemetry as telemetry
 from ._discovery import Candidate, discover
 from ._errors import (
     APIStatusError,
@@ -29,6 +30,7 @@ from ._errors import (
     Rejection,
     SignerError,
     TimeoutError,
+    ValidationError,
 )
 from ._files import FileOutput, replace_urls
 from ._http import (
@@ -53,18 +55,33 @@ from ._json import loads
 from ._orchinfo import OrchInfoClient
 from ._redact import headers_secrets, register_secrets, secrets_of_url
 from ._replies import check_ai_reply
-from ._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, Probe, Request, ai, apps, byoc, safe_url
+from ._routes import (
+    BUILTIN_PIPELINES,
+    BYOC_CAPABILITY_ID,
+    Probe,
+    Request,
+    ai,
+    apps,
+    byoc,
+    check_path,
+    safe_url,
+)
 from ._selection import Selector, rank, route_kind
 from ._signer import Identity, Signer
+from ._spend import Spend
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
 from ._transport import PinStore, async_client, sync_client
+from ._validate import check_capability, check_input, check_model, check_seconds
 
 if TYPE_CHECKING:
     from livepeer.capabilities import Capabilities
 
     from ._live import LiveSession
 
-__all__ = ["Gateway", "Offering"]
+__all__ = ["Gateway", "Offering", "Route"]
+
+Route = Literal["byoc", "app"]
+"""Force a route for a name offered both ways (docs/client.md "Routing"); ``None`` = BYOC first."""
 
 log = logging.getLogger("livepeer.client")
 DISCOVERY_TTL = 60.0
@@ -75,22 +92,71 @@ _ROUTES = {"ai": ai, "byoc": byoc, "apps": apps}
 
 @dataclass(frozen=True)
 class Offering:
-    """One capability an orchestrator offers: ``livepeer capabilities`` prints these."""
+    """One capability an orchestrator offers: ``livepeer capabilities`` prints these.
+
+    ``route`` is ``byoc``, ``ai`` (built-in pipeline) or ``app`` (live-runner app); ``price_per_unit`` is in
+    wei per ``unit`` (``wei/second``, ``wei/pixel``, ``wei/720p-pixel-second``, ``wei/session``), ``None``
+    when the orchestrator did not say; ``capacity`` is free capacity when known.
+    """
 
     capability: str
     orchestrator: str
     route: str
     price_per_unit: float | None = None
     unit: str | None = None
+    capacity: int | None = None
+
+
+# Live-runner price units (PROTOCOL §10) as the table shows them, so every price reads "wei per X".
+_APP_UNITS = {
+    "seconds": "wei/second",
+    "720p-pixel-seconds": "wei/720p-pixel-second",
+    "fixed": "wei/session",
+}
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _setup_logging() -> None:
+    """``LIVEPEER_LOG=debug|info|warning|error`` logs to stderr; unset or empty leaves logging to the app."""
     level = os.environ.get("LIVEPEER_LOG", "").strip().lower()
-    if level in ("debug", "info") and not log.handlers:
+    if not level:
+        return
+    if level not in _LEVELS:
+        raise ConfigError(
+            f"environment variable LIVEPEER_LOG={level[:20]!r} is not a level; "
+            f"use one of {', '.join(_LEVELS)}"
+        )
+    if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        # The handler keeps the chosen level even when the logger is lowered (the CLI's progress line).
+        handler.setLevel(_LEVELS[level])
         log.addHandler(handler)
-        log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+    log.setLevel(_LEVELS[level])
+
+
+def _check_call(
+    capability: object,
+    input: object,
+    model: object,
+    timeout: object,
+    route: object,
+    input_name: str = "input",
+) -> None:
+    """Per-call arguments, checked when the verb is called (before any I/O, also for lazy streams)."""
+    check_capability(capability)
+    check_input(input, input_name)
+    check_model(model)
+    check_seconds(timeout, "timeout", optional=True)
+    if route not in (None, "byoc", "app"):
+        raise ValidationError(f"route must be None, 'byoc' or 'app', got {route!r}")
 
 
 class _Core:
@@ -103,6 +169,16 @@ class _Core:
         self._candidates: tuple[float, list[Candidate], list[Rejection]] | None = None
         self._lock = threading.Lock()
         self._flights = Flights()
+
+    def identity(self) -> Op[Identity]:
+        """The signer's identity; a signer that does not answer gets a hint on what to check."""
+        try:
+            ident: Identity = yield from self.signer.identity()
+        except ConnectionError as exc:
+            if type(exc) is not ConnectionError:
+                raise  # a protocol violation, not an absent signer
+            raise ConnectionError(f"{exc} ({_NOTHING_ANSWERED})") from None
+        return ident
 
     def candidates(self) -> Op[tuple[list[Candidate], list[Rejection]]]:
         with self._lock:
@@ -122,6 +198,9 @@ class _Core:
             found, rejections = yield from discover(self.settings)
         finally:
             self._flights.done("discovery")
+        if found and rejections:
+            # A degraded path: the configured discovery failed and a fallback source answered.
+            log.warning("discovery fell back: %s", "; ".join(str(r) for r in rejections))
         if found:
             with self._lock:
                 self._candidates = (time.monotonic(), found, rejections)
@@ -134,15 +213,16 @@ class _Core:
         model: str | None,
         timeout: float | None,
         stream: bool,
+        route: Route | None = None,
+        path: str = "",
     ) -> Op[tuple[Reply, Probe, Request]]:
         """Select, attempt, fail over; return the first successful reply."""
-        if not isinstance(capability, str) or not capability.strip():
-            raise ConfigError("capability must be a non-empty string")
-        if payload is not None and not isinstance(payload, Mapping):
-            raise ConfigError("input must be a mapping of field names to values")
+        _check_call(capability, payload, model, timeout, route)
+        check_path(capability, path)
         if capability in BUILTIN_PIPELINES:
             # The Go gateway's defaults (model id included) apply before orchestrators are selected.
             payload, model = ai.prepare(capability, payload, model)
+        started = time.monotonic()
         req = Request(
             capability,
             model,
@@ -150,41 +230,55 @@ class _Core:
             uuid.uuid4().hex,
             Deadline(timeout if timeout is not None else self.settings.timeout),
             stream,
+            path,
         )
-        ident: Identity = yield from self.signer.identity()
+        ident: Identity = yield from self.identity()
         candidates, rejections = yield from self.candidates()
         if not candidates:
-            raise NoOrchestratorError(capability, rejections)
+            raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
         last: dict[str, str] = {}
         if (
             len(candidates) == 1
             and not self.signer.onchain
             and self.settings.max_price is None
             and route_kind(capability) == "byoc"
-            and not self.selector.cached(candidates[0].url, capability, model)
+            and route != "app"
+            and not self.selector.cached(candidates[0].url, capability, model, route)
         ):
             # Offchain with one orchestrator there is nothing to rank and nothing to pay: skip the
             # probe round trip. Any failure falls through to the normal probe-and-select path.
             guess = Probe(candidates[0].url, "byoc", ok=True)
-            outcome = yield from self._attempt(guess, req, ident)
+            log.debug("%s: trying %s (byoc route, unprobed), attempt 1", capability, guess.url)
+            outcome = yield from self._traced_attempt(guess, req, ident, route)
             if isinstance(outcome, Reply):
-                self.selector.store(guess, capability, model)
+                self.selector.store(guess, capability, model, route)
+                _log_done(req, guess, outcome, started, 1)
                 return outcome, guess, req
+            log.info("%s: %s failed (%s); probing", capability, guess.url, outcome.reason)
             last[outcome.orchestrator] = outcome.reason
             # That request was this call's first BYOC attempt there: round 0 must not send it again
             # at once (a live-runner app found by the probe is another route, and is tried).
             sent = guess.url
         else:
             sent = None
+        attempts = 0
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
-                yield Sleep(req.deadline.cap(backoff(rnd - 1)))
+                pause = req.deadline.cap(backoff(rnd - 1))
+                log.info(
+                    "%s: retry round %d of %d in %.2fs (%s)",
+                    capability, rnd, self.settings.max_retries, pause,
+                    "; ".join(f"{u}: {r}" for u, r in last.items()) or "no usable orchestrator",
+                )  # fmt: skip
+                yield Sleep(pause)
             probes = yield from self.selector.probe(
-                candidates, capability, model, ident, req.deadline, retry_failed=rnd > 0
-            )
+                candidates, capability, model, ident, req.deadline, retry_failed=rnd > 0,
+                route=route,
+            )  # fmt: skip
             usable, rejected = rank(probes, self.settings.max_price)
             for r in rejected:
                 last[r.orchestrator] = r.reason
+                log.debug("%s: %s not usable: %s", capability, r.orchestrator, r.reason)
             if not usable:
                 if (
                     rnd == 0
@@ -198,36 +292,65 @@ class _Core:
             for probe in usable:
                 if rnd == 0 and probe.url == sent and probe.kind == "byoc":
                     continue
-                outcome = yield from self._attempt(probe, req, ident)
+                attempts += 1
+                log.debug(
+                    "%s: trying %s (%s route), attempt %d",
+                    capability, probe.url, probe.kind, attempts,
+                )  # fmt: skip
+                outcome = yield from self._traced_attempt(probe, req, ident, route)
                 if isinstance(outcome, Reply):
+                    _log_done(req, probe, outcome, started, attempts)
                     return outcome, probe, req
                 last[outcome.orchestrator] = outcome.reason
-                self.selector.mark_failed(probe, capability, model, outcome.reason)
-        raise NoOrchestratorError(
-            capability, [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
-        )
+                log.info(
+                    "%s: failover from %s (%s route): %s",
+                    capability, probe.url, probe.kind, outcome.reason,
+                )  # fmt: skip
+                self.selector.mark_failed(probe, capability, model, outcome.reason, route)
+        rejections = [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]
+        raise NoOrchestratorError(capability, rejections, hint=_unreachable_hint(rejections))
 
-    def _attempt(self, probe: Probe, req: Request, ident: Identity) -> Op[Reply | Rejection]:
-        route = _ROUTES[probe.kind]
+    def _traced_attempt(
+        self, probe: Probe, req: Request, ident: Identity, route: Route | None = None
+    ) -> Op[Reply | Rejection]:
+        """``_attempt`` inside an OpenTelemetry span (a no-op without the ``otel`` extra)."""
+        with telemetry.attempt_span(probe.url, probe.kind) as span:
+            outcome = yield from self._attempt(probe, req, ident, route)
+            if isinstance(outcome, Rejection):
+                span.set(
+                    {"livepeer.failover.reason": outcome.reason[:200], "error.type": "rejected"}
+                )
+            else:
+                span.set({"http.response.status_code": outcome.status})
+            return outcome
+
+    def _attempt(
+        self, probe: Probe, req: Request, ident: Identity, route: Route | None = None
+    ) -> Op[Reply | Rejection]:
         repaid = False
         refreshes = 0
         while True:
+            handler = _ROUTES[probe.kind]
             try:
-                reply: Reply = yield from route.attempt(
+                reply: Reply = yield from handler.attempt(
                     self.signer, ident, probe, req, force_payment=repaid
                 )
             except (ConnectionError, TimeoutError) as exc:
                 if req.deadline.remaining() <= 0:
                     raise TimeoutError(f"deadline of {req.deadline.seconds:g}s exceeded") from None
-                return Rejection(probe.url, str(exc))
+                return Rejection(probe.url, str(exc) or type(exc).__name__)
             except SignerError as exc:
                 if exc.status_code == 480 and refreshes < MAX_SIGNER_REFRESH:
                     # Ticket params or auth token went stale: re-probe this orchestrator, same state.
                     refreshes += 1
-                    self.selector.forget(probe.url, req.capability, req.model)
+                    # The re-probe keeps this attempt's route: it must not switch the billing model.
+                    pinned = route or ("app" if probe.kind == "apps" else "byoc")
+                    self.selector.forget(probe.url, req.capability, req.model, route)
+                    self.selector.forget(probe.url, req.capability, req.model, pinned)
                     fresh = yield from self.selector.probe(
-                        [Candidate(probe.url)], req.capability, req.model, ident, req.deadline
-                    )
+                        [Candidate(probe.url)], req.capability, req.model, ident, req.deadline,
+                        route=pinned,
+                    )  # fmt: skip
                     if not fresh[0].ok:
                         return Rejection(probe.url, fresh[0].reason)
                     probe = fresh[0]
@@ -240,6 +363,20 @@ class _Core:
                 return reply
             # Only low credit is fixed by paying, and only once; "Could not verify job creds", unknown
             # capabilities and the rest are refusals a payment cannot change (issue 11).
+            if (
+                probe.kind == "byoc"
+                and reply.status == 400
+                and b"verify job creds" in reply.body[:300]
+            ):
+                raise APIStatusError(
+                    reply.status,
+                    reply.body,
+                    orchestrator=probe.url,
+                    request_id=req.request_id,
+                    hint="this on-chain orchestrator verifies BYOC job signatures made with the payer's "
+                    "key: pass private_key= or set LIVEPEER_PRIVATE_KEY (`livepeer devnet --onchain` "
+                    'prints one); see docs/client.md "Signer and payments"',
+                )
             if probe.kind == "byoc" and byoc.is_low_balance(reply):
                 if not repaid and byoc.is_onchain(probe) and probe.price > 0:
                     repaid = True
@@ -264,6 +401,7 @@ class _Core:
             and capability not in names
             and not any(n.startswith(capability + "/") for n in names)
         ):
+            # Suggestions and the list cover every name offered: BYOC, pipeline/model and apps.
             raise CapabilityError(capability, sorted(names))
 
     def offerings(
@@ -290,13 +428,45 @@ class _Core:
                 out.extend(_offerings_from_info(c.url, info.body))
             if isinstance(disc, Reply) and disc.status == 200:
                 out.extend(_offerings_from_discovery(c.url, disc.body))
-        seen: set[tuple[str, str]] = set()
-        unique = []
+        # One row per (name, orchestrator, route); a priced row beats an unpriced duplicate.
+        best: dict[tuple[str, str, str], Offering] = {}
         for o in out:
-            if (o.capability, o.orchestrator) not in seen:
-                seen.add((o.capability, o.orchestrator))
-                unique.append(o)
-        return unique
+            key = (o.capability, o.orchestrator, o.route)
+            have = best.get(key)
+            if have is None:
+                best[key] = o
+            elif have.price_per_unit is None or have.capacity is None:
+                best[key] = Offering(
+                    o.capability, o.orchestrator, o.route,
+                    have.price_per_unit if have.price_per_unit is not None else o.price_per_unit,
+                    have.unit or o.unit,
+                    have.capacity if have.capacity is not None else o.capacity,
+                )  # fmt: skip
+        return list(best.values())
+
+
+def _log_done(req: Request, probe: Probe, reply: Reply, started: float, attempts: int) -> None:
+    log.info(
+        "%s: %s via %s route, status %d, %.3fs, attempt %d",
+        req.capability, probe.url, probe.kind, reply.status, time.monotonic() - started, attempts,
+    )  # fmt: skip
+
+
+_UNREACHABLE = ("refused", "connect", "unreachable", "name or service", "resolve")
+_NOTHING_ANSWERED = (
+    "is it running and the URL right? For a local network start `livepeer devnet` and use the "
+    "token it prints"
+)
+
+
+def _unreachable_hint(rejections: Sequence[Rejection]) -> str:
+    """What to check when nothing answered at all (the usual first-run mistake)."""
+    if not rejections or not all(
+        any(word in r.reason.lower() for word in _UNREACHABLE) for r in rejections
+    ):
+        return ""
+    where = ", ".join(sorted({r.orchestrator for r in rejections}))
+    return f"nothing answered at {where}: {_NOTHING_ANSWERED}"
 
 
 def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
@@ -321,8 +491,18 @@ def _offerings_from_discovery(url: str, body: bytes) -> list[Offering]:
                     and price >= 0
                 ):
                     shown = float(price)
+                avail = r.get("capacity_available")
                 out.append(
-                    Offering(r["app"], url, "app", shown, unit if isinstance(unit, str) else None)
+                    Offering(
+                        r["app"],
+                        url,
+                        "app",
+                        shown,
+                        _APP_UNITS.get(unit, unit) if isinstance(unit, str) else None,
+                        avail
+                        if isinstance(avail, int) and not isinstance(avail, bool) and avail >= 0
+                        else None,
+                    )
                 )
     return out
 
@@ -347,8 +527,15 @@ def _offerings_from_info(url: str, body: bytes) -> list[Offering]:
     per = info.capabilities.constraints.PerCapability
     for cap_id, constraints in per.items():
         if cap_id in names:
-            for model in constraints.models:
-                out.append(Offering(f"{names[cap_id]}/{model}", url, "ai"))
+            for model, constraint in constraints.models.items():
+                out.append(
+                    Offering(
+                        f"{names[cap_id]}/{model}",
+                        url,
+                        "ai",
+                        capacity=max(constraint.capacity - constraint.capacityInUse, 0),
+                    )
+                )
     return out
 
 
@@ -381,9 +568,38 @@ def _decode(reply: Reply, probe: Probe, gw: Gateway, capability: str) -> object:
 
 
 class Gateway:
-    """Entry point to the network; reuse one across calls.
+    """Entry point to the network; reuse one across calls (thread-safe, sync and async).
 
     ``gw = Gateway(token=TOKEN); gw.run("text-reversal", input={"text": "hi"})``
+
+    Every argument is optional; an explicit argument beats the token, which beats the ``LIVEPEER_*``
+    environment variables. Wrong types or values raise ``ConfigError`` naming the argument, here, before
+    any network I/O; so does a configuration that names no orchestrator source at all.
+
+    Args:
+        token: Base64 configuration token (from the dashboard, or the one ``livepeer devnet`` prints);
+            default ``$LIVEPEER_TOKEN``. Its fields: orchestrators, signer, signer_headers, discovery,
+            discovery_headers.
+        signer_url: Remote signer that signs orchestrator requests and pays (``$LIVEPEER_SIGNER_URL``).
+        signer_headers: Headers sent to the signer, e.g. ``{"Authorization": "Bearer ..."}`` (never logged).
+        discovery_url: URL listing orchestrators (``$LIVEPEER_DISCOVERY_URL``); default: the signer's
+            ``/discover-orchestrators``.
+        discovery_headers: Headers sent to the discovery URL (never logged).
+        orch_url: Orchestrator URL(s) to use instead of discovery: one URL, a comma-separated string or a
+            list (``$LIVEPEER_ORCH_URL``). ``host:port`` means ``https://host:port``.
+        timeout: Default overall deadline per call in seconds (finite, > 0; default 60).
+        max_retries: Extra rounds over all orchestrators after every one failed (0..100; default 2).
+        max_price: Highest acceptable price in wei per the capability's unit (finite, >= 0); dearer
+            orchestrators are skipped.
+        http_client: An ``httpx.Client`` / ``httpx.AsyncClient`` to use for orchestrator calls (left open
+            by ``close()``).
+        private_key: Hex key (64 digits) that signs on-chain BYOC jobs and the tickets that pay for
+            them (``$LIVEPEER_PRIVATE_KEY``; needs the ``local-key`` extra; docs/client.md).
+        max_spend: Wei this Gateway may pay in total (expected value of tickets; ``eth()``/``gwei()``
+            help); a payment that would cross it is not sent (``BudgetExceededError``; docs/spend.md).
+        max_spend_per_call: Wei one ``run``/``stream`` call or one live session may pay.
+
+    ``LIVEPEER_LOG=debug|info|warning|error`` logs calls, retries and failovers to stderr.
     """
 
     def __init__(
@@ -400,21 +616,31 @@ class Gateway:
         max_price: float | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         private_key: str | None = None,
+        max_spend: int | None = None,
+        max_spend_per_call: int | None = None,
     ) -> None:
         _setup_logging()
+        if http_client is not None and not isinstance(
+            http_client, (httpx.Client, httpx.AsyncClient)
+        ):
+            raise ConfigError(
+                f"http_client must be an httpx.Client or httpx.AsyncClient, not {type(http_client).__name__}"
+            )
+        spend = Spend(max_spend=max_spend, max_spend_per_call=max_spend_per_call)
         self._settings = _config.resolve(
             token=token,
             signer_url=signer_url,
             signer_headers=signer_headers,
             discovery_url=discovery_url,
             discovery_headers=discovery_headers,
-            orch_url=orch_url if orch_url is None or isinstance(orch_url, str) else list(orch_url),
+            orch_url=orch_url,
             timeout=timeout,
             max_retries=max_retries,
             max_price=max_price,
             private_key=private_key,
         )
         self._core = _Core(self._settings)
+        self._core.signer.spend = spend
         self._user_client = http_client
         self._sync: SyncIO | None = None
         self._async: AsyncIO | None = None
@@ -429,6 +655,11 @@ class Gateway:
 
     def __repr__(self) -> str:
         return f"Gateway({self._settings!r})"
+
+    @property
+    def spend(self) -> Spend:
+        """What this Gateway has paid (expected value of tickets, wei) and its budgets: ``gw.spend.summary()``."""
+        return self._core.signer.spend
 
     @property
     def settings(self) -> _config.Settings:
@@ -524,14 +755,36 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
+        path: str = "",
     ) -> object:
         """Call a capability and return its decoded result.
 
         ``gw.run("text-reversal", input={"text": "hello"})``
+
+        Args:
+            capability: A BYOC name (``text-reversal``), a built-in pipeline (``text-to-image``) or a
+                live-runner app (``pipeline/model``); ``livepeer capabilities`` lists them.
+            input: The request body: JSON values, or files (``Path``, ``bytes``, binary file objects) as
+                top-level values, which are sent as multipart.
+            model: The model to ask for (built-in pipelines: the model id; apps: ``capability/model``).
+            timeout: Overall deadline in seconds for every attempt together (default: the Gateway's).
+            route: ``"byoc"`` or ``"app"`` to force the route of a name offered both ways; default
+                BYOC first (docs/client.md "Routing").
+            path: BYOC only: the path under ``/process/request/`` the orchestrator appends to the worker's
+                URL, e.g. ``"items/42"`` (default: the worker URL itself).
+
+        Returns JSON as Python values, text as ``str``, media as ``FileOutput``.
         """
-        reply, probe, _ = drive(
-            self._core.execute(capability, input, model, timeout, False), self._sync_io()
-        )
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
+            reply, probe, _ = drive(
+                self._core.execute(capability, input, model, timeout, False, route, path),
+                self._sync_io(),
+            )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self, capability)
 
     async def run_async(
@@ -541,11 +794,19 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
+        path: str = "",
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
-        reply, probe, _ = await adrive(
-            self._core.execute(capability, input, model, timeout, False), self._async_io()
-        )
+        with (
+            telemetry.call_span("run", capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
+            reply, probe, _ = await adrive(
+                self._core.execute(capability, input, model, timeout, False, route, path),
+                self._async_io(),
+            )
+            _traced(span, probe, paid.spent_wei)
         return _decode(reply, probe, self, capability)
 
     def stream(
@@ -555,17 +816,29 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
+        path: str = "",
     ) -> StreamResponse:
-        """Open a server-sent event stream lazily.
+        """Open a server-sent event stream lazily (arguments as for ``run``).
 
         ``with gw.stream("token-stream", input={"text": "a b"}) as s: [ev.data for ev in s]``
         """
+        _check_call(capability, input, model, timeout, route)
+        check_path(capability, path)
 
         def opener() -> OpenStream:
-            reply, probe, req = drive(
-                self._core.execute(capability, input, model, timeout, True), self._sync_io()
-            )
-            return _as_open_stream(reply, probe, req)
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
+                reply, probe, req = drive(
+                    self._core.execute(capability, input, model, timeout, True, route, path),
+                    self._sync_io(),
+                )
+                _traced(span, probe, paid.spent_wei)
+            opened = _as_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return StreamResponse(opener, timeout=timeout or self._settings.timeout)
 
@@ -576,14 +849,26 @@ class Gateway:
         input: Mapping[str, object] | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        route: Route | None = None,
+        path: str = "",
     ) -> AsyncStreamResponse:
         """``async with gw.stream_async("token-stream", input={...}) as s: async for ev in s: ...``"""
+        _check_call(capability, input, model, timeout, route)
+        check_path(capability, path)
 
         async def opener() -> AsyncOpenStream:
-            reply, probe, req = await adrive(
-                self._core.execute(capability, input, model, timeout, True), self._async_io()
-            )
-            return _as_async_open_stream(reply, probe, req)
+            with (
+                telemetry.call_span("stream", capability, model) as span,
+                self.spend._call(capability, uuid.uuid4().hex) as paid,
+            ):
+                reply, probe, req = await adrive(
+                    self._core.execute(capability, input, model, timeout, True, route, path),
+                    self._async_io(),
+                )
+                _traced(span, probe, paid.spent_wei)
+            opened = _as_async_open_stream(reply, probe, req)
+            opened.cost_wei = paid.spent_wei
+            return opened
 
         return AsyncStreamResponse(opener, timeout=timeout or self._settings.timeout)
 
@@ -599,9 +884,15 @@ class Gateway:
         """``async with gw.live("live-video-to-video", model="noop") as session: ...`` (async only).
 
         Entering selects an orchestrator, pays and starts the job; leaving closes every channel, stops
-        payments and ends the job, also on error or cancellation.
+        payments and ends the job, also on error or cancellation. ``params`` are the job's parameters
+        (JSON values); ``request_id`` / ``stream_id`` default to fresh random ids.
         """
         from ._live import open_session
+
+        _check_call(capability, params, model, None, None, "params")
+        for value, name in ((request_id, "request_id"), (stream_id, "stream_id")):
+            if value is not None:
+                check_capability(value, name)
 
         return open_session(
             self, capability, model=model, params=params, request_id=request_id, stream_id=stream_id
@@ -616,14 +907,30 @@ class Gateway:
         return await adrive(self._offerings_op(), self._async_io())
 
     def _offerings_op(self) -> Op[list[Offering]]:
-        ident = yield from self._core.signer.identity()
+        ident = yield from self._core.identity()
         candidates, rejections = yield from self._core.candidates()
         if not candidates:
-            raise NoOrchestratorError("(any)", rejections)
+            raise NoOrchestratorError("(any)", rejections, hint=_unreachable_hint(rejections))
         found: list[Offering] = yield from self._core.offerings(
             candidates, ident, Deadline(self._settings.timeout)
         )
         return found
+
+    async def _raise_if_model_unknown(self, capability: str, model: str | None) -> None:
+        """CapabilityError listing the offered models when no orchestrator offers ``model``.
+
+        Only a non-empty offer list proves absence; any failure to list leaves the caller's error as is.
+        """
+        if not model:
+            return
+        try:
+            offers = await self.list_capabilities_async()
+        except LivepeerError:
+            return
+        prefix = capability + "/"
+        models = {o.capability[len(prefix) :] for o in offers if o.capability.startswith(prefix)}
+        if models and model not in models:
+            raise CapabilityError(model, sorted(models), what=f"{capability} model")
 
     @property
     def capabilities(self) -> Capabilities:
@@ -699,6 +1006,16 @@ def _register_secrets(settings: _config.Settings) -> None:
     if settings.private_key:
         values.append(settings.private_key)
     register_secrets(values)
+
+
+def _traced(span: telemetry.Handle, probe: Probe, cost_wei: int) -> None:
+    span.set(
+        {
+            "livepeer.orchestrator": telemetry.origin(probe.url),
+            "livepeer.route": probe.kind,
+            "livepeer.cost_wei": cost_wei,
+        }
+    )
 
 
 def _close_async_quietly(client: httpx.AsyncClient) -> None:

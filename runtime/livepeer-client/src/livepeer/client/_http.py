@@ -73,7 +73,12 @@ class Call:
     json: object = None
     content: bytes | None = None
     data: Mapping[str, str] | None = None
-    files: Mapping[str, tuple[str, bytes | IO[bytes], str]] | None = None
+    # a mapping, or (name, file) pairs when one field carries several files
+    files: (
+        Mapping[str, tuple[str, bytes | IO[bytes], str]]
+        | Sequence[tuple[str, tuple[str, bytes | IO[bytes], str]]]
+        | None
+    ) = None
     timeout: float = 10.0
     service: bool = False
     stream: bool = False

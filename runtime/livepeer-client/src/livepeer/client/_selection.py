@@ -24,7 +24,10 @@ log = logging.getLogger("livepeer.client")
 PROBE_TIMEOUT = 2.0
 # Capacities above this are not a real orchestrator's (go-livepeer counts concurrent sessions).
 MAX_CAPACITY = 100_000
-PROBE_CONCURRENCY = 8
+# As wide as the connection pool (32, _gateway.Gateway._limits): a cold call with many discovered orchestrators
+# waits for probe waves, not CPU. Measured on the devnet with 50 orchestrators, fresh Gateway, interleaved:
+# 8 in flight 1081 ms, 16 548 ms, 50 566 ms (median of 4 rounds; bench/run.py has the scaling table).
+PROBE_CONCURRENCY = 32
 OK_TTL = 30.0
 FAIL_TTL = 5.0
 
@@ -88,6 +91,7 @@ class _Key:
     url: str
     capability: str
     model: str | None
+    route: str | None = None
 
 
 class Selector:
@@ -108,21 +112,34 @@ class Selector:
         ttl = self.ok_ttl if p.ok else self.fail_ttl
         return p if now - p.created < ttl else None
 
-    def cached(self, url: str, capability: str, model: str | None) -> bool:
-        return self._fresh(_Key(url, capability, model), time.monotonic()) is not None
+    def cached(
+        self, url: str, capability: str, model: str | None, route: str | None = None
+    ) -> bool:
+        return self._fresh(_Key(url, capability, model, route), time.monotonic()) is not None
 
-    def store(self, probe: Probe, capability: str, model: str | None) -> None:
+    def store(
+        self, probe: Probe, capability: str, model: str | None, route: str | None = None
+    ) -> None:
         with self._lock:
-            self._cache[_Key(probe.url, capability, model)] = probe
+            self._cache[_Key(probe.url, capability, model, route)] = probe
 
-    def mark_failed(self, probe: Probe, capability: str, model: str | None, reason: str) -> None:
+    def mark_failed(
+        self,
+        probe: Probe,
+        capability: str,
+        model: str | None,
+        reason: str,
+        route: str | None = None,
+    ) -> None:
         """Remember a failed call so the next request does not start with this orchestrator."""
         failed = Probe(probe.url, probe.kind, ok=False, reason=reason, reachable=False)
-        self.store(failed, capability, model)
+        self.store(failed, capability, model, route)
 
-    def forget(self, url: str, capability: str, model: str | None) -> None:
+    def forget(
+        self, url: str, capability: str, model: str | None, route: str | None = None
+    ) -> None:
         with self._lock:
-            self._cache.pop(_Key(url, capability, model), None)
+            self._cache.pop(_Key(url, capability, model, route), None)
 
     def clear(self) -> None:
         with self._lock:
@@ -137,24 +154,35 @@ class Selector:
         deadline: Deadline,
         *,
         retry_failed: bool = False,
+        route: str | None = None,
     ) -> Op[list[Probe]]:
         """Probe every candidate not in the cache (in parallel, bounded); return all probes.
 
         ``retry_failed`` re-probes candidates whose cached probe failed (a new retry round).
+        ``route`` (docs/client.md "Routing"): ``None`` = BYOC first, a live-runner app only when named
+        exactly or when the orchestrator has no BYOC capability of that name; ``"byoc"`` / ``"app"`` = only that.
         """
         now = time.monotonic()
         kind = route_kind(capability)
         probes: dict[str, Probe] = {}
         todo: list[Candidate] = []
         for c in candidates:
-            cached = self._fresh(_Key(c.url, capability, model), now)
+            cached = self._fresh(_Key(c.url, capability, model, route), now)
             if cached is not None and (cached.ok or not retry_failed):
                 probes[c.url] = cached
                 continue
-            runner = apps.find_runner(c.runners, capability, model) if kind == "byoc" else None
+            runner = None
+            if kind == "byoc" and route != "byoc":
+                runner = apps.find_runner(c.runners, capability, model)
+                if (
+                    route is None
+                    and runner is not None
+                    and not apps.names_exactly(runner, capability, model)
+                ):
+                    runner = None  # a prefix match only: BYOC is probed first (billing model)
             if runner is not None:
                 p = apps.probe_from_runner(c.url, runner)
-                self.store(p, capability, model)
+                self.store(p, capability, model, route)
                 probes[c.url] = p
             else:
                 todo.append(c)
@@ -163,7 +191,7 @@ class Selector:
         mine: list[Candidate] = []
         with self._lock:
             for c in todo:
-                key = _Key(c.url, capability, model)
+                key = _Key(c.url, capability, model, route)
                 flight = self._flights.get(key)
                 if flight is None:
                     self._flights[key] = threading.Event()
@@ -171,15 +199,17 @@ class Selector:
                 else:
                     waiting.append((c, flight))
         try:
-            yield from self._probe_now(mine, capability, model, ident, deadline, kind, probes)
+            yield from self._probe_now(
+                mine, capability, model, ident, deadline, kind, probes, route
+            )
         finally:
             with self._lock:
                 for c in mine:
-                    self._flights.pop(_Key(c.url, capability, model)).set()
+                    self._flights.pop(_Key(c.url, capability, model, route)).set()
         if waiting:
             yield Wait([ev for _, ev in waiting], deadline.cap(PROBE_TIMEOUT * 2))
             for c, _ in waiting:
-                done = self._fresh(_Key(c.url, capability, model), time.monotonic())
+                done = self._fresh(_Key(c.url, capability, model, route), time.monotonic())
                 probes[c.url] = done or Probe(c.url, kind, ok=False, reason="probe did not finish")
         return [probes[c.url] for c in candidates]
 
@@ -192,7 +222,20 @@ class Selector:
         deadline: Deadline,
         kind: str,
         probes: dict[str, Probe],
+        route: str | None = None,
     ) -> Op[None]:
+        if todo and kind == "byoc" and route == "app":
+            timeout = deadline.cap(PROBE_TIMEOUT)
+            listed: list[Reply | LivepeerError] = yield Parallel(
+                [apps.probe_call(c.url, timeout) for c in todo], PROBE_CONCURRENCY
+            )
+            for c, r in zip(todo, listed, strict=True):
+                probes[c.url] = apps.read_probe(c.url, capability, model, r) or Probe(
+                    c.url, "apps", ok=False, reason=f"no live-runner app {capability!r}",
+                    offers=False, reachable=isinstance(r, Reply),
+                )  # fmt: skip
+                self.store(probes[c.url], capability, model, route)
+            return
         if todo:
             timeout = deadline.cap(PROBE_TIMEOUT)
             calls: list[Call | InfoCall] = [
@@ -205,7 +248,7 @@ class Selector:
             second: list[Candidate] = []
             for c, r in zip(todo, results, strict=True):
                 p = _read(kind, c.url, capability, model, r)
-                if kind != "ai" and not p.ok and p.reachable:
+                if kind != "ai" and not p.ok and p.reachable and route != "byoc":
                     second.append(c)
                 probes[c.url] = p
             if second:
@@ -219,7 +262,7 @@ class Selector:
                     if p_app is not None:
                         probes[c.url] = p_app
             for c in todo:
-                self.store(probes[c.url], capability, model)
+                self.store(probes[c.url], capability, model, route)
 
 
 def _read_app(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from ._config import join_path
 from ._errors import ConfigError, PaymentError, SignerError, bounded
 from ._http import Call, Flights, Op, Reply, Wait
+from ._spend import Spend, payment_expected_value
+
+log = logging.getLogger("livepeer.client")
 
 if TYPE_CHECKING:
     from ._proto import lp_rpc_pb2 as pb
@@ -170,6 +174,8 @@ class Signer:
         # so it must not start on ticket parameters an earlier chain used (pm/recipient.go:369-393).
         self.ai_sessions: set[bytes] = set()
         self._ephemeral: _LocalKey | None = None
+        # Every payment passes the Gateway's ledger, which records it and enforces the budgets (_spend.py).
+        self.spend = Spend()
         # Last sender nonce used per recipient rand hash (go-livepeer refuses a repeated nonce).
         self._nonces: dict[bytes, int] = {}
 
@@ -265,7 +271,13 @@ class Signer:
         return key.address, key.personal_sign_hash(str(job["request"]) + str(job["parameters"]))
 
     def byoc_payment(
-        self, token: Mapping[str, Any], *, price: tuple[int, int], seconds: int
+        self,
+        token: Mapping[str, Any],
+        *,
+        price: tuple[int, int],
+        seconds: int,
+        orchestrator: str = "",
+        capability: str = "",
     ) -> str | None:
         """``Livepeer-Payment`` with tickets for ``seconds`` of ``price``, signed by the local key.
 
@@ -301,6 +313,16 @@ class Signer:
                 raise PaymentError(
                     "these ticket parameters carry no more sender nonces; fetch a fresh /process/token"
                 )
+            # The budget check comes before the nonces are used: a refused payment costs nothing.
+            self.spend._authorize(
+                capability=capability,
+                orchestrator=orchestrator or str(token.get("service_addr") or ""),
+                tickets=last - first + 1,
+                expected=ev * (last - first + 1),
+                price_per_unit=price[0],
+                pixels_per_unit=price[1],
+                unit="seconds",
+            )
             self._nonces[params.recipient_rand_hash] = last
             if len(self._nonces) > 4096:
                 self._nonces.pop(next(iter(self._nonces)))
@@ -359,6 +381,7 @@ class Signer:
             new_state = data.get("state")
         except (ValueError, KeyError, TypeError):
             raise SignerError("signer /generate-live-payment returned malformed JSON") from None
+        self._authorize_remote(key, tokens, billing=billing)
         with self._lock:
             st.state = new_state if isinstance(new_state, dict) else st.state
             st.info = orchestrator_info
@@ -369,6 +392,40 @@ class Signer:
         with self._lock:
             st = self.states.get(key)
             return st.info if st is not None else None
+
+    def _authorize_remote(
+        self, key: tuple[str, str], tokens: PaymentTokens, *, billing: str | None
+    ) -> None:
+        """Ledger and budgets for a signer-made bundle, before it is sent; over budget, drop the chain too."""
+        valued = payment_expected_value(tokens.payment)
+        if valued is None:
+            if self.spend.has_budget:
+                self.forget(key)
+                raise PaymentError(
+                    "the signer returned a payment that is not a valid Payment message, so its cost is "
+                    "unknown; with a budget set it is not sent"
+                )
+            log.debug("signer payment for %s is not a readable Payment; not counted", key[0])
+            return
+        tickets, expected, per_unit, pixels = valued
+        unit = {"lv2v": "720p-pixel-seconds", "live": "seconds", "fixed": "fixed"}.get(
+            billing or "", "pixels"
+        )
+        try:
+            self.spend._authorize(
+                capability=key[1],
+                orchestrator=key[0],
+                tickets=tickets,
+                expected=expected,
+                price_per_unit=per_unit,
+                pixels_per_unit=pixels,
+                unit=unit,
+            )
+        except PaymentError:
+            # The signer already counted this bundle as credit at the orchestrator; a chain that
+            # believes in credit that was never delivered must not be continued.
+            self.forget(key)
+            raise
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drop a state chain (after 481/400 the chain is unusable)."""

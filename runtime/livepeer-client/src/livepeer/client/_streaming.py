@@ -30,6 +30,7 @@ class OpenStream:
     orchestrator: str
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    cost_wei: int = 0  # expected value of the tickets paid to open it (see _spend.py)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class AsyncOpenStream:
     orchestrator: str
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    cost_wei: int = 0  # expected value of the tickets paid to open it (see _spend.py)
 
 
 class _Events:
@@ -49,7 +51,7 @@ class _Events:
     def __init__(self, max_line: int | None) -> None:
         self.decoder = SSEDecoder(
             max_line if max_line is not None else limits.MAX_SSE_LINE_BYTES,
-            max_event=limits.MAX_SSE_EVENT_BYTES,
+            max_event_bytes=limits.MAX_SSE_EVENT_BYTES,
         )
         self.pending: deque[StreamEvent] = deque()
         self.done = False
@@ -107,6 +109,11 @@ class StreamResponse:
         self._stream: OpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
+
+    @property
+    def cost(self) -> int | None:
+        """Wei (expected value of tickets) paid for this stream; None before it is opened."""
+        return self._stream.cost_wei if self._stream is not None else None
 
     @property
     def balance(self) -> float | None:
@@ -203,6 +210,11 @@ class AsyncStreamResponse:
         self._stream: AsyncOpenStream | None = None
         self._events = _Events(max_line)
         self._closed = False
+
+    @property
+    def cost(self) -> int | None:
+        """Wei (expected value of tickets) paid for this stream; None before it is opened."""
+        return self._stream.cost_wei if self._stream is not None else None
 
     @property
     def balance(self) -> float | None:

@@ -4,7 +4,7 @@ The error ladder follows ``handleAIRequest`` (``server/ai_http.go:1380-1736`` at
 body decode (400) -> ``Livepeer-Payment`` decode (402) -> ``verifySegCreds`` (403, also offchain) -> model id
 (nil pointer: the handler panics and the connection drops) -> pipeline pixel estimate (400) -> capacity (503)
 -> ``ProcessPayment`` (400) -> one-ticket balance floor (400) -> runner (500) -> debit of ``outPixels``.
-Every error body is ``http.Error`` plain text: the message and a newline. docs/fidelity-rows-ai.md lists each
+Every error body is ``http.Error`` plain text: the message and a newline. docs/fidelity.md ("Built-in AI pipelines") lists each
 row with its upstream line and the test that checks it.
 """
 
@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from livepeer.client._routes import BUILTIN_PIPELINES
 from livepeer.devnet._goform import (
     STRUCTS,
     DecodeError,
@@ -46,18 +47,8 @@ __all__ = ["AIRoutes", "DroppedConnection", "go_error", "out_pixels"]
 log = logging.getLogger("livepeer.devnet")
 
 ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
-# core/capabilities.go ids of the batch pipelines.
-CAPABILITY_IDS = {
-    "text-to-image": 27,
-    "image-to-image": 28,
-    "image-to-video": 29,
-    "upscale": 30,
-    "audio-to-text": 31,
-    "segment-anything-2": 32,
-    "llm": 33,
-    "image-to-text": 34,
-    "text-to-speech": 36,
-}
+# core/capabilities.go ids of the batch pipelines: the client's table, less the live pipeline.
+CAPABILITY_IDS = {k: v for k, v in BUILTIN_PIPELINES.items() if k != "live-video-to-video"}
 # What the worker's errors call each pipeline (ai/worker/worker.go).
 # pm/recipient.go:26: sender nonces remembered per recipientRand.
 MAX_SENDER_NONCES = 600

@@ -62,6 +62,8 @@ class AppRoutes:
         self.sessions: dict[str, AppSession] = {}
         # manifest id -> runner name, for challenges not yet redeemed.
         self.challenges: dict[str, str] = {}
+        # (sender, manifest id) -> price of a paid session (go-livepeer's per-session fixed price).
+        self.fixed_prices: dict[tuple[str, str], int] = {}
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -79,6 +81,7 @@ class AppRoutes:
     def reset(self) -> None:
         self.sessions.clear()
         self.challenges.clear()
+        self.fixed_prices.clear()
 
     # -- discovery ----------------------------------------------------------------------------------------
 
@@ -119,73 +122,108 @@ class AppRoutes:
 
     # -- sessions -----------------------------------------------------------------------------------------
 
-    def _challenge(self, runner: LiveRunner, manifest: str, payer: bytes) -> dict[str, Any]:
+    def _challenge(
+        self,
+        runner: LiveRunner,
+        payer: bytes,
+        manifest: str | None = None,
+        payment_url: str | None = None,
+    ) -> dict[str, Any]:
+        """go-livepeer's challenge (server/ai_http.go:443-454, 494-520 at 176aa415): an OrchestratorInfo with
+        the runner price (pixelsPerUnit 1), fresh ticket params and an auth token whose session id is the
+        ``manifest_id``; ``payment_url`` is the session's payment route (``/refresh-payment``: ``/payment``)."""
         from livepeer.client._proto import lp_rpc_pb2 as pb
 
         o = self.orch
         price = (self._price(runner), 1)
-        info = o.orchestrator_info(sender=payer)
-        info.price_info.CopyFrom(pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]))
-        info.ticket_params.CopyFrom(o.tickets.ticket_params(price, payer))
+        manifest = manifest or os.urandom(8).hex()
+        info = pb.OrchestratorInfo(
+            transcoder=o.service_url,
+            price_info=pb.PriceInfo(pricePerUnit=price[0], pixelsPerUnit=price[1]),
+            ticket_params=o.tickets.ticket_params(
+                price, payer
+            ),  # bound to the payer (recipient rand hash)
+            address=o.key.address_bytes,
+            auth_token=o.tickets.auth_token(session_id=manifest),
+        )
         self.challenges[manifest] = runner.name
         return {
             "payment_params": base64.b64encode(info.SerializeToString()).decode(),
             "orchestrator": o.service_url,
             "manifest_id": manifest,
-            "payment_url": f"{o.service_url}/apps/{runner.name}/session/{manifest}/payment",
+            "payment_url": payment_url
+            or f"{o.service_url}/apps/{runner.name}/session/{manifest}/payment",
         }
 
-    async def _admit(self, request: Request) -> tuple[LiveRunner, str, str] | Response:
-        """Capacity and (on-chain) the 402 challenge: (runner, session id, sender) or the refusal."""
+    def _capacity_left(self, runner: LiveRunner) -> bool:
+        used = sum(1 for s in self.sessions.values() if s.runner == runner.name)
+        return used < runner.capacity and not self.orch.faults.no_capacity
+
+    async def _admit(self, request: Request, mode: str) -> tuple[LiveRunner, str, str] | Response:
+        """``ReserveLiveRunnerSession`` / ``ProxyLiveRunnerSingleShot`` up to the reservation
+        (server/ai_http.go:216-382, 755-796): runner, mode, then (priced) challenge or header ladder, then
+        capacity, then the payment. Returns (runner, session id, sender) or the refusal."""
         o = self.orch
         runner = self.runners.get(request.path_params["runner"])
         if runner is None:
-            return PlainTextResponse("runner not found", status_code=404)
-        used = sum(1 for s in self.sessions.values() if s.runner == runner.name)
-        if used >= runner.capacity or o.faults.no_capacity:
-            return PlainTextResponse("no capacity", status_code=503)
-        if not o.options.onchain:
+            return PlainTextResponse("runner not found\n", status_code=404)
+        if runner.mode != mode:
+            text = (
+                "only persistent runners have sessions"
+                if mode == "persistent"
+                else ("runner is not single-shot")
+            )
+            return PlainTextResponse(text + "\n", status_code=400)
+        if not o.options.onchain:  # no price info: reserve directly
+            if not self._capacity_left(runner):
+                return PlainTextResponse("no capacity\n", status_code=503)
             return runner, os.urandom(8).hex(), ""
-        if "livepeer-payment" not in request.headers:
-            payer = request.headers.get("livepeer-payer-address", "")
-            if not (payer.startswith("0x") and len(payer) == 42):
+        headers = request.headers
+        if "livepeer-payment" not in headers and "livepeer-segment" not in headers:
+            # ai_http.go:277-280, 395-415, 486-492: the challenge needs Livepeer-Payer-Address.
+            payer = headers.get("livepeer-payer-address", "")
+            if not _is_hex_address(payer):
                 return JSONResponse(
-                    {"error": "Livepeer-Payer-Address header required"}, status_code=402
+                    {"error": {"message": "invalid live runner payment signer address"}},
+                    status_code=402,
                 )
-            challenge = self._challenge(runner, os.urandom(8).hex(), bytes.fromhex(payer[2:]))
+            challenge = self._challenge(runner, bytes.fromhex(payer[-40:]))
             return JSONResponse(challenge, status_code=402)
         try:
-            seg = o.live._segment(request)
+            payment, seg, sender = o.live._lv2v_credentials(request)
             manifest = seg.manifestId.decode(errors="replace")
-            if self.challenges.get(manifest) != runner.name:
-                raise _Reject(403, "manifest id does not match a payment challenge")
-            sender, _credit = o.live._payment(request, seg, manifest)
+            if manifest != seg.auth_token.session_id:  # ai_http.go:285-288
+                raise _Reject(403, "mismatched manifest and auth token\n")
+            expected = payment.expected_price
+            if runner.unit == "fixed" and (
+                expected.pricePerUnit != self._price(runner) or expected.pixelsPerUnit != 1
+            ):  # ai_http.go:290-295
+                raise _Reject(400, "payment price does not match live runner price\n")
+            if not self._capacity_left(runner):
+                raise _Reject(503, "no capacity\n")
+            o.live._lv2v_process_payment(payment, sender, manifest)  # ai_http.go:314-320
         except _Reject as exc:
             return exc.response()
         self.challenges.pop(manifest, None)
+        self.fixed_prices[(sender, manifest)] = self._price(runner)
         return runner, manifest, sender
 
     async def create_session(self, request: Request) -> Response:
-        admitted = await self._admit(request)
+        admitted = await self._admit(request, "persistent")
         if isinstance(admitted, Response):
             return admitted
         runner, sid, sender = admitted
-        if runner.mode != "persistent":
-            return PlainTextResponse("runner is single-shot: call /app", status_code=400)
         self.sessions[sid] = AppSession(id=sid, runner=runner.name, sender=sender)
         base = f"{self.orch.service_url}/apps/{runner.name}/session/{sid}"
-        return JSONResponse(
-            {"session_id": sid, "app_url": f"{base}/app", "control_url": f"{base}/stop"}
-        )
+        # ai_http.go:255: control_url is the session URL itself ({…}/stop and {…}/payment hang off it).
+        return JSONResponse({"session_id": sid, "app_url": f"{base}/app", "control_url": base})
 
     async def single_shot(self, request: Request) -> Response:
         """One proxied call; the admission is used up by it and nothing is kept."""
-        admitted = await self._admit(request)
+        admitted = await self._admit(request, "single-shot")
         if isinstance(admitted, Response):
             return admitted
         runner, _sid, _sender = admitted
-        if runner.mode != "single-shot":
-            return PlainTextResponse("runner is persistent: open a session", status_code=400)
         return await self._forward(request, runner, await request.body())
 
     def _session(self, request: Request) -> AppSession | Response:
@@ -200,17 +238,22 @@ class AppRoutes:
         session = self._session(request)
         if isinstance(session, Response):
             return session
-        if self.runners[session.runner].unit == "fixed":
-            return PlainTextResponse("fixed-price runner: no session payments", status_code=409)
+        if self.runners[session.runner].unit == "fixed":  # ai_http.go:551-554
+            return PlainTextResponse(
+                "fixed-price live runner sessions do not accept follow-up payments\n",
+                status_code=409,
+            )
         o = self.orch
-        try:
-            seg = o.live._segment(request)
+        try:  # ai_http.go:556-581: 402/403 ladder, manifest == session (403), ProcessPayment (400)
+            payment, seg, sender = o.live._lv2v_credentials(request)
             if seg.manifestId.decode(errors="replace") != session.id:
-                raise _Reject(403, "manifest id mismatch")
-            sender, _credit = o.live._payment(request, seg, session.id)
+                raise _Reject(403, "mismatched session and payment manifest\n")
+            o.live._lv2v_process_payment(payment, sender, session.id)
         except _Reject as exc:
             return exc.response()
-        result = pb.PaymentResult(info=o.orchestrator_info(sender=bytes.fromhex(sender[2:])))
+        info = o.orchestrator_info(sender=bytes(payment.sender[-20:]) or None)
+        info.auth_token.CopyFrom(seg.auth_token)  # ai_http.go:575: the session keeps its auth token
+        result = pb.PaymentResult(info=info)
         return Response(result.SerializeToString(), media_type="application/octet-stream")
 
     async def stop_session(self, request: Request) -> Response:
@@ -221,23 +264,32 @@ class AppRoutes:
         return Response(status_code=204)
 
     async def refresh_payment(self, request: Request) -> Response:
+        """``RefreshPayment`` (server/rpc.go:454-508): a new challenge at the session's fixed price, keyed by
+        (sender, manifest id); JSON error envelope; ``payment_url`` is ``{svc}/payment``."""
         try:
             body = json.loads(await request.body())
-            manifest = str(body["manifest_id"])
-            if not str(body.get("sender", "")).startswith("0x"):
-                raise ValueError("sender")
-        except (ValueError, KeyError, TypeError):
-            return PlainTextResponse("invalid request", status_code=400)
+            if not isinstance(body, dict):
+                raise ValueError("json: cannot unmarshal into refreshPaymentParamsRequest")
+        except ValueError as exc:
+            return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+        sender = body.get("sender")
+        if not isinstance(sender, str) or not _is_hex_address(sender):
+            return JSONResponse({"error": {"message": "invalid sender"}}, status_code=400)
+        manifest = str(body.get("manifest_id") or "").strip()
+        if not manifest:
+            return JSONResponse({"error": {"message": "missing manifest_id"}}, status_code=400)
+        key = ("0x" + sender.lower().removeprefix("0x"), manifest)
         session = self.sessions.get(manifest)
-        name = session.runner if session is not None else self.challenges.get(manifest)
-        runner = self.runners.get(name or "")
-        if runner is None or not self.orch.options.onchain:
-            return PlainTextResponse("no session price", status_code=409)
-        try:
-            payer = bytes.fromhex(str(body["sender"])[2:])
-        except ValueError:
-            return PlainTextResponse("invalid request", status_code=400)
-        return JSONResponse(self._challenge(runner, manifest, payer))
+        runner = self.runners.get(session.runner) if session is not None else None
+        if key not in self.fixed_prices or runner is None:
+            return JSONResponse(
+                {"error": {"message": "fixed price not found for session"}}, status_code=409
+            )
+        challenge = self._challenge(
+            runner, bytes.fromhex(key[0][2:]), manifest, f"{self.orch.service_url}/payment"
+        )
+        self.challenges.pop(manifest, None)
+        return JSONResponse(challenge)
 
     async def proxy(self, request: Request) -> Response:
         session = self._session(request)
@@ -282,3 +334,9 @@ class AppRoutes:
             status_code=upstream.status_code,
             media_type=upstream.headers.get("content-type"),
         )
+
+
+def _is_hex_address(value: str) -> bool:
+    # go-ethereum IsHexAddress: optional 0x, exactly 40 hex digits.
+    text = value[2:] if value[:2] in ("0x", "0X") else value
+    return len(text) == 40 and all(c in "0123456789abcdefABCDEF" for c in text)

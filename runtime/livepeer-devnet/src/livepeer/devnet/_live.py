@@ -138,6 +138,48 @@ class LiveRoutes:
         ppu, ppx = self.orch.base_price()
         return Fraction(ppu, ppx) * LV2V_PIXELS_PER_SECOND
 
+    def _lv2v_credentials(self, request: Request) -> tuple[pb.Payment, pb.SegData, str]:
+        """go-livepeer's header ladder for ``/live-video-to-video`` and ``/payment``: payment (402), then
+        segment credentials (403), both as upstream orders them (server/ai_http.go:1052-1062,
+        server/segment_rpc.go:287-314 and 401-452 at 176aa415). Returns (payment, segdata, sender).
+        """
+        from livepeer.client._proto import lp_rpc_pb2 as pb
+
+        payment = pb.Payment()
+        header = request.headers.get("livepeer-payment", "")
+        # An absent or empty header is an empty payment (sender = zero address); only undecodable is 402,
+        # offchain too.
+        if header and not decode_b64_proto(header, payment):
+            raise _Reject(402, "base64 decode error or protobuf unmarshal error\n")
+        seg = pb.SegData()
+        raw_seg = request.headers.get("livepeer-segment", "")
+        if raw_seg and not decode_b64_proto(raw_seg, seg):
+            raise _Reject(403, "ErrorSegEncoding\n")
+        sender = "0x" + payment.sender[-20:].rjust(20, b"\x00").hex()
+        if self.orch.options.onchain:
+            from livepeer.devnet._signer import segment_message
+
+            signer = recover_hash_signer(segment_message(seg), seg.sig)
+            if signer is None or signer.lower() != sender:
+                raise _Reject(403, "ErrSegSig\n")
+        if not seg.HasField("auth_token"):
+            raise _Reject(403, "missing auth token\n")
+        why = self.orch.tickets.check_auth_token(seg.auth_token)
+        if why is not None:
+            raise _Reject(403, why + "\n")
+        return payment, seg, sender
+
+    def _lv2v_process_payment(self, payment: pb.Payment, sender: str, account: str) -> Fraction:
+        """``ProcessPayment`` (core/orchestrator.go:113-127): no ticket params = a price-0 payment."""
+        if not self.orch.options.onchain or not payment.HasField("ticket_params"):
+            return Fraction(0)
+        try:
+            credit = self.orch.tickets.credit_of(payment, None)
+        except PaymentError as exc:
+            raise _Reject(exc.status, exc.message + "\n") from None
+        self.orch.balances.credit((sender, account), credit)
+        return credit
+
     # -- LV2V -------------------------------------------------------------------------------------------
 
     async def start_lv2v(self, request: Request) -> Response:
@@ -149,24 +191,34 @@ class LiveRoutes:
         except ValueError:
             return PlainTextResponse("Invalid request body", status_code=400)
         model = body.get("model_id")
-        if not isinstance(model, str) or not model:
-            return PlainTextResponse("model_id is required", status_code=400)
+        if model is None:
+            # go-livepeer dereferences model_id unchecked (server/ai_http.go:1024): the handler panics and
+            # the connection drops. The devnet answers 400 instead (docs/fidelity.md).
+            return PlainTextResponse("model_id is required\n", status_code=400)
+        if not isinstance(model, str):
+            return PlainTextResponse("json: cannot unmarshal model_id\n", status_code=400)
         if (
             model not in o.live_apps
             or o.faults.no_capacity
             or o.lv2v_in_use >= o.options.lv2v_capacity
         ):
-            return PlainTextResponse("insufficient capacity", status_code=503)
+            return PlainTextResponse("insufficient capacity\n", status_code=503)
         mid = os.urandom(8).hex()
         try:
-            seg = self._segment(request) if o.options.onchain else self._offchain_segment(request)
-            sender, credit = self._payment(request, seg, mid)
+            payment, _seg, sender = self._lv2v_credentials(request)
+            self._lv2v_process_payment(payment, sender, mid)
         except _Reject as exc:
             return exc.response()
         from livepeer.devnet._payments import ticket_ev
 
-        if o.options.onchain and credit < ticket_ev(o.tickets.ticket_params(o.base_price())):
-            return PlainTextResponse("Insufficient balance", status_code=400)
+        # ai_http.go:1067-1070: priced payments need a balance of at least one ticket's EV.
+        priced = payment.expected_price.pricePerUnit > 0
+        if (
+            o.options.onchain
+            and priced
+            and o.balances.get((sender, mid)) < ticket_ev(o.tickets.ticket_params(o.base_price()))
+        ):
+            return PlainTextResponse("Insufficient balance\n", status_code=400)
         names = [mid, f"{mid}-out", f"{mid}-control", f"{mid}-events"]
         for name in names:
             o.trickle.create_channel(
@@ -177,7 +229,15 @@ class LiveRoutes:
             kind="lv2v",
             sender=sender,
             channels=names,
-            price_per_second=self.lv2v_price_per_second(),
+            # ai_http.go:1094-1114: debits use the payment's expected price; none means no accounting.
+            price_per_second=(
+                Fraction(
+                    payment.expected_price.pricePerUnit, payment.expected_price.pixelsPerUnit or 1
+                )
+                * LV2V_PIXELS_PER_SECOND
+                if o.options.onchain and priced
+                else Fraction(0)
+            ),
         )
         base = f"{o.service_url}/ai/trickle"
         runner_body = {
@@ -209,10 +269,6 @@ class LiveRoutes:
                 "manifest_id": mid,
             }
         )
-
-    def _offchain_segment(self, request: Request) -> pb.SegData:
-        # Offchain go-livepeer still compares the auth token inside Livepeer-Segment (§8.1).
-        return self._segment(request)
 
     async def _start_runner(
         self, session: LiveSession, cls: type, path: str, body: dict[str, Any]
@@ -295,13 +351,12 @@ class LiveRoutes:
         from livepeer.client._proto import lp_rpc_pb2 as pb
 
         o = self.orch
-        try:
-            seg = self._segment(request)
-            manifest = seg.manifestId.decode(errors="replace")
-            sender, _credit = self._payment(request, seg, manifest)
+        try:  # server/segment_rpc.go:241-274: 402, 403, then ProcessPayment (400) on segData.ManifestID
+            payment, seg, sender = self._lv2v_credentials(request)
+            self._lv2v_process_payment(payment, sender, seg.manifestId.decode(errors="replace"))
         except _Reject as exc:
             return exc.response()
-        info = o.orchestrator_info(sender=bytes.fromhex(sender[2:]) if sender else None)
+        info = o.orchestrator_info(sender=bytes(payment.sender[-20:]) or None)
         # Same auth token as the session (go-livepeer keeps it); fresh ticket params.
         info.auth_token.CopyFrom(seg.auth_token)
         result = pb.PaymentResult(info=info)

@@ -403,12 +403,19 @@ class Orchestrator:
             )
             if signer is None or signer.lower() != address.lower():
                 raise GrpcError(
-                    GrpcStatus.UNKNOWN, "Invalid orchestrator request: invalid signature"
+                    GrpcStatus.UNKNOWN,
+                    "Invalid orchestrator request: orchestrator req sig check failed",
                 )
-        if self.faults.no_capacity and not request.ignoreCapacityCheck:
-            raise GrpcError(
-                GrpcStatus.UNKNOWN, "Invalid orchestrator request: insufficient capacity"
-            )
+        # go-livepeer server/rpc.go:540-570 at 176aa415: only a request naming live-video-to-video models
+        # (and not ignoreCapacityCheck) is checked; it fails when none of those models has capacity.
+        wanted = request.capabilities.constraints.PerCapability
+        if not request.ignoreCapacityCheck and LV2V_CAPABILITY_ID in wanted:
+            free = not self.faults.no_capacity and self.lv2v_in_use < self.options.lv2v_capacity
+            models = wanted[LV2V_CAPABILITY_ID].models
+            if not any(free and m in self.live_apps for m in models):
+                raise GrpcError(
+                    GrpcStatus.UNKNOWN, "Invalid orchestrator request: OrchestratorCapped"
+                )
         reply: bytes = self.orchestrator_info(request).SerializeToString()
         return reply
 
@@ -432,17 +439,20 @@ class Orchestrator:
         info.auth_token.CopyFrom(self.tickets.auth_token())
         info.capabilities.CopyFrom(self.capabilities_proto())
         if not requested:
-            if self.options.onchain:
-                for cap in sorted(self.capabilities.values(), key=lambda c: c.name):
-                    ppu, scaling = self.byoc_price(cap)
-                    info.capabilities_prices.append(
-                        pb.PriceInfo(
-                            pricePerUnit=ppu,
-                            pixelsPerUnit=scaling,
-                            capability=BYOC_CAPABILITY_ID,
-                            constraint=cap.name,
-                        )
+            # External capabilities are priced whatever the mode: go-livepeer registers their price
+            # as a "default" capability price (core/ai_orchestrator.go:1131) and orchestratorInfo
+            # always lists capability prices (server/rpc.go:601); this is how BYOC names are found.
+            for cap in sorted(self.capabilities.values(), key=lambda c: c.name):
+                ppu, scaling = self.byoc_price(cap)
+                info.capabilities_prices.append(
+                    pb.PriceInfo(
+                        pricePerUnit=ppu,
+                        pixelsPerUnit=scaling,
+                        capability=BYOC_CAPABILITY_ID,
+                        constraint=cap.name,
                     )
+                )
+            if self.options.onchain:
                 for model in self.options.lv2v_models:
                     info.capabilities_prices.append(
                         pb.PriceInfo(

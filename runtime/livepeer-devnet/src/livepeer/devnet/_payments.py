@@ -86,6 +86,8 @@ class TicketBook:
     _nonces: dict[int, set[int]] = field(default_factory=dict)
     # recipient rand hash -> price the params were minted at (``price_of``)
     _issued: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    # Expected value (wei, exact) of every ticket accepted since start: what tests compare spend ledgers with.
+    received: Fraction = Fraction(0)
 
     def _rand(
         self,
@@ -230,6 +232,7 @@ class TicketBook:
             if why is not None and error is None:
                 error = why
             if error is None:
+                self.received += _ev(face, prob)
                 credit(sender, _ev(face, prob))
         return error
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import os
+import re
 import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from livepeer.client._tickets import make_payment
-from livepeer.devnet._keys import EthKey, keccak, recover_hash_signer
+from livepeer.devnet._keys import EthKey, keccak
 from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
 
 if TYPE_CHECKING:
@@ -37,7 +41,6 @@ __all__ = ["Signer", "SignerFaults", "byoc_v1_message"]
 
 LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30
 MAX_TICKETS = 100
-FIRST_CALL_SECONDS = {"lv2v": 60, "live": 10}
 PRICE_UNITS = {"live": "seconds", "lv2v": "720p-pixel-seconds", "fixed": "fixed"}
 BYOC_V1_PREFIX = b"LP_BYOC_JOB_V1\x00\x00"
 
@@ -188,197 +191,394 @@ class Signer:
                 headers = {"Livepeer-Orchestrator-URL": _peek_transcoder(await request.body())}
             return _error(
                 status,
-                {480: "refresh session", 481: "price too high", 482: "skip"}.get(
+                {480: "refresh session", 481: "price too high", 482: "no tickets"}.get(
                     status, "devnet fault"
                 ),
                 headers,
             )
         try:
-            body = json.loads(await request.body())
+            try:
+                body = json.loads(await request.body(), parse_float=Decimal)
+            except ValueError as exc:
+                raise _SignerError(400, f"invalid character in request body: {exc}") from None
             if not isinstance(body, dict):
-                raise _SignerError(400, "request body must be a JSON object")
-            return JSONResponse(self._payment(body))
-        except ValueError:
-            return _error(400, "invalid JSON body")
+                raise _SignerError(400, "cannot unmarshal request body into RemotePaymentRequest")
+            auth_id = request.headers.get("signer-auth-id", "")
+            return JSONResponse(self._payment(_fold_keys(body), auth_id))
         except _SignerError as exc:
             return _error(exc.status, exc.message, exc.headers)
 
     # -- payment ----------------------------------------------------------------------------------------
 
-    def _payment(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _payment(self, body: dict[str, Any], auth_id: str) -> dict[str, Any]:
+        """``GenerateLivePayment`` step by step (go-livepeer server/remote_signer.go:358-774 at 176aa415).
+
+        Same checks in the same order with the same status codes; messages carry upstream's wording.
+        """
         from livepeer.client._proto import lp_rpc_pb2 as pb
 
-        info = pb.OrchestratorInfo()
-        try:
-            info.ParseFromString(base64.b64decode(str(body.get("orchestrator", "")), validate=True))
-        except Exception:
-            raise _SignerError(400, "invalid orchestrator info") from None
-        if not body.get("orchestrator"):
-            raise _SignerError(400, "missing orchestrator info")
-        if not info.HasField("auth_token") or not info.auth_token.token:
-            raise _SignerError(400, "missing auth token")
-        if not info.HasField("ticket_params") or not info.HasField("price_info"):
-            raise _SignerError(400, "missing ticket params or price")
-        if info.price_info.pricePerUnit <= 0 or info.price_info.pixelsPerUnit <= 0:
-            raise _SignerError(400, "invalid price info")
-        kind = body.get("type") or ""
-        if kind not in ("", "live", "lv2v", "fixed"):
-            raise _SignerError(400, f"invalid type {kind!r}")
-        app = str(body.get("app", "") or "")
-        manifest = body.get("ManifestID", body.get("manifestID", body.get("manifestid")))
-        if manifest is not None and not isinstance(manifest, str):
-            raise _SignerError(400, "invalid ManifestID")
-        price = Fraction(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit)
-        self._check_max_price(body.get("maxPrice"), kind, price)
-        now = time.time()
+        orch_raw = _b64_field(body.get("orchestrator"), "orchestrator")
+        kind = _str_field(body.get("type"), "type")
+        app = _str_field(body.get("app"), "app")
+        manifest = _str_field(body.get("manifestid"), "ManifestID")
+        in_pixels = body.get("inpixels") or 0
+        if isinstance(in_pixels, bool) or not isinstance(in_pixels, int):
+            raise _SignerError(400, "invalid inPixels")  # Go's decoder: a 400 for a mistyped value
+        caps_raw = _b64_field(body.get("capabilities"), "capabilities")
         state_in = body.get("state")
+        state_raw = sig_raw = b""
         if state_in is not None:
-            if not manifest:
-                raise _SignerError(400, "ManifestID is required with state")
-            state = self._open_state(state_in)
-            if state["OrchestratorAddress"] != info.address.hex():
-                raise _SignerError(400, "orchestrator address mismatch")
-            if state["App"] != app or state["Type"] != kind:
-                raise _SignerError(400, "app or type mismatch")
-            initial = Fraction(state["InitialPricePerUnit"], state["InitialPixelsPerUnit"])
-            if price > 2 * initial:
-                raise _SignerError(481, "price more than doubled")
-            elapsed = max(0.0, now - float(state["LastUpdate"]))
+            if not isinstance(state_in, dict):
+                raise _SignerError(400, "cannot unmarshal state into RemotePaymentStateSig")
+            folded = _fold_keys(state_in)
+            state_raw = _b64_field(folded.get("state"), "state.State")
+            sig_raw = _b64_field(folded.get("sig"), "state.Sig")
+        if not orch_raw:  # :379
+            raise _SignerError(400, "missing orchestrator")
+        info = pb.OrchestratorInfo()
+        try:  # :386
+            info.ParseFromString(orch_raw)
+        except Exception:
+            raise _SignerError(400, "proto: cannot parse invalid wire-format data") from None
+        price_info = info.price_info
+        if (
+            not info.HasField("price_info")
+            or price_info.pricePerUnit == 0
+            or price_info.pixelsPerUnit == 0
+        ):  # :391-396
+            raise _SignerError(400, "missing or zero priceInfo")
+        if not info.HasField("ticket_params"):  # :397
+            raise _SignerError(400, "missing ticketParams in OrchestratorInfo")
+        orch_address = _address_text(info.address)
+        has_state = bool(state_raw or sig_raw)  # :411
+        now = time.time()
+        if has_state:
+            if not _verify_raw(self.key.address, state_raw, sig_raw):  # :413
+                raise _SignerError(400, "invalid sig")
+            try:
+                state = json.loads(state_raw)
+                if not isinstance(state, dict):
+                    raise ValueError
+                state = _RemoteState.from_json(state)
+            except (ValueError, TypeError):  # :418
+                raise _SignerError(400, "invalid state") from None
+            if state.OrchestratorAddress != orch_address:
+                raise _SignerError(400, "orchestratorAddress mismatch")
+            if state.App != app:
+                raise _SignerError(400, "app mismatch")
+            if state.Type and state.Type != kind:
+                raise _SignerError(400, "job type mismatch")
+            state.Type = kind
+            state.SequenceNumber += 1
         else:
-            state = {
-                "StateID": os.urandom(8).hex(),
-                "PMSessionID": "",
-                "OrchestratorAddress": info.address.hex(),
-                "App": app,
-                "Type": kind,
-                "SenderNonce": 0,
-                "Balance": "0",
-                "InitialPricePerUnit": info.price_info.pricePerUnit,
-                "InitialPixelsPerUnit": info.price_info.pixelsPerUnit,
-                "SequenceNumber": 0,
-            }
-            elapsed = float(FIRST_CALL_SECONDS.get(kind, 0))
-        # 480: auth token in its last 10 % or ticket params stale -> the client must refresh orch info.
-        if info.auth_token.expiration - now < AUTH_TOKEN_TTL * 0.1:
-            raise _SignerError(
-                480, "auth token expiring", {"Livepeer-Orchestrator-URL": info.transcoder}
+            state = _RemoteState(
+                StateID=os.urandom(8).hex(),
+                OrchestratorAddress=orch_address,
+                App=app,
+                InitialPricePerUnit=price_info.pricePerUnit,
+                InitialPixelsPerUnit=price_info.pixelsPerUnit,
+                Type=kind,
             )
-        if kind == "lv2v":
-            fee = price * LV2V_PIXELS_PER_SECOND * Fraction(elapsed)
-        elif kind == "live":
-            fee = price * Fraction(elapsed)
-        elif kind == "fixed":
-            fee = price
-        else:
-            fee = price * _in_pixels(body.get("inPixels"))
-        balance = Fraction(state["Balance"])
-        ev = ticket_ev(info.ticket_params)
-        if ev <= 0:
-            raise _SignerError(400, "ticket EV is zero")
-        if not kind:
-            count = _per_request_tickets(fee, balance, ev)
-        else:
-            if state_in is not None and balance >= fee and fee > 0:
-                raise _SignerError(482, "no payment needed")
-            count = max(1, math.ceil((fee - balance) / ev)) if fee > balance else 1
-        if count > MAX_TICKETS:
+        if not manifest:  # :455-464
+            if has_state:
+                raise _SignerError(400, "missing manifestID")
+            manifest = os.urandom(8).hex()
+        capabilities = pb.Capabilities()
+        if caps_raw:  # :471-479
+            try:
+                capabilities.ParseFromString(caps_raw)
+            except Exception:
+                raise _SignerError(
+                    400, "proto: cannot parse invalid wire-format data (capabilities)"
+                ) from None
+        balance = Fraction(0)
+        if state.Balance:  # :489-497
+            with contextlib.suppress(ValueError, ZeroDivisionError):
+                balance = Fraction(state.Balance)
+        pm_session = "0x" + info.ticket_params.recipient_rand_hash.hex()
+        nonce = state.SenderNonce if state.PMSessionID == pm_session else 0  # :500-504
+        if not info.HasField("auth_token"):  # broadcast.go:1633-1635 -> :530-533
             raise _SignerError(
-                400, f"numTickets {count} exceeds maximum of 100"
-            )  # remote_signer.go:622
-        balance += ev * count - fee
-        # Sender nonces continue within a chain on the same ticket parameters and restart at 1 otherwise
-        # (remote_signer.go:499-504: the PM session id is the recipientRandHash).
-        pm_session = info.ticket_params.recipient_rand_hash.hex()
-        nonce = int(state["SenderNonce"]) if state["PMSessionID"] == pm_session else 0
+                400,
+                "remote signer could not check whether to refresh session: missing auth token",
+            )
+        # broadcast.go:1637-1644: refresh inside the last 10 % of the 30 min token lifetime. Ticket params
+        # never expire on the devnet (no chain), so the second 480 cause is not emulated.
+        if now > info.auth_token.expiration - int(AUTH_TOKEN_TTL * 0.1):
+            raise _SignerError(
+                480,
+                "refresh session for remote signer",
+                {"Livepeer-Orchestrator-URL": info.transcoder},
+            )
+        last_update = state.LastUpdate or now  # :536-564
+        billable_secs = now - last_update
+        if kind == "lv2v":
+            if billable_secs <= 0:
+                billable_secs = 60.0  # first call prepays 60 s
+            units = int(LV2V_PIXELS_PER_SECOND * billable_secs)  # int64(float): truncation
+        elif kind == "live":
+            if billable_secs <= 0:
+                billable_secs = 10.0
+            units = math.ceil(billable_secs)
+        elif kind == "fixed":
+            units = 1
+        elif kind:
+            raise _SignerError(400, "invalid job type")
+        else:
+            units = in_pixels
+        if units <= 0:
+            raise _SignerError(400, "missing billable unit or job type")
+        price = Fraction(price_info.pricePerUnit, price_info.pixelsPerUnit)  # :572
+        request_max = _parse_max_price(body.get("maxprice"), kind)  # :573-577
+        initial_max: Fraction | None = None
+        if has_state:  # :579-585
+            if state.InitialPricePerUnit <= 0 or state.InitialPixelsPerUnit <= 0:
+                raise _SignerError(400, "invalid initial price in state")
+            initial_max = Fraction(state.InitialPricePerUnit, state.InitialPixelsPerUnit)
+        configured = (
+            Fraction(self.max_price_per_unit) if self.max_price_per_unit is not None else None
+        )
+        _check_price(  # :586-594: any rise above the session's first price is 481
+            price,
+            [
+                ("configured maximum price", configured),
+                ("request maxPrice", request_max),
+                ("initial session price", initial_max),
+            ],
+        )
+        initial = Fraction(state.InitialPricePerUnit, state.InitialPixelsPerUnit)
+        fee = initial * units  # :597 fee at the session's initial price
+        ev = ticket_ev(info.ticket_params)
+        # segment_rpc.go:762-789 + core/accounting.go:41-66: credit needed = max(fee, one ticket's EV).
+        count = _per_request_tickets(fee, balance, ev)  # 482 at :606-614
+        if count > MAX_TICKETS:  # :615-626
+            raise _SignerError(400, f"numTickets {count} exceeds maximum of {MAX_TICKETS}")
         # Real tickets (the client's ticket code, go-livepeer's pm hashing), signed by the signer's key:
-        # the orchestrator recovers each signature and credits the payment's sender.
+        # the orchestrator recovers each signature and credits the payment's sender. Expected price =
+        # the price in the given OrchestratorInfo (segment_rpc.go:827-830).
         payment = make_payment(
             info.ticket_params,
             sender=self.key.address_bytes,
-            expected_price=(info.price_info.pricePerUnit, info.price_info.pixelsPerUnit),
+            expected_price=(price_info.pricePerUnit, price_info.pixelsPerUnit),
             nonces=range(nonce + 1, nonce + count + 1),
             sign=self.key.sign_raw,
         )
         nonce += count
-        state["SequenceNumber"] = int(state["SequenceNumber"]) + 1
-        state["SenderNonce"] = nonce
-        state["PMSessionID"] = pm_session
-        state["Balance"] = str(balance)
-        state["LastUpdate"] = now
-        state["AuthExpiry"] = info.auth_token.expiration
+        balance += ev * count - fee  # segment_rpc.go:791-815
+        state.Balance = _rat_string(balance)
+        state.LastUpdate = now
+        state.PMSessionID = pm_session
+        state.SenderNonce = nonce
+        if auth_id and state.AuthID != auth_id:  # :695-706
+            if state.AuthID:
+                raise _SignerError(500, "remote signer auth ID changed")
+            state.AuthID = auth_id
         # genSegCreds with an empty segment (remote_signer.go:651): its hash is keccak256 of no bytes.
         seg = pb.SegData(
-            manifestId=(manifest or "").encode(),
-            seq=int(state["SequenceNumber"]),
+            manifestId=manifest.encode(),
+            seq=state.SequenceNumber,
             hash=keccak(b""),
             auth_token=info.auth_token,
         )
-        if body.get("capabilities"):
-            try:
-                seg.capabilities.ParseFromString(
-                    base64.b64decode(str(body["capabilities"]), validate=True)
-                )
-            except Exception:
-                raise _SignerError(400, "invalid capabilities") from None
+        if caps_raw:
+            seg.capabilities.CopyFrom(capabilities)
         seg.sig = self.key.sign_hash_of(segment_message(seg))
-        raw_state = json.dumps(state, sort_keys=True).encode()
+        raw_state = state.to_json()
         return {
             "payment": _b64(payment.SerializeToString()),
             "segCreds": _b64(seg.SerializeToString()),
-            "state": {"State": _b64(raw_state), "Sig": _b64(self.key.sign_hash_of(raw_state))},
+            "state": {"State": _b64(raw_state), "Sig": _b64(self.key.sign_raw(raw_state))},
         }
 
-    def _open_state(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise _SignerError(400, "invalid state")
-        try:
-            raw = base64.b64decode(str(value.get("State", "")), validate=True)
-            sig = base64.b64decode(str(value.get("Sig", "")), validate=True)
-        except (binascii.Error, ValueError):
-            raise _SignerError(400, "invalid state encoding") from None
-        signer = recover_hash_signer(raw, sig)
-        if signer is None or signer != self.key.address:
-            raise _SignerError(400, "invalid state signature")
-        state = json.loads(raw)
-        if not isinstance(state, dict):
-            raise _SignerError(400, "invalid state")
-        return state
 
-    def _check_max_price(self, value: Any, kind: str, price: Fraction) -> None:
-        if value is not None:
-            if not isinstance(value, dict):
-                raise _SignerError(400, "invalid maxPrice")
-            unit = value.get("unit")
-            if unit != PRICE_UNITS.get(kind):
-                raise _SignerError(400, f"invalid maxPrice unit {unit!r} for type {kind!r}")
-            try:
-                ceiling = Fraction(str(value.get("price")))
-            except (ValueError, TypeError):
-                raise _SignerError(400, "invalid maxPrice price") from None
-            # Every unit is priced per pricePerUnit/pixelsPerUnit here (wei per pixel for lv2v).
-            if price > ceiling:
-                raise _SignerError(481, "price above maxPrice")
-        if self.max_price_per_unit is not None and price > self.max_price_per_unit:
-            raise _SignerError(481, "price above the signer's max price")
+@dataclass
+class _RemoteState:
+    """go-livepeer's ``RemotePaymentState`` (server/remote_signer.go:148-162), same JSON field names.
+
+    Signed like upstream's ``signState``: personal_sign of the JSON bytes as they are (no pre-hash).
+    ``LastUpdate`` is kept as unix seconds here and written as RFC 3339 like Go's ``time.Time``.
+    """
+
+    StateID: str = ""
+    PMSessionID: str = ""
+    LastUpdate: float = 0.0
+    OrchestratorAddress: str = "0x" + "00" * 20
+    App: str = ""
+    AuthExpiry: int = 0
+    SenderNonce: int = 0
+    Balance: str = ""
+    InitialPricePerUnit: int = 0
+    InitialPixelsPerUnit: int = 0
+    Type: str = ""
+    SequenceNumber: int = 0
+    AuthID: str = ""
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> _RemoteState:
+        folded = _fold_keys(raw)
+        out = cls()
+        for name in out.__dataclass_fields__:
+            if name.lower() not in folded or folded[name.lower()] is None:
+                continue
+            value = folded[name.lower()]
+            if name == "LastUpdate":
+                value = _parse_go_time(str(value))
+            elif name == "OrchestratorAddress":
+                value = _address_text(bytes.fromhex(str(value).removeprefix("0x")))
+            elif (
+                isinstance(getattr(out, name), int)
+                and (isinstance(value, bool) or not isinstance(value, int))
+            ) or (isinstance(getattr(out, name), str) and not isinstance(value, str)):
+                raise TypeError(name)
+            setattr(out, name, value)
+        return out
+
+    def to_json(self) -> bytes:
+        data = dict(self.__dict__)
+        data["LastUpdate"] = _format_go_time(self.LastUpdate)
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
-def _in_pixels(value: Any) -> int:
-    """``inPixels`` of a request without ``type`` (per-request AI): required and positive
-    (``server/remote_signer.go:536-569``; Go's JSON decoder turns a mistyped value into a 400 too)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        if value is not None and not isinstance(value, (int, float)):
-            raise _SignerError(400, "invalid inPixels")
-        raise _SignerError(400, "missing billable unit or job type")
+def _fold_keys(value: dict[str, Any]) -> dict[str, Any]:
+    # encoding/json matches object keys to struct fields case-insensitively.
+    return {str(k).lower(): v for k, v in value.items()}
+
+
+def _b64_field(value: Any, name: str) -> bytes:
+    # []byte fields travel as standard base64 strings; null or absent is empty.
+    if value is None:
+        return b""
+    if not isinstance(value, str):
+        raise _SignerError(400, f"cannot unmarshal {name} into Go value of type []uint8")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _SignerError(400, f"illegal base64 data in {name}") from None
+
+
+def _str_field(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _SignerError(400, f"cannot unmarshal {name} into Go value of type string")
     return value
 
 
+def _address_text(raw: bytes) -> str:
+    # ethcommon.BytesToAddress keeps the last 20 bytes (left-pads shorter input); JSON is lower-case hex.
+    return "0x" + raw[-20:].rjust(20, b"\x00").hex()
+
+
+def _parse_max_price(value: Any, kind: str) -> Fraction | None:
+    """``parseRemotePaymentMaxPrice`` (server/remote_signer.go:228-257)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _SignerError(400, "cannot unmarshal maxPrice into LiveRunnerPriceInfo")
+    folded = _fold_keys(value)
+    try:
+        price = Fraction(str(folded.get("price", "")).strip())
+    except (ValueError, ZeroDivisionError):
+        price = Fraction(0)
+    if price <= 0:
+        raise _SignerError(400, "maxPrice.price must be a positive decimal")
+    if str(folded.get("currency") or "").strip().lower() != "wei":
+        raise _SignerError(400, "maxPrice.currency must be wei")
+    expected = PRICE_UNITS.get(kind)
+    if expected is None:
+        raise _SignerError(400, "maxPrice requires payment type live, lv2v, or fixed")
+    if str(folded.get("unit") or "").strip().lower() != expected:
+        raise _SignerError(400, f"maxPrice.unit must be {expected} for payment type {kind}")
+    return price
+
+
+def _check_price(price: Fraction, ceilings: list[tuple[str, Fraction | None]]) -> None:
+    """``checkRemotePaymentPrice`` (server/remote_signer.go:259-273): the lowest ceiling applies."""
+    effective: tuple[str, Fraction] | None = None
+    for source, ceiling in ceilings:
+        if ceiling is not None and (effective is None or ceiling < effective[1]):
+            effective = (source, ceiling)
+    if effective is not None and price > effective[1]:
+        raise _SignerError(
+            481,
+            f"orchestrator price {_float_string(price, 3)} exceeds {effective[0]} ceiling "
+            f"{_float_string(effective[1], 3)}",
+        )
+
+
+def _float_string(value: Fraction, places: int) -> str:
+    # big.Rat.FloatString: rounded half away from zero.
+    scaled = abs(value) * 10**places
+    whole = int(scaled)
+    if scaled - whole >= Fraction(1, 2):
+        whole += 1
+    sign = "-" if value < 0 and whole else ""
+    text = str(whole).rjust(places + 1, "0")
+    return f"{sign}{text[:-places]}.{text[-places:]}" if places else f"{sign}{text}"
+
+
+def _rat_string(value: Fraction) -> str:
+    # big.Rat.RatString: "a/b", or "a" when the denominator is 1 (as str(Fraction)).
+    return str(value)
+
+
+def _format_go_time(ts: float) -> str:
+    if ts <= 0:
+        return "0001-01-01T00:00:00Z"
+    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_go_time(text: str) -> float:
+    if text.startswith("0001-01-01T00:00:00"):
+        return 0.0
+    match = _GO_TIME.fullmatch(text)
+    if match is None:
+        raise ValueError(f"bad time {text!r}")
+    base, frac, zone = match.groups()
+    moment = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    seconds = moment.timestamp() + (float("0" + frac) if frac else 0.0)
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        seconds -= sign * (hours * 3600 + minutes * 60)
+    return seconds
+
+
+_GO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})")
+
+
+def _verify_raw(address: str, message: bytes, signature: bytes) -> bool:
+    """go-livepeer ``crypto.VerifySig`` of a personal_sign over ``message`` as given."""
+    if len(signature) != 65 or signature[64] not in (0, 1, 27, 28):
+        return False
+    s_value = int.from_bytes(signature[32:64], "big")
+    if s_value == 0 or s_value > _SECP256K1_HALF_N:
+        return False
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    if signature[64] < 27:
+        signature = signature[:64] + bytes([signature[64] + 27])
+    try:
+        return bool(
+            Account.recover_message(encode_defunct(primitive=message), signature=signature)
+            == address
+        )
+    except Exception:  # eth-keys raises several types for malformed signatures
+        return False
+
+
+_SECP256K1_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
+
+
 def _per_request_tickets(fee: Fraction, balance: Fraction, ev: Fraction) -> int:
-    """Tickets for a per-request payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the
-    minimum credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none
-    when the state's balance already covers it; that is the 482 "no tickets" answer
-    (``server/remote_signer.go:606-614``)."""
+    """Tickets for a payment: ``newBalanceUpdate`` (``server/segment_rpc.go:762-789``) raises the minimum
+    credit to one ticket's EV and ``Balance.StageUpdate`` (``core/accounting.go:41-66``) sends none when the
+    state's balance already covers it; that is the 482 "no tickets" answer (``server/remote_signer.go:606-614``).
+    The same rule for every payment type."""
     floor = max(fee, ev)
-    if balance >= floor:
+    if balance >= floor or ev <= 0:
         raise _SignerError(482, "no tickets")
     return math.ceil((floor - balance) / ev)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -67,6 +68,10 @@ class RunningDevnet:
     @property
     def signer_faults(self) -> SignerFaults:
         return self.net.signer_faults
+
+    def received(self, index: int = 0) -> Fraction:
+        """Expected value (wei) of the tickets orchestrator ``index`` accepted since it (re)started."""
+        return self.net.orchestrators[index].orch.tickets.received
 
     def restart(self, index: int = 0) -> None:
         """Restart orchestrator ``index`` (new certificate, sessions and channels gone)."""

@@ -98,9 +98,10 @@ class _Channel:
         slot = seq % RING_SIZE
         current = self.segments[slot]
         if current is not None:
-            # An open segment with this seq is appended to (a repeated POST); anything else in the slot is
-            # an older segment falling out of the ring, or a finished one being rewritten.
-            if current.seq == seq and not current.closed:
+            # Same seq: returned as is, open (a repeated POST appends) or finished (the POST is answered
+            # at once and its body dropped); go-livepeer trickle/trickle_server.go:526-529 at 176aa415.
+            # Anything else in the slot is an older segment falling out of the ring.
+            if current.seq == seq:
                 return current
             current.close()
         segment = _Segment(seq)
@@ -248,7 +249,7 @@ class TrickleServer:
             elif len(parts) == 2 and parts[0] and parts[1]:
                 await self._route_segment(method, parts[0], parts[1], headers, receive, send)
             else:
-                await _respond(send, 404, b"Not found")
+                await _respond(send, 404, b"404 page not found\n")
         except _Disconnected:
             return
 
@@ -258,14 +259,14 @@ class TrickleServer:
         if method == "POST":
             # Clients never create channels; a POST only confirms the channel exists.
             status = 200 if name in self._channels else 404
-            await _respond(send, status, b"" if status == 200 else b"Stream not found")
+            await _respond(send, status, b"" if status == 200 else b"Stream not found\n")
         elif method == "DELETE":
             if self.close_channel(name):
                 await _respond(send, 200)
             else:
-                await _respond(send, 400, b"Invalid stream")
+                await _respond(send, 400, b"Invalid stream\n")
         else:
-            await _respond(send, 405, b"Method not allowed")
+            await _respond(send, 405, b"Method Not Allowed\n")
 
     async def _route_segment(
         self, method: str, name: str, seq_text: str, headers: _Headers, receive: Receive, send: Send
@@ -273,7 +274,7 @@ class TrickleServer:
         channel = self._channels.get(name)
         if method == "GET" and seq_text == "next":
             if channel is None:
-                await _respond(send, 404, b"Stream not found")
+                await _respond(send, 404, b"Stream not found\n")
                 return
             nxt = str(channel.next_write).encode()
             extra = [(b"lp-trickle-latest", nxt)]
@@ -282,16 +283,16 @@ class TrickleServer:
             await _respond(send, 200, nxt, extra)
             return
         if method not in ("GET", "POST", "DELETE"):
-            await _respond(send, 405, b"Method not allowed")
+            await _respond(send, 405, b"Method Not Allowed\n")
             return
         if channel is None:
             extra = [(b"connection", b"close")] if method == "POST" else []
-            await _respond(send, 404, b"Stream not found", extra)
+            await _respond(send, 404, b"Stream not found\n", extra)
             return
         seq = _parse_seq(seq_text)
         lowest = -2 if method == "GET" else -1
         if seq is None or seq < lowest or (method == "DELETE" and seq < 0):
-            await _respond(send, 400, b"Invalid idx")
+            await _respond(send, 400, b"Invalid idx\n")
             return
         if method == "GET":
             await self._get(channel, seq, receive, send)
@@ -300,7 +301,7 @@ class TrickleServer:
         else:
             segment = channel.segments[seq % RING_SIZE]
             if segment is None or segment.seq != seq:
-                await _respond(send, 400, b"Nonexistent segment")
+                await _respond(send, 400, b"Nonexistent segment\n")
                 return
             segment.close()
             await _respond(send, 200)
@@ -316,6 +317,16 @@ class TrickleServer:
                 if other is not None and other.seq < segment.seq:
                     other.close()
         seq_header = (b"lp-trickle-seq", str(segment.seq).encode())
+        if segment.closed:
+            # A POST to a finished segment still in the ring: go-livepeer's body reader sees the segment's
+            # closed channel before any byte (trickle_server.go:414-416, 483-503), answers 200 without
+            # reading and moves the write head to seq+1 (backwards too).
+            channel.mark_written(segment.seq)
+            extra = [seq_header, (b"connection", b"close")]
+            if channel.closed:
+                extra.append((b"lp-trickle-closed", b"terminated"))
+            await _respond(send, 200, b"", extra)
+            return
         first = await self._first_body_message(segment, receive)
         if first is None or first["type"] == "http.disconnect" or not first.get("body"):
             if first is not None and first["type"] == "http.disconnect":
@@ -415,16 +426,17 @@ class TrickleServer:
     async def _get(self, channel: _Channel, seq: int, receive: Receive, send: Send) -> None:
         segment, latest = channel.get_for_read(seq)
         if segment is None:
-            resolved = seq if seq >= 0 else latest
+            # Lp-Trickle-Seq echoes the index as requested (-1/-2 unresolved); a channel closed while this
+            # request held it answers 200 with the same body (trickle_server.go:603-613).
             extra = [
                 (b"lp-trickle-latest", str(latest).encode()),
-                (b"lp-trickle-seq", str(resolved).encode()),
+                (b"lp-trickle-seq", str(seq).encode()),
             ]
+            status = STATUS_ENTRY_NOT_FOUND
             if channel.closed:
                 extra.append((b"lp-trickle-closed", b"terminated"))
-                await _respond(send, 200, b"", extra)
-            else:
-                await _respond(send, STATUS_ENTRY_NOT_FOUND, b"Entry not found", extra)
+                status = 200
+            await _respond(send, status, b"Entry not found", extra)
             return
         disconnected = False
         async with anyio.create_task_group() as tg:

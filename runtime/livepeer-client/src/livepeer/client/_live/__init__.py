@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from livepeer.client._errors import Rejection, ValidationError
+from livepeer.client._errors import NoOrchestratorError, Rejection, ValidationError
 from livepeer.client._live._session import (
     LiveChannels,
     LiveControl,
@@ -54,9 +54,14 @@ def open_session(
         job: LiveJob
         if capability == LV2V:
             # The built-in LV2V pipeline has its own route.
-            channels, job, response = await lv2v.start(
-                gw, model=model, params=params, request_id=request_id, stream_id=stream_id
-            )
+            try:
+                channels, job, response = await lv2v.start(
+                    gw, model=model, params=params, request_id=request_id, stream_id=stream_id
+                )
+            except NoOrchestratorError:
+                # "503 insufficient capacity" is also what a model nobody offers gets: say which.
+                await gw._raise_if_model_unknown(capability, model)
+                raise
         else:
             channels, job, response = await _start_named(
                 gw, capability, model, params or {}, request_id, stream_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import APIStatusError, NoOrchestratorError, Rejection
 from livepeer.client._http import Deadline, Op, Reply, Sleep, backoff, is_retryable_status
 from livepeer.client._routes import Probe
@@ -42,7 +43,12 @@ def start_with_failover(
         for r in rejected:
             last[r.orchestrator] = r.reason
         for probe in usable:
-            outcome = yield from attempt(ident, probe, deadline)
+            with telemetry.attempt_span(probe.url, probe.kind) as span:
+                outcome = yield from attempt(ident, probe, deadline)
+                if isinstance(outcome, Rejection):
+                    span.set(
+                        {"livepeer.failover.reason": outcome.reason[:200], "error.type": "rejected"}
+                    )
             if not isinstance(outcome, Rejection):
                 return outcome
             last[outcome.orchestrator] = outcome.reason

@@ -22,6 +22,7 @@ the next session call that awaits.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -32,7 +33,10 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
+from livepeer.client._spend import _Call
+from livepeer.client._spend import _current as current_call
 
 if TYPE_CHECKING:
     import av
@@ -295,6 +299,11 @@ class LiveSession:
         reader_retries: int = 5,
     ) -> None:
         self.capability = capability
+        # Payments of this session (start and periodic) count towards max_spend_per_call as one call.
+        self._paid = _Call(uuid.uuid4().hex, capability)
+        self._span = telemetry.Handle(
+            None
+        )  # replaced by a real span at start when OTel is installed
         self.model = model
         self._start = start
         self._orchestrator = orchestrator
@@ -335,6 +344,11 @@ class LiveSession:
         return value if isinstance(value, str) else None
 
     @property
+    def cost(self) -> int:
+        """Wei (expected value of tickets) paid for this session so far; 0 offchain."""
+        return self._paid.spent_wei
+
+    @property
     def closed(self) -> bool:
         """True once closed, or once the orchestrator or a payment failed (resources go at exit)."""
         return self._closed or self._failure is not None
@@ -346,11 +360,37 @@ class LiveSession:
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> LiveSession:
+        # Without this, `with gw.live(...)` fails with a bare AttributeError: __enter__.
+        from livepeer.client._errors import UsageError
+
+        raise UsageError("a live session is async only: use `async with gw.live(...) as session:`")
+
+    def __exit__(self, *exc: object) -> None:
+        """Never reached (``__enter__`` raises); present so ``with`` reaches ``__enter__``."""
+
     async def __aenter__(self) -> LiveSession:
         if self._started:
             raise ValidationError("a LiveSession can be entered only once")
         self._started = True
-        channels, job, response = await self._start()
+        # Set for the start and inherited by the payment task (tasks copy the context they start in).
+        scope = current_call.set(self._paid)
+        self._span = telemetry.session_span(self.capability, self.model)
+        try:
+            with self._span.current():
+                channels, job, response = await self._start()
+        except BaseException as exc:
+            current_call.reset(scope)
+            self._span.fail(exc)
+            self._span.end()
+            raise
+        self._span.event(
+            "livepeer.live.started",
+            {
+                "livepeer.orchestrator": telemetry.origin(self.orchestrator),
+                "livepeer.cost_wei": self.cost,
+            },
+        )
         # From here on the job runs on the orchestrator: any failure must still stop it.
         self._job, self.start_response = job, dict(response)
         tg = anyio.create_task_group()
@@ -367,6 +407,8 @@ class LiveSession:
         except BaseException:
             await self._shutdown()
             raise
+        finally:
+            current_call.reset(scope)
         return self
 
     async def __aexit__(
@@ -385,6 +427,10 @@ class LiveSession:
         if self._closed:
             return
         self._closed = True
+        self._span.event("livepeer.live.closed", {"livepeer.cost_wei": self.cost})
+        if self._failure is not None:
+            self._span.fail(self._failure)
+        self._span.end()
         with anyio.CancelScope(shield=True):
             if self._res.publisher is not None:
                 await self._res.publisher.aclose()
@@ -423,6 +469,10 @@ class LiveSession:
     def _fail(self, failure: LivepeerError) -> None:
         if self._failure is None:
             self._failure = failure
+            self._span.event(
+                "livepeer.live.failed",
+                {"error.type": type(failure).__name__, "reason": str(failure)[:200]},
+            )
         for sender in self._res.senders:
             sender.close()
 

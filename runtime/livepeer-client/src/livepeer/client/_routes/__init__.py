@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
-from livepeer.client._errors import ConnectionError
-from livepeer.client._files import has_files, multipart_parts
+from livepeer.client._errors import ConfigError, ConnectionError
+from livepeer.client._files import has_files, multipart_body
 from livepeer.client._http import Deadline
 
-__all__ = ["BUILTIN_PIPELINES", "Probe", "Request", "body_fields", "safe_url", "same_host"]
+__all__ = [
+    "BUILTIN_PIPELINES",
+    "Probe",
+    "Request",
+    "body_fields",
+    "check_path",
+    "request_url",
+    "safe_url",
+    "same_host",
+]
 
 # go-livepeer core/capabilities.go ids of the built-in AI pipelines.
 BUILTIN_PIPELINES: Mapping[str, int] = {
@@ -40,6 +50,7 @@ class Request:
     request_id: str
     deadline: Deadline
     stream: bool = False
+    path: str = ""  # BYOC: path under /process/request/ (the worker sees {capability URL}/{path})
 
 
 @dataclass
@@ -62,10 +73,42 @@ class Probe:
     created: float = field(default_factory=time.monotonic)
 
 
+# go-livepeer decodes the request path and appends what follows /process/request/ to the worker URL, then
+# parses the result as a URL again (byoc/job_orchestrator.go:255-266 at 176aa415): a decoded "?" or "#" would
+# cut the path, a "%" would be read as an escape, "." and ".." segments would be resolved by the worker's server.
+_UNROUTABLE = re.compile(r"[%?#\x00-\x1f\x7f]")
+_SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+
+
+def check_path(capability: str, path: str) -> None:
+    """A BYOC path of segments, e.g. ``"items/42"``; what cannot reach the worker is refused before I/O."""
+    if not isinstance(path, str):
+        raise ConfigError(f"path must be a string, got {type(path).__name__}")
+    if not path:
+        return
+    if capability in BUILTIN_PIPELINES:
+        raise ConfigError(f"path={path!r}: built-in AI pipelines have no sub-paths")
+    for seg in path.split("/"):
+        if not seg or seg in (".", "..") or _UNROUTABLE.search(seg):
+            raise ConfigError(
+                f"path={path!r}: segment {seg!r} cannot reach the worker (no empty, '.' or '..' "
+                "segments, no '%', '?', '#' or control characters)"
+            )
+
+
+def request_url(base: str, path: str) -> str:
+    """``/process/request/`` plus the path, each segment percent-encoded (the orchestrator decodes it)."""
+    return (
+        base
+        + "/process/request/"
+        + "/".join(quote(seg, safe=_SEGMENT_SAFE) for seg in path.split("/") if seg)
+    )
+
+
 def body_fields(payload: Mapping[str, object] | None) -> dict[str, Any]:
     """Call kwargs for a JSON body, or multipart when the input holds files."""
     if payload is not None and has_files(payload):
-        data, files = multipart_parts(payload)
+        data, files = multipart_body(payload)
         return {"data": data, "files": files}
     return {"json": dict(payload) if payload is not None else {}}
 

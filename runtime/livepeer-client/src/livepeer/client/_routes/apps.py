@@ -48,6 +48,12 @@ def find_runner(
     return best
 
 
+def names_exactly(runner: Mapping[str, Any], capability: str, model: str | None) -> bool:
+    """The caller named this app itself (``pipeline/model``, or the pipeline with ``model=``)."""
+    app = runner.get("app")
+    return app == capability or (model is not None and app == f"{capability}/{model}")
+
+
 def probe_call(url: str, timeout: float) -> Call:
     return Call("GET", url + "/discovery", timeout=timeout, limit=1 << 20)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from livepeer.client._errors import LivepeerError, ProtocolError
 from livepeer.client._http import Call, Op, Reply
-from livepeer.client._routes import Probe, Request, body_fields
+from livepeer.client._routes import Probe, Request, body_fields, request_url
 from livepeer.client._signer import (
     PAYMENT_THRESHOLD_SECONDS,
     Identity,
@@ -147,7 +147,10 @@ def payment_header(signer: Signer, probe: Probe, timeout_seconds: int) -> str | 
     if not is_onchain(probe) or probe.price <= 0 or probe.token is None:
         return None
     return signer.byoc_payment(
-        probe.token, price=token_price(probe), seconds=seconds_to_buy(timeout_seconds)
+        probe.token,
+        price=token_price(probe),
+        seconds=seconds_to_buy(timeout_seconds),
+        orchestrator=probe.url,
     )
 
 
@@ -195,7 +198,7 @@ def attempt(
         headers["Accept"] = "text/event-stream"
     reply: Reply = yield Call(
         "POST",
-        probe.url + "/process/request/",
+        request_url(probe.url, req.path),
         headers=headers,
         timeout=timeout,
         stream=req.stream,
@@ -206,4 +209,5 @@ def attempt(
         if value is not None:
             with contextlib.suppress(ValueError):
                 probe.balance = float(value)
+                signer.spend._note_credit(probe.url, req.capability, probe.balance)
     return reply
