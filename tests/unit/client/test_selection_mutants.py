@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livepeer.client import Gateway
+from livepeer.client import Gateway, _selection
 from livepeer.client._discovery import Candidate
 from livepeer.client._http import Deadline, Parallel, drive
 from livepeer.client._routes import Probe
@@ -90,7 +90,7 @@ def test_probe_calls_are_bounded_in_time_and_concurrency() -> None:
     step = next(op)
     op.close()
     assert isinstance(step, Parallel)
-    assert step.limit == 8
+    assert step.limit == _selection.PROBE_CONCURRENCY == 32
     assert [c.timeout for c in step.calls] == [2.0] * 10
     # Bounded by the overall deadline too.
     step = next(

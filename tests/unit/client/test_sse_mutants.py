@@ -54,22 +54,19 @@ def test_bom_alone_then_stream() -> None:
 
 
 def test_event_size_limit_counts_every_data_line_and_resets_per_event() -> None:
-    from livepeer.client._sse import DEFAULT_MAX_EVENT
+    from livepeer.client._sse import DEFAULT_MAX_EVENT_BYTES
 
-    assert DEFAULT_MAX_EVENT == 16 << 20
-    assert SSEDecoder().max_event == DEFAULT_MAX_EVENT
-    ten = b"data: 1234"  # 10 bytes per line, prefix included
-    general = b"data:1234X"  # 10 bytes through the general field parser
-    # Exactly at the limit, twice in a row (the count restarts with each event).
-    assert datas([ten + b"\n" + general + b"\n\n" + ten + b"\n" + ten + b"\n\n"], max_event=20) == [
-        "1234\n1234X",
-        "1234\n1234",
-    ]
-    for line in (ten, general):
+    assert DEFAULT_MAX_EVENT_BYTES == 16 << 20
+    assert SSEDecoder().max_event_bytes == DEFAULT_MAX_EVENT_BYTES
+    # Two events of 16 bytes each under a 20-byte limit: the count restarts with each event.
+    two = b"data: 12345678\n\n" * 2
+    assert datas([two], max_event_bytes=20) == ["12345678", "12345678"]
+    assert datas([two[:10], two[10:]], max_event_bytes=20) == ["12345678", "12345678"]
+    # Many short lines add up to one event over the limit, complete or still arriving.
+    many = b"data: 1234\ndata: 5678\ndata: 9"
+    for chunks in ([many + b"\n\n"], [many], [many[:12], many[12:]]):
         with pytest.raises(ProtocolError, match="SSE event larger than 20 bytes"):
-            datas([ten + b"\n" + ten + b"\n" + line + b"\n\n"], max_event=20)
-        with pytest.raises(ProtocolError, match="SSE event larger than 20 bytes"):
-            datas([ten + b"\n" + line + b"x\n\n"], max_event=20)
+            datas(chunks, max_event_bytes=20)
 
 
 def test_event_json_refuses_deep_nesting() -> None:
