@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test test-fast test-latest check lint typecheck namespace workflows freshness \
-        generate schemas bench build clean
+        generate schemas bench build clean mutate
 
 # The lowest supported Python is the development default, so the whole suite runs on it in CI.
 PYTHON_VERSION ?= 3.10
@@ -25,6 +25,7 @@ help:
 	@echo "make check     ruff, format, mypy --strict, PEP 420 check, workflow schemas, generated-code freshness"
 	@echo "make generate  regenerate generated/ and the protobuf modules from what is committed"
 	@echo "make schemas   re-import capability schemas from the sources in schemas/SOURCES.md"
+	@echo "make mutate    mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
 	@echo "make bench     run the benchmarks in bench/ one after another (~10 min); renders bench/RESULTS.md"
 	@echo "make build     build wheel and sdist of every distribution into dist/"
 
@@ -75,6 +76,13 @@ generate: setup
 
 schemas: setup
 	$(PY) -m livepeer.codegen import --sources schemas/SOURCES.md
+
+# Mutation testing (scripts/mutate.py, docs/testing.md): each mutant runs only the tests that execute its
+# line. MODULES defaults to the priority set; MUTATE_ARGS e.g. "-j 1" or "--min-rate 0.85".
+MODULES ?= subscriber publisher sse selection signer
+MUTATE_ARGS ?=
+mutate: setup
+	$(PY) scripts/mutate.py $(MUTATE_ARGS) $(MODULES)
 
 # One after another (never concurrently): each writes bench/results/<name>.json; render.py writes RESULTS.md.
 bench: setup

@@ -69,6 +69,7 @@ class FakeOrch:
     app_price: int = 0
     app_calls: list[dict[str, Any]] = field(default_factory=list)
     stops: int = 0
+    sessions: int = 0
     url: str = ""
 
     def app(self) -> Starlette:
@@ -179,6 +180,7 @@ class FakeOrch:
             runner = request.path_params["runner"]
             if self.app_price and not request.headers.get("livepeer-payment"):
                 return challenge()
+            self.sessions += 1
             return JSONResponse(
                 {
                     "session_id": "s1",

@@ -300,11 +300,20 @@ async def test_segment_size_limit(http: httpx.AsyncClient) -> None:
 
 
 async def test_idle_sweep(http: httpx.AsyncClient) -> None:
-    server = TrickleServer(idle_timeout=0.2, sweep_interval=0.05)
+    # Clock-free: automatic sweeps are out of reach (1 h) and idleness is made by ageing a channel's last
+    # write, so a stalled event loop cannot sweep the busy channel (it did, under load, with 0.2 s).
+    server = TrickleServer(idle_timeout=60, sweep_interval=3600)
     server.create_channel("busy")
     server.create_channel("_internal")
     server.create_channel("quiet")
-    async with hosted(server) as srv:
+    reading = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            reading.set()  # the server registers the read before its first await
+        await server(scope, receive, send)
+
+    async with hosted(app) as srv:
         result: list[httpx.Response] = []
 
         async def reader() -> None:
@@ -312,9 +321,12 @@ async def test_idle_sweep(http: httpx.AsyncClient) -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
-            for seq in range(6):
-                await anyio.sleep(0.1)
-                await http.post(f"{srv.url}/busy/{seq}", content=b"x")
+            await http.post(f"{srv.url}/busy/0", content=b"x")
+            for name in ("quiet", "_internal"):
+                server._channels[name].write_time -= 61
+            with anyio.fail_after(10):
+                await reading.wait()
+            assert await server.sweep() == ["quiet"]
         # The waiting reader was released by the sweep with an end-of-stream answer.
         (response,) = result
         assert response.headers["lp-trickle-closed"] == "terminated"
