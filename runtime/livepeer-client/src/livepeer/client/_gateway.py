@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
@@ -746,6 +747,28 @@ class Gateway:
         full = safe_url(url, orchestrator)
         return FileOutput(full, fetch=self._fetch, afetch=self._afetch)
 
+    @contextlib.contextmanager
+    def _call_scope(
+        self, verb: str, capability: str, model: str | None
+    ) -> Iterator[Callable[[Probe], int]]:
+        """One call's span and spend scope; ``finish(probe)`` records where it ran and returns its cost."""
+        with (
+            telemetry.call_span(verb, capability, model) as span,
+            self.spend._call(capability, uuid.uuid4().hex) as paid,
+        ):
+
+            def finish(probe: Probe) -> int:
+                span.set(
+                    {
+                        "livepeer.orchestrator": telemetry.origin(probe.url),
+                        "livepeer.route": probe.kind,
+                        "livepeer.cost_wei": paid.spent_wei,
+                    }
+                )
+                return paid.spent_wei
+
+            yield finish
+
     # -- verbs ----------------------------------------------------------------------------------
 
     def run(
@@ -776,15 +799,12 @@ class Gateway:
 
         Returns JSON as Python values, text as ``str``, media as ``FileOutput``.
         """
-        with (
-            telemetry.call_span("run", capability, model) as span,
-            self.spend._call(capability, uuid.uuid4().hex) as paid,
-        ):
+        with self._call_scope("run", capability, model) as finish:
             reply, probe, _ = drive(
                 self._core.execute(capability, input, model, timeout, False, route, path),
                 self._sync_io(),
             )
-            _traced(span, probe, paid.spent_wei)
+            finish(probe)
         return _decode(reply, probe, self, capability)
 
     async def run_async(
@@ -798,15 +818,12 @@ class Gateway:
         path: str = "",
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
-        with (
-            telemetry.call_span("run", capability, model) as span,
-            self.spend._call(capability, uuid.uuid4().hex) as paid,
-        ):
+        with self._call_scope("run", capability, model) as finish:
             reply, probe, _ = await adrive(
                 self._core.execute(capability, input, model, timeout, False, route, path),
                 self._async_io(),
             )
-            _traced(span, probe, paid.spent_wei)
+            finish(probe)
         return _decode(reply, probe, self, capability)
 
     def stream(
@@ -827,17 +844,14 @@ class Gateway:
         check_path(capability, path)
 
         def opener() -> OpenStream:
-            with (
-                telemetry.call_span("stream", capability, model) as span,
-                self.spend._call(capability, uuid.uuid4().hex) as paid,
-            ):
+            with self._call_scope("stream", capability, model) as finish:
                 reply, probe, req = drive(
                     self._core.execute(capability, input, model, timeout, True, route, path),
                     self._sync_io(),
                 )
-                _traced(span, probe, paid.spent_wei)
+                cost = finish(probe)
             opened = _as_open_stream(reply, probe, req)
-            opened.cost_wei = paid.spent_wei
+            opened.cost_wei = cost
             return opened
 
         return StreamResponse(opener, timeout=timeout or self._settings.timeout)
@@ -857,17 +871,14 @@ class Gateway:
         check_path(capability, path)
 
         async def opener() -> AsyncOpenStream:
-            with (
-                telemetry.call_span("stream", capability, model) as span,
-                self.spend._call(capability, uuid.uuid4().hex) as paid,
-            ):
+            with self._call_scope("stream", capability, model) as finish:
                 reply, probe, req = await adrive(
                     self._core.execute(capability, input, model, timeout, True, route, path),
                     self._async_io(),
                 )
-                _traced(span, probe, paid.spent_wei)
+                cost = finish(probe)
             opened = _as_async_open_stream(reply, probe, req)
-            opened.cost_wei = paid.spent_wei
+            opened.cost_wei = cost
             return opened
 
         return AsyncStreamResponse(opener, timeout=timeout or self._settings.timeout)
@@ -1006,16 +1017,6 @@ def _register_secrets(settings: _config.Settings) -> None:
     if settings.private_key:
         values.append(settings.private_key)
     register_secrets(values)
-
-
-def _traced(span: telemetry.Handle, probe: Probe, cost_wei: int) -> None:
-    span.set(
-        {
-            "livepeer.orchestrator": telemetry.origin(probe.url),
-            "livepeer.route": probe.kind,
-            "livepeer.cost_wei": cost_wei,
-        }
-    )
 
 
 def _close_async_quietly(client: httpx.AsyncClient) -> None:

@@ -277,7 +277,6 @@ class Signer:
         price: tuple[int, int],
         seconds: int,
         orchestrator: str = "",
-        capability: str = "",
     ) -> str | None:
         """``Livepeer-Payment`` with tickets for ``seconds`` of ``price``, signed by the local key.
 
@@ -290,8 +289,8 @@ class Signer:
         from ._tickets import (
             MAX_SENDER_NONCES,
             make_payment,
+            params_ev,
             ticket_count_for_cost,
-            ticket_ev,
         )
 
         if self._key is None:
@@ -299,9 +298,7 @@ class Signer:
         params = ticket_params_from_token(token)
         if params is None:
             return None
-        ev = ticket_ev(
-            int.from_bytes(params.face_value, "big"), int.from_bytes(params.win_prob, "big")
-        )
+        ev = params_ev(params)
         cost = Fraction(price[0], price[1] or 1) * seconds
         count = ticket_count_for_cost(cost, ev, seconds)
         if count <= 0:
@@ -315,7 +312,7 @@ class Signer:
                 )
             # The budget check comes before the nonces are used: a refused payment costs nothing.
             self.spend._authorize(
-                capability=capability,
+                capability="",  # the call's own name (the spend scope's)
                 orchestrator=orchestrator or str(token.get("service_addr") or ""),
                 tickets=last - first + 1,
                 expected=ev * (last - first + 1),

@@ -114,7 +114,6 @@ class _Call:
     call_id: str
     capability: str
     spent: Fraction = Fraction(0)
-    tickets: int = 0
 
     @property
     def spent_wei(self) -> int:
@@ -142,7 +141,7 @@ class SpendSummary:
         return Decimal(self.total.numerator) / Decimal(self.total.denominator) / WEI_PER_ETH
 
 
-_current: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
+current_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
     "livepeer_spend_call", default=None
 )
 
@@ -167,11 +166,11 @@ class Spend:
     def _call(self, capability: str, call_id: str) -> Iterator[_Call]:
         """Scope of one run/stream call or live session: payments inside count towards its budget."""
         scope = _Call(call_id, capability)
-        token = _current.set(scope)
+        token = current_call.set(scope)
         try:
             yield scope
         finally:
-            _current.reset(token)
+            current_call.reset(token)
 
     # -- payments ------------------------------------------------------------------------------------
     def _authorize(
@@ -192,7 +191,7 @@ class Spend:
         """
         value = Fraction(expected) if expected > 0 else Fraction(0)
         wei = math.ceil(value)
-        scope = _current.get()
+        scope = current_call.get()
         # The call's own name wins: route-internal keys (an AI chain's "{capID}_{modelID}") are not names.
         capability = (scope.capability if scope is not None else "") or capability
         with self._lock:
@@ -235,7 +234,6 @@ class Spend:
             del self._entries[:-MAX_ENTRIES]
             if scope is not None:
                 scope.spent += value
-                scope.tickets += tickets
         price = f", price {price_per_unit}/{pixels_per_unit or 1} wei per {unit}" if unit else ""
         log.info(
             "paid %s: %d ticket(s), expected %d wei for %r%s",
@@ -290,12 +288,6 @@ class Spend:
         return f"Spend(total_wei={self.total_wei}{limits})"
 
 
-def current_call_spent() -> int | None:
-    """Wei spent so far by the call or session this code runs in (None outside one)."""
-    scope = _current.get()
-    return scope.spent_wei if scope is not None else None
-
-
 def payment_expected_value(payment_b64: str) -> tuple[int, Fraction, int | None, int | None] | None:
     """(tickets, expected value, price per unit, pixels per unit) of a base64 ``Payment`` protobuf.
 
@@ -311,12 +303,10 @@ def payment_expected_value(payment_b64: str) -> tuple[int, Fraction, int | None,
         payment.ParseFromString(base64.b64decode(payment_b64, validate=True))
     except Exception:
         return None
-    tickets = max(len(payment.ticket_sender_params), 0)
-    face = int.from_bytes(payment.ticket_params.face_value, "big")
-    prob = int.from_bytes(payment.ticket_params.win_prob, "big")
-    from ._tickets import ticket_ev
+    from ._tickets import params_ev
 
-    ev = ticket_ev(face, prob) * tickets
+    tickets = len(payment.ticket_sender_params)
+    ev = params_ev(payment.ticket_params) * tickets
     price = payment.expected_price
     has_price = payment.HasField("expected_price")
     return (

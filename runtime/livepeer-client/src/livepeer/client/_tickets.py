@@ -26,6 +26,7 @@ __all__ = [
     "Ticket",
     "aux_data",
     "make_payment",
+    "params_ev",
     "ticket_count_for_cost",
     "ticket_ev",
     "ticket_hash",
@@ -90,6 +91,13 @@ def ticket_hash(ticket: Ticket) -> bytes:
 def ticket_ev(face_value: int, win_prob: int) -> Fraction:
     """Expected value in wei: ``face_value × win_prob / (2^256 - 1)``."""
     return Fraction(face_value * win_prob, MAX_WIN_PROB)
+
+
+def params_ev(params: pb.TicketParams) -> Fraction:
+    """Expected value in wei of one ticket on ``params`` (big-endian face value and win probability)."""
+    return ticket_ev(
+        int.from_bytes(params.face_value, "big"), int.from_bytes(params.win_prob, "big")
+    )
 
 
 def ticket_count_for_cost(cost: Fraction, ev: Fraction, timeout_seconds: int) -> int:

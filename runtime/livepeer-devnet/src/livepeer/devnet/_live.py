@@ -209,14 +209,14 @@ class LiveRoutes:
             self._lv2v_process_payment(payment, sender, mid)
         except _Reject as exc:
             return exc.response()
-        from livepeer.devnet._payments import ticket_ev
+        from livepeer.client._tickets import params_ev
 
         # ai_http.go:1067-1070: priced payments need a balance of at least one ticket's EV.
         priced = payment.expected_price.pricePerUnit > 0
         if (
             o.options.onchain
             and priced
-            and o.balances.get((sender, mid)) < ticket_ev(o.tickets.ticket_params(o.base_price()))
+            and o.balances.get((sender, mid)) < params_ev(o.tickets.ticket_params(o.base_price()))
         ):
             return PlainTextResponse("Insufficient balance\n", status_code=400)
         names = [mid, f"{mid}-out", f"{mid}-control", f"{mid}-events"]

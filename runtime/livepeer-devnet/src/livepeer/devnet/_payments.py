@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from livepeer.client._tickets import MAX_SENDER_NONCES, Ticket, ticket_hash
-from livepeer.client._tickets import ticket_ev as _ev
+from livepeer.client._tickets import MAX_SENDER_NONCES, Ticket, aux_data, ticket_ev, ticket_hash
 from livepeer.devnet._keys import keccak, recover_message_signer
 
 if TYPE_CHECKING:
     from livepeer.client._proto import lp_rpc_pb2 as pb
 
-__all__ = ["Balances", "PaymentError", "TicketBook", "decode_b64_proto", "ticket_ev"]
+__all__ = ["Balances", "PaymentError", "TicketBook", "decode_b64_proto"]
 
 # Face value and win probability of every priced ticket the devnet issues: EV = 1e10 / 1000 = 1e7 wei, about
 # 36 s of LV2V at the base price, so live sessions pay every so often rather than once.
@@ -52,10 +51,6 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
-def ticket_ev(params: pb.TicketParams) -> Fraction:
-    return _ev(int.from_bytes(params.face_value, "big"), int.from_bytes(params.win_prob, "big"))
-
-
 def decode_b64_proto(value: str, message: pb.Payment | pb.SegData) -> bool:
     """Parse standard base64 protobuf into ``message``; False when either layer is malformed."""
     try:
@@ -64,12 +59,6 @@ def decode_b64_proto(value: str, message: pb.Payment | pb.SegData) -> bool:
     except (binascii.Error, ValueError, Exception):  # protobuf raises DecodeError (an Exception)
         return False
     return True
-
-
-def _aux(creation_round: int, block_hash: bytes) -> bytes:
-    from livepeer.client._tickets import aux_data
-
-    return aux_data(creation_round, block_hash)
 
 
 @dataclass
@@ -120,7 +109,7 @@ class TicketBook:
         rat = Fraction(price[0], price[1] or 1)
         face, prob = (FACE_VALUE, WIN_PROB) if rat > 0 else (0, 0)
         expiration = self.block + PARAMS_EXPIRATION_BLOCKS
-        aux = _aux(self.creation_round, self.creation_round_block_hash)
+        aux = aux_data(self.creation_round, self.creation_round_block_hash)
         rand = self._rand(seed, sender, face, prob, expiration, rat, aux)
         self._issued[keccak(rand.to_bytes(32, "big"))] = price
         if len(self._issued) > 100_000:  # a long-running devnet: forget the oldest params
@@ -192,11 +181,12 @@ class TicketBook:
         prob = int.from_bytes(params.win_prob, "big")
         expiration = int.from_bytes(params.expiration_block, "big")
         exp = payment.expiration_params
-        aux = _aux(exp.creation_round, exp.creation_round_block_hash)
+        aux = aux_data(exp.creation_round, exp.creation_round_block_hash)
         rand = self._rand(
             int.from_bytes(params.seed, "big"), sender, face, prob, expiration, price, aux
         )
         error: str | None = None
+        ev = ticket_ev(face, prob)
         for tsp in payment.ticket_sender_params:
             # validator.ValidateTicket order; the first three are fatal (FatalReceiveErr).
             if sender == bytes(20):
@@ -232,8 +222,8 @@ class TicketBook:
             if why is not None and error is None:
                 error = why
             if error is None:
-                self.received += _ev(face, prob)
-                credit(sender, _ev(face, prob))
+                self.received += ev
+                credit(sender, ev)
         return error
 
     def credit_of(self, payment: pb.Payment, sender: bytes | None) -> Fraction:

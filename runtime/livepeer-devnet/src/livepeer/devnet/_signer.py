@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livepeer.client._tickets import make_payment
+from livepeer.client._tickets import make_payment, params_ev
 from livepeer.devnet._keys import EthKey, keccak
-from livepeer.devnet._payments import AUTH_TOKEN_TTL, ticket_ev
+from livepeer.devnet._payments import AUTH_TOKEN_TTL
 
 if TYPE_CHECKING:
     from livepeer.client._proto import lp_rpc_pb2 as pb
@@ -348,7 +348,7 @@ class Signer:
         )
         initial = Fraction(state.InitialPricePerUnit, state.InitialPixelsPerUnit)
         fee = initial * units  # :597 fee at the session's initial price
-        ev = ticket_ev(info.ticket_params)
+        ev = params_ev(info.ticket_params)
         # segment_rpc.go:762-789 + core/accounting.go:41-66: credit needed = max(fee, one ticket's EV).
         count = _per_request_tickets(fee, balance, ev)  # 482 at :606-614
         if count > MAX_TICKETS:  # :615-626

@@ -35,8 +35,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
-from livepeer.client._spend import _Call
-from livepeer.client._spend import _current as current_call
+from livepeer.client._spend import _Call, current_call
 
 if TYPE_CHECKING:
     import av
