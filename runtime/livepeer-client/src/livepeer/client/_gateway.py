@@ -217,8 +217,11 @@ class _Core:
         route: Route | None = None,
         path: str = "",
     ) -> Op[tuple[Reply, Probe, Request]]:
-        """Select, attempt, fail over; return the first successful reply."""
-        _check_call(capability, payload, model, timeout, route)
+        """Select, attempt, fail over; return the first successful reply.
+
+        The verbs have validated the arguments (``_check_call``) before any span, scope or I/O; a stream
+        validates when it is created, not again when it is opened.
+        """
         check_path(capability, path)
         if capability in BUILTIN_PIPELINES:
             # The Go gateway's defaults (model id included) apply before orchestrators are selected.
@@ -799,6 +802,7 @@ class Gateway:
 
         Returns JSON as Python values, text as ``str``, media as ``FileOutput``.
         """
+        _check_call(capability, input, model, timeout, route)
         with self._call_scope("run", capability, model) as finish:
             reply, probe, _ = drive(
                 self._core.execute(capability, input, model, timeout, False, route, path),
@@ -818,6 +822,7 @@ class Gateway:
         path: str = "",
     ) -> object:
         """Async twin of ``run``: ``await gw.run_async("text-reversal", input={"text": "hi"})``."""
+        _check_call(capability, input, model, timeout, route)
         with self._call_scope("run", capability, model) as finish:
             reply, probe, _ = await adrive(
                 self._core.execute(capability, input, model, timeout, False, route, path),
