@@ -1,0 +1,148 @@
+"""The httpcore network backends behind ``_transport``'s clients: deadline-capped socket operations and pins.
+
+A module of its own so that ``import livepeer.client`` does not import httpcore's connection pool (httpx
+imports it only when a client is built; measured: +150 ms and ~100 modules at import, trio included when
+installed). ``_transport`` imports this module when it builds a client.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpcore
+
+from ._transport import PinStore, _cap
+
+__all__ = ["_AsyncBackend", "_Backend"]
+
+
+def _peer_der(stream: Any) -> bytes | None:
+    obj = stream.get_extra_info("ssl_object")
+    return obj.getpeercert(True) if obj is not None else None  # positional: _ssl._SSLSocket
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, owner: _Backend, host: str, port: int):
+        self._inner, self._owner, self._host, self._port = inner, owner, host, port
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _cap(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(
+            ssl_context, server_hostname, _cap(timeout, httpcore.ConnectTimeout)
+        )
+        if self._owner.pins is not None:
+            try:
+                self._owner.pins.check(self._host, self._port, _peer_der(tls) or b"")
+            except BaseException:
+                tls.close()
+                raise
+        return _Stream(tls, self._owner, self._host, self._port)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend, pins: PinStore | None) -> None:
+        self._inner, self.pins = inner, pins
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _cap(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _Stream(stream, self, host, port)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return self._inner.connect_unix_socket(
+            path, _cap(timeout, httpcore.ConnectTimeout), socket_options
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    def __init__(
+        self, inner: httpcore.AsyncNetworkStream, owner: _AsyncBackend, host: str, port: int
+    ):
+        self._inner, self._owner, self._host, self._port = inner, owner, host, port
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, _cap(timeout, httpcore.ReadTimeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(
+            ssl_context, server_hostname, _cap(timeout, httpcore.ConnectTimeout)
+        )
+        if self._owner.pins is not None:
+            try:
+                self._owner.pins.check(self._host, self._port, _peer_der(tls) or b"")
+            except BaseException:
+                await tls.aclose()
+                raise
+        return _AsyncStream(tls, self._owner, self._host, self._port)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, pins: PinStore | None) -> None:
+        self._inner, self.pins = inner, pins
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(
+            host, port, _cap(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _AsyncStream(stream, self, host, port)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(
+            path, _cap(timeout, httpcore.ConnectTimeout), socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
