@@ -106,7 +106,7 @@ def raw_headers(cap: str = CAP) -> dict[str, str]:
         "parameters": "{}",
         "capability": cap,
         "sender": "0x" + "00" * 20,
-        "sig": "0x",
+        "sig": "",
         "timeout_seconds": 60,
     }
     return {"Livepeer": base64.b64encode(json.dumps(job).encode()).decode()}
@@ -133,7 +133,7 @@ COLD_RAW = textwrap.dedent(
     import base64, json, sys
     import httpx
     job = {"id": "bench", "request": "{}", "parameters": "{}", "capability": "text-reversal",
-           "sender": "0x" + "00" * 20, "sig": "0x", "timeout_seconds": 60}
+           "sender": "0x" + "00" * 20, "sig": "", "timeout_seconds": 60}
     h = {"Livepeer": base64.b64encode(json.dumps(job).encode()).decode()}
     r = httpx.post(sys.argv[1] + "/process/request/", json={"text": "hello"}, headers=h, verify=False)
     assert r.json()["reversed"] == "olleh"

@@ -141,7 +141,7 @@ def time_to_first_event(res: Results, rounds: int, per_round: int) -> None:
             "parameters": "{}",
             "capability": "token-stream",
             "sender": "0x" + "00" * 20,
-            "sig": "0x",
+            "sig": "",
             "timeout_seconds": 60,
         }
         headers = {"Livepeer": base64.b64encode(json.dumps(job).encode()).decode()}
