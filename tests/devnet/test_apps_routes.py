@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from livepeer.client import Gateway
-from livepeer.client._live import apps_live
+from livepeer.client._routes import apps as apps_live
 from livepeer.devnet._network import DevnetOptions
 from livepeer.devnet.pytest_plugin import RunningDevnet
 

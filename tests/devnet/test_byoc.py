@@ -670,7 +670,7 @@ async def test_client_onchain_live_stream_pays_with_the_job_key(
     import anyio
 
     from livepeer.client import Gateway
-    from livepeer.client._live import byoc_live
+    from livepeer.client._routes import byoc as byoc_live
 
     monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 0.2)
     net = devnet_factory(DevnetOptions(onchain=True))
@@ -701,7 +701,7 @@ async def test_client_onchain_live_update_and_stop_pay_when_drained(
     import anyio
 
     from livepeer.client import Gateway
-    from livepeer.client._live import byoc_live
+    from livepeer.client._routes import byoc as byoc_live
 
     monkeypatch.setattr(byoc_live, "PAYMENT_INTERVAL", 3600.0)
     net = devnet_factory(DevnetOptions(onchain=True))

@@ -55,11 +55,11 @@ def test_dead_worker_fails_over(devnet_factory: Factory) -> None:
         for i in range(2):
             net.faults(i).worker_dead = i == 0
         first = net.orchestrators[0]
-        gw._core.selector.clear()
+        gw._dispatch.selector.clear()
         out = gw.run("text-reversal", input={"text": "w"})
         assert out == {"original": "w", "reversed": "w"}
         net.faults(1).worker_dead = True
-        gw._core.selector.clear()
+        gw._dispatch.selector.clear()
         with pytest.raises(NoOrchestratorError) as info:
             gw.run("text-reversal", input={"text": "w"})
     reasons = {r.orchestrator: r.reason for r in info.value.rejections}
@@ -98,7 +98,7 @@ def test_price_rise_respects_max_price(devnet_factory: Factory) -> None:
     with _onchain(net) as gw:
         probe_price = None
         gw.run("text-reversal", input={"text": "p"})
-        for p in gw._core.selector._cache.values():
+        for p in gw._dispatch.selector._cache.values():
             probe_price = p.price
     assert probe_price is not None
     assert probe_price > 0

@@ -146,7 +146,7 @@ def test_three_orchestrators_one_dead_one_full(
             assert [ev.json()["token"] for ev in s] == ["s", "t"]  # type: ignore[index]
             assert s.orchestrator == net.orchestrators[1]
         net.faults(1).no_capacity = True
-        gw._core.selector.clear()
+        gw._dispatch.selector.clear()
         with pytest.raises(NoOrchestratorError) as info:
             gw.run("text-reversal", input={"text": "none left"})
     reasons = {r.orchestrator: r.reason for r in info.value.rejections}

@@ -11,7 +11,9 @@ import pytest
 
 from livepeer.client import Gateway, LiveSession
 from livepeer.client._errors import NoOrchestratorError, PaymentError, ValidationError
-from livepeer.client._live import apps_live, byoc_live, lv2v
+from livepeer.client._routes import ai as lv2v
+from livepeer.client._routes import apps as apps_live
+from livepeer.client._routes import byoc as byoc_live
 from livepeer.devnet._network import DevnetOptions
 from livepeer.devnet.pytest_plugin import RunningDevnet
 

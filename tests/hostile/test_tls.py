@@ -18,7 +18,7 @@ def test_changed_certificate_mid_session_is_refused_over_https(devnet_factory: A
     with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
         assert gw.run("text-reversal", input={"text": "ab"})
         net.restart(0)  # same port, new certificate: an impostor as far as we can tell
-        gw._core.selector.clear()
+        gw._dispatch.selector.clear()
         with pytest.raises(NoOrchestratorError) as info:
             gw.run("text-reversal", input={"text": "ab"})
     assert "certificate" in str(info.value)
@@ -32,7 +32,7 @@ def test_changed_certificate_is_refused_over_grpc(devnet_factory: Any) -> None:
     with Gateway(orch_url=net.orchestrators, max_retries=0) as gw:
         gw.run("text-to-image", input=args)
         net.restart(0)
-        gw._core.selector.clear()
+        gw._dispatch.selector.clear()
         gw._info.close()  # drop the open gRPC channel: the next probe dials (and checks) anew
         with pytest.raises(NoOrchestratorError) as info:
             gw.run("text-to-image", input=args)

@@ -171,12 +171,12 @@ def dead() -> str:
 
 
 def run(op: Any, gw: Gateway) -> Any:
-    return drive(op, gw._sync_io())
+    return drive(op, gw._dispatch.sync_io())
 
 
 def arun(op: Any, gw: Gateway) -> Any:
     async def main() -> Any:
-        return await adrive(op, gw._async_io())
+        return await adrive(op, gw._dispatch.async_io())
 
     return anyio.run(main)
 
@@ -750,7 +750,7 @@ def test_concurrent_identity_requests_share_one_flight(srv: Loopback) -> None:
 
     srv.json("/sign-orchestrator-info", IDENT)
     with Gateway(orch_url=srv.url) as gw:
-        io = gw._sync_io()
+        io = gw._dispatch.sync_io()
         leader = Signer(srv.url, {}).identity()
         request = next(leader)
         follower = Signer(srv.url, {}).identity()
@@ -768,7 +768,7 @@ def test_a_failed_leader_lets_the_follower_try_on_its_own(srv: Loopback) -> None
     srv.queue("/sign-orchestrator-info", (500, b"down"))
     srv.json("/sign-orchestrator-info", IDENT)
     with Gateway(orch_url=srv.url) as gw:
-        io = gw._sync_io()
+        io = gw._dispatch.sync_io()
         leader = Signer(srv.url, {}).identity()
         request = next(leader)
         follower = Signer(srv.url, {}).identity()
@@ -882,7 +882,7 @@ def test_calls_and_failures_are_logged_with_their_duration(
         else:
 
             async def main() -> Any:
-                reply = await adrive(op(), gw._async_io())
+                reply = await adrive(op(), gw._dispatch.async_io())
                 await reply.stream.close()
                 return reply
 

@@ -74,7 +74,7 @@ def test_selection_prefers_cheaper_orchestrator(fake_orchs: Start) -> None:
     dear.balance = cheap.balance = 10**9  # enough credit: no payment needed
     cheap.price = 1
     with Gateway(orch_url=[dear.url, cheap.url], signer_url="http://127.0.0.1:9") as gw:
-        gw._core.signer.url = None  # no signer round trips: balances cover the price
+        gw._dispatch.signer.url = None  # no signer round trips: balances cover the price
         gw.run("text-reversal", input={"text": "x"})
     assert (cheap.request_calls, dear.request_calls) == (1, 0)
 

@@ -12,7 +12,8 @@ from livepeer.client import Gateway, _selection
 from livepeer.client._discovery import Candidate
 from livepeer.client._http import Deadline, Parallel, drive
 from livepeer.client._routes import Probe
-from livepeer.client._selection import Selector, rank, route_kind
+from livepeer.client._routes import route_kind
+from livepeer.client._selection import Selector, rank
 from livepeer.client._signer import ZERO_ADDRESS, Identity
 
 Start = Callable[[int], list[Any]]
@@ -102,7 +103,7 @@ def test_probe_calls_are_bounded_in_time_and_concurrency() -> None:
 def _probe(gw: Gateway, sel: Selector, orchs: list[Any], **kw: Any) -> list[Probe]:
     cands = [Candidate(o.url) for o in orchs]
     result: list[Probe] = drive(
-        sel.probe(cands, "text-reversal", None, ZERO, Deadline(30), **kw), gw._sync_io()
+        sel.probe(cands, "text-reversal", None, ZERO, Deadline(30), **kw), gw._dispatch.sync_io()
     )
     return result
 
@@ -144,7 +145,7 @@ def test_runner_listed_by_discovery_needs_no_probe(fake_orchs: Start) -> None:
     sel = Selector()
     cand = Candidate(orch.url, runners=(runner,))
     with Gateway(orch_url=orch.url) as gw:
-        (p,) = drive(sel.probe([cand], "text-reversal", None, ZERO, Deadline(30)), gw._sync_io())
+        (p,) = drive(sel.probe([cand], "text-reversal", None, ZERO, Deadline(30)), gw._dispatch.sync_io())
     assert (p.kind, p.ok, p.capacity) == ("apps", True, 2)
     assert orch.token_calls == 0
     assert sel.cached(orch.url, "text-reversal", None)
@@ -164,7 +165,7 @@ def test_concurrent_probes_share_one_flight(fake_orchs: Start) -> None:
         # The leader's op is paused right after yielding its probe: a second caller must wait for it.
         leader = sel.probe([Candidate(orch.url)], "text-reversal", None, ZERO, Deadline(30))
         step = next(leader)
-        io = gw._sync_io()
+        io = gw._dispatch.sync_io()
 
         def follower() -> None:
             results.extend(_probe(gw, sel, [orch]))

@@ -111,6 +111,19 @@ class SignerError(LivepeerError):
         super().__init__(message)
 
 
+class SignerRefreshError(SignerError):
+    """Signer 480: the orchestrator's ticket parameters or auth token went stale. Fetch fresh ones (a new
+    ``OrchestratorInfo`` or payment challenge) and pay again with the same state; callers do it for you."""
+
+
+class SignerPriceError(SignerError):
+    """Signer 481: the orchestrator's price is above the ceiling the signer pays; another one may do."""
+
+
+class SignerSkipError(SignerError):
+    """Signer 482 ("no tickets needed") where the orchestrator demands a payment now."""
+
+
 class PaymentError(LivepeerError):
     """Payment could not be made or the orchestrator reported insufficient balance."""
 

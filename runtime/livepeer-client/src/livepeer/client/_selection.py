@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from ._discovery import Candidate
 from ._errors import LivepeerError, Rejection
 from ._http import Call, Deadline, InfoCall, Op, Parallel, Reply, Wait
-from ._routes import BUILTIN_PIPELINES, Probe, ai, apps, byoc
+from ._route import Probe
+from ._routes import ROUTES, apps, first_route, route_kind
 from ._signer import Identity
 
 __all__ = ["Selector", "rank", "route_kind"]
@@ -30,10 +31,6 @@ MAX_CAPACITY = 100_000
 PROBE_CONCURRENCY = 32
 OK_TTL = 30.0
 FAIL_TTL = 5.0
-
-
-def route_kind(capability: str) -> str:
-    return "ai" if capability in BUILTIN_PIPELINES else "byoc"
 
 
 def rank(probes: Sequence[Probe], max_price: float | None) -> tuple[list[Probe], list[Rejection]]:
@@ -76,9 +73,7 @@ def _read(
 ) -> Probe:
     """Any reply an orchestrator can send is a Probe: a parser bug or odd input is a rejection."""
     try:
-        if kind == "ai":
-            return ai.read_probe(url, capability, model, r)
-        return byoc.read_probe(url, capability, r)
+        return ROUTES[kind].read_probe(url, capability, model, r)
     except LivepeerError as exc:
         return Probe(url, kind, ok=False, reason=str(exc))
     except Exception as exc:  # hostile input must not escape selection untyped
@@ -224,45 +219,34 @@ class Selector:
         probes: dict[str, Probe],
         route: str | None = None,
     ) -> Op[None]:
-        if todo and kind == "byoc" and route == "app":
-            timeout = deadline.cap(PROBE_TIMEOUT)
-            listed: list[Reply | LivepeerError] = yield Parallel(
-                [apps.probe_call(c.url, timeout) for c in todo], PROBE_CONCURRENCY
-            )
-            for c, r in zip(todo, listed, strict=True):
-                probes[c.url] = apps.read_probe(c.url, capability, model, r) or Probe(
-                    c.url, "apps", ok=False, reason=f"no live-runner app {capability!r}",
-                    offers=False, reachable=isinstance(r, Reply),
-                )  # fmt: skip
-                self.store(probes[c.url], capability, model, route)
+        if not todo:
             return
-        if todo:
+        # The name's first route (a forced one: route="app" probes apps only), then, for a BYOC name whose
+        # BYOC probe found nothing usable, a live-runner app of that name (docs/client.md "Routing").
+        first = first_route(capability, route)
+        timeout = deadline.cap(PROBE_TIMEOUT)
+        calls: list[Call | InfoCall] = [
+            first.probe_call(c.url, capability, model, ident, timeout) for c in todo
+        ]
+        results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
+        second: list[Candidate] = []
+        for c, r in zip(todo, results, strict=True):
+            p = _read(first.kind, c.url, capability, model, r)
+            if first.kind == "byoc" and not p.ok and p.reachable and route != "byoc":
+                second.append(c)
+            probes[c.url] = p
+        if second:
+            # Not a usable BYOC capability there: maybe a live-runner app of that name.
             timeout = deadline.cap(PROBE_TIMEOUT)
-            calls: list[Call | InfoCall] = [
-                ai.probe_call(c.url, capability, model, ident, timeout)
-                if kind == "ai"
-                else byoc.probe_call(c.url, capability, ident, timeout)
-                for c in todo
-            ]
-            results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
-            second: list[Candidate] = []
-            for c, r in zip(todo, results, strict=True):
-                p = _read(kind, c.url, capability, model, r)
-                if kind != "ai" and not p.ok and p.reachable and route != "byoc":
-                    second.append(c)
-                probes[c.url] = p
-            if second:
-                # Not a usable BYOC capability there: maybe a live-runner app of that name.
-                timeout = deadline.cap(PROBE_TIMEOUT)
-                found: list[Reply | LivepeerError] = yield Parallel(
-                    [apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY
-                )
-                for c, r in zip(second, found, strict=True):
-                    p_app = _read_app(c.url, capability, model, r)
-                    if p_app is not None:
-                        probes[c.url] = p_app
-            for c in todo:
-                self.store(probes[c.url], capability, model, route)
+            found: list[Reply | LivepeerError] = yield Parallel(
+                [apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY
+            )
+            for c, r in zip(second, found, strict=True):
+                p_app = _read_app(c.url, capability, model, r)
+                if p_app is not None:
+                    probes[c.url] = p_app
+        for c in todo:
+            self.store(probes[c.url], capability, model, route)
 
 
 def _read_app(

@@ -9,12 +9,20 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ._config import join_path
-from ._errors import ConfigError, PaymentError, SignerError, bounded
+from ._errors import (
+    ConfigError,
+    PaymentError,
+    SignerError,
+    SignerPriceError,
+    SignerRefreshError,
+    SignerSkipError,
+    bounded,
+)
 from ._http import Call, Flights, Op, Reply, Wait
 from ._spend import Spend, payment_expected_value
 
@@ -34,6 +42,8 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 # go-livepeer's gateway sends no BYOC payment while the balance covers 120 s of the price.
 PAYMENT_THRESHOLD_SECONDS = 120
 SIGNER_TIMEOUT = 10.0
+# Fresh ticket parameters fetched for one payment after signer 480s, before the 480 is the caller's.
+MAX_REFRESH = 3
 
 # /sign-orchestrator-info is computed once at signer start; cache it per process per signer + headers.
 _identity_lock = threading.Lock()
@@ -104,8 +114,17 @@ def _error_message(reply: Reply) -> str:
     return bounded(reply.body, 300)
 
 
+# The signer's own statuses (go-livepeer server/remote_signer.go), each with the one thing a caller does.
+_SIGNER_ERRORS: dict[int, type[SignerError]] = {
+    480: SignerRefreshError,
+    481: SignerPriceError,
+    482: SignerSkipError,
+}
+
+
 def signer_error(reply: Reply, what: str) -> SignerError:
-    return SignerError(
+    cls = _SIGNER_ERRORS.get(reply.status, SignerError)
+    return cls(
         f"signer {what} failed with {reply.status}: {_error_message(reply)}",
         status_code=reply.status,
     )
@@ -345,7 +364,8 @@ class Signer:
     ) -> Op[PaymentTokens | None]:
         """``/generate-live-payment`` carrying the state chain of ``key``; None when the signer says skip (482).
 
-        480 and 481 surface as ``SignerError`` with that status: the caller refreshes or moves on.
+        480, 481 and 482 where it is an error are ``SignerRefreshError``, ``SignerPriceError`` and
+        ``SignerSkipError`` (``pay_refreshing`` handles 480).
         """
         if self.url is None:
             raise PaymentError("payment required but no signer_url is configured")
@@ -383,6 +403,37 @@ class Signer:
             st.state = new_state if isinstance(new_state, dict) else st.state
             st.info = orchestrator_info
         return tokens
+
+    def pay_refreshing(
+        self,
+        key: tuple[str, str],
+        orchestrator_info: bytes,
+        refresh: Callable[[], Op[bytes]],
+        *,
+        billing: str | None,
+        manifest_id: str | None = None,
+        app: str | None = None,
+        in_pixels: int | None = None,
+        max_price: Mapping[str, object] | None = None,
+    ) -> Op[tuple[PaymentTokens | None, bytes]]:
+        """``payment``, refreshed on 480 (stale ticket parameters or auth token): ``refresh`` fetches a new
+        ``OrchestratorInfo`` the route's way and the same state pays again, at most ``MAX_REFRESH`` times.
+        Returns the tokens (None on 482) and the info they were made on. Every route pays through this one
+        loop (issue 16); 481 (``SignerPriceError``) and the rest are the caller's."""
+        refreshes = 0
+        while True:
+            try:
+                tokens = yield from self.payment(
+                    key, orchestrator_info, billing=billing, manifest_id=manifest_id, app=app,
+                    in_pixels=in_pixels, max_price=max_price,
+                )  # fmt: skip
+            except SignerRefreshError:
+                if refreshes == MAX_REFRESH:
+                    raise
+                refreshes += 1
+                orchestrator_info = yield from refresh()
+                continue
+            return tokens, orchestrator_info
 
     def chain_info(self, key: tuple[str, str]) -> bytes | None:
         """The OrchestratorInfo the state chain of ``key`` last paid against, if it exists."""

@@ -35,6 +35,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from livepeer.client import _telemetry as telemetry
 from livepeer.client._errors import ConnectionError, LivepeerError, PaymentError, ValidationError
+from livepeer.client._route import downgrades, same_host
 from livepeer.client._spend import _Call, current_call
 
 if TYPE_CHECKING:
@@ -113,8 +114,6 @@ def check_channel_url(url: str, orchestrator: str, *, name: str) -> str:
 
     Anything else could point the SDK at the caller's own network (DESIGN §6), so it is refused.
     """
-    from livepeer.client._routes import downgrades, same_host
-
     try:
         target = urlsplit(url)
     except ValueError:

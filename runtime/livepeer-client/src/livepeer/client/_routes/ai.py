@@ -3,30 +3,79 @@
 Probing is gRPC ``GetOrchestrator`` with the pipeline/model as requested capability: it yields the price,
 the ticket parameters and the auth token that the segment credentials must carry (even offchain). Every
 paid request carries tickets (see ``_pay``); bodies are prepared by ``ai_request.prepare``.
+
+Live video-to-video (PROTOCOL.md §1c, §8) is this route's live half: the same probe (TOFU-pinned
+``GetOrchestrator`` asking for ``live-video-to-video/{model}``), so it shares candidates, cache, ranking and
+``max_price`` with the batch verbs. Start then:
+
+- on-chain (a signer and a priced orchestrator): ``/generate-live-payment`` with ``type: "lv2v"`` and no state
+  (the first call prepays 60 s), its ``Livepeer-Payment`` / ``Livepeer-Segment`` on the start request;
+- offchain: an empty ``Livepeer-Payment`` and a ``SegData`` carrying only the orchestrator's auth token, which
+  the orchestrator still checks (py-1.0 does the same).
+
+While the session runs, every ``PAYMENT_INTERVAL`` seconds: ``/generate-live-payment`` with the signer's state
+and ``ManifestID`` = the orchestrator's ``manifest_id``, then ``POST {transcoder}/payment``. Signer 480 →
+``GetOrchestrator`` again (fresh ticket params / auth token) and retry with the same state
+(``Signer.pay_refreshing``); 481 (price rose above the session's ceiling) and every other failure end the
+session with ``PaymentError``; 482 skips the cycle. LV2V has no stop endpoint: closing the publish channel
+ends it.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
-from livepeer.client._errors import LivepeerError, PaymentError, SignerError
-from livepeer.client._http import Call, InfoCall, Op, Reply
-from livepeer.client._routes import BUILTIN_PIPELINES, Probe, Request, body_fields, safe_url
+from livepeer.client._errors import (
+    ConnectionError,
+    LivepeerError,
+    PaymentError,
+    ProtocolError,
+    Rejection,
+    SignerError,
+    SignerPriceError,
+    TimeoutError,
+)
+from livepeer.client._http import Call, Deadline, InfoCall, Op, Reply
+from livepeer.client._live._session import LiveChannels
+from livepeer.client._route import (
+    BUILTIN_PIPELINES,
+    BYOC_CAPABILITY_ID,
+    LiveIO,
+    LiveRequest,
+    LiveStart,
+    Offering,
+    Probe,
+    Request,
+    body_fields,
+    failed_reply,
+    reply_text,
+    safe_url,
+)
 from livepeer.client._routes.ai_request import billed_units, model_field, prepare
 from livepeer.client._signer import Identity, PaymentTokens, Signer
 
 __all__ = [
+    "LV2V",
+    "ROUTE",
+    "Lv2vJob",
     "attempt",
     "capabilities_message",
     "manifest_id",
+    "offerings_from_info",
     "prepare",
     "probe_call",
     "read_probe",
 ]
 
 PROBE_TIMEOUT = 5.0
-MAX_REFRESH = 3
 MAX_SESSIONS = 4096
+LV2V = "live-video-to-video"
+BILLING = "lv2v"
+PAYMENT_INTERVAL = 5.0
+START_TIMEOUT = 30.0
+PAYMENT_TIMEOUT = 10.0
 
 
 def capabilities_message(pipeline: str, model: str | None) -> bytes:
@@ -121,14 +170,6 @@ def base_url(probe: Probe) -> str:
     return safe_url(info.transcoder, probe.url).rstrip("/") if info.transcoder else probe.url
 
 
-def _fresh_info(probe: Probe, req: Request, model: str, ident: Identity) -> Op[bytes]:
-    """A new ``GetOrchestrator`` answer: fresh ticket parameters (a new recipientRandHash) and auth token."""
-    reply: Reply = yield probe_call(
-        probe.url, req.capability, model, ident, req.deadline.cap(PROBE_TIMEOUT)
-    )
-    return bytes(reply.body)
-
-
 def _pay(
     signer: Signer, ident: Identity, probe: Probe, req: Request, model: str, units: int
 ) -> Op[PaymentTokens]:
@@ -140,43 +181,42 @@ def _pay(
     a new chain restarts sender nonces at 1, which the orchestrator refuses under a recipientRandHash it has
     already seen them for (pm/recipient.go:369-393). Each chain keeps the OrchestratorInfo it started with.
     """
-    key = (probe.url, f"ai:{manifest_id(req.capability, model)}")
+    mid = manifest_id(req.capability, model)
+    key = (probe.url, f"ai:{mid}")
     if len(signer.ai_sessions) > MAX_SESSIONS:
         # Bounded memory; a reused session afterwards costs one refused request and a retry on a new chain.
         signer.ai_sessions.clear()
+
+    def fresh() -> Op[bytes]:
+        # A new GetOrchestrator answer: fresh ticket parameters (a new recipientRandHash) and auth token.
+        reply: Reply = yield probe_call(
+            probe.url, req.capability, model, ident, req.deadline.cap(PROBE_TIMEOUT)
+        )
+        signer.ai_sessions.add(_session(reply.body))
+        return bytes(reply.body)
+
     info = signer.chain_info(key)
     if info is None:
         info = probe.info or b""
         if _session(info) in signer.ai_sessions:
-            info = yield from _fresh_info(probe, req, model, ident)
+            info = yield from fresh()
         signer.ai_sessions.add(_session(info))
-    for refreshes in range(MAX_REFRESH + 1):
+    for chain in ("current", "new"):
         try:
-            tokens = yield from signer.payment(
-                key, info, billing=None, manifest_id=manifest_id(req.capability, model),
-                in_pixels=units,
-            )  # fmt: skip
+            tokens, info = yield from signer.pay_refreshing(
+                key, info, fresh, billing=None, manifest_id=mid, in_pixels=units
+            )
         except SignerError as exc:
-            if exc.status_code != 480 or refreshes == MAX_REFRESH:
-                if exc.status_code in (400, 481):
-                    signer.forget(key)
-                raise
-            info = yield from _fresh_info(probe, req, model, ident)  # stale auth token or params
-            signer.ai_sessions.add(_session(info))
-            continue
+            if exc.status_code in (400, 481):
+                signer.forget(key)
+            raise
         if tokens is not None:
             return tokens
+        if chain == "new":
+            break
         signer.forget(key)
-        info = yield from _fresh_info(probe, req, model, ident)
-        signer.ai_sessions.add(_session(info))
-        fresh = yield from signer.payment(
-            key, info, billing=None, manifest_id=manifest_id(req.capability, model),
-            in_pixels=units,
-        )  # fmt: skip
-        if fresh is None:
-            raise PaymentError("the signer answered 482 (no tickets) for a new state chain")
-        return fresh
-    raise PaymentError("the signer kept asking for a refresh (480)")
+        info = yield from fresh()
+    raise PaymentError("the signer answered 482 (no tickets) for a new state chain")
 
 
 def _session(info: bytes) -> bytes:
@@ -238,3 +278,254 @@ def attempt(
         if not (paid and not repay and _repayable(reply)):
             return reply
     return reply
+
+
+def offerings_from_info(url: str, reply: Reply) -> list[Offering]:
+    """Priced rows of a ``GetOrchestrator`` answer: built-in pipelines (and models) and BYOC capabilities."""
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    info = pb.OrchestratorInfo()
+    try:
+        info.ParseFromString(reply.body)
+    except Exception:  # protobuf's DecodeError
+        return []
+    names = {v: k for k, v in BUILTIN_PIPELINES.items()}
+    out: list[Offering] = []
+    for pi in info.capabilities_prices:
+        price = pi.pricePerUnit / pi.pixelsPerUnit if pi.pixelsPerUnit else float(pi.pricePerUnit)
+        if pi.capability == BYOC_CAPABILITY_ID and pi.constraint:
+            out.append(Offering(pi.constraint, url, "byoc", price, "wei/second"))
+        elif pi.capability in names:
+            cap = names[pi.capability] + (f"/{pi.constraint}" if pi.constraint else "")
+            out.append(Offering(cap, url, "ai", price, "wei/pixel"))
+    per = info.capabilities.constraints.PerCapability
+    for cap_id, constraints in per.items():
+        if cap_id in names:
+            for model, constraint in constraints.models.items():
+                out.append(
+                    Offering(
+                        f"{names[cap_id]}/{model}",
+                        url,
+                        "ai",
+                        capacity=max(constraint.capacity - constraint.capacityInUse, 0),
+                    )
+                )
+    return out
+
+
+# -- live half: live-video-to-video ------------------------------------------------------------------
+
+
+@dataclass
+class Lv2vStarted:
+    probe: Probe
+    base: str
+    info: bytes
+    manifest_id: str
+    model: str
+    response: dict[str, object]
+    session_key: tuple[str, str]
+
+
+def start_live(
+    io: LiveIO, ident: Identity, probe: Probe, live: LiveRequest, deadline: Deadline
+) -> Op[LiveStart | Rejection]:
+    """Start an LV2V job on ``probe``; a refusal drops this session's signer state chain."""
+    # One signer state chain per live session (its PMSessionID), never shared between sessions.
+    key = (probe.url, f"{LV2V}:{live.stream_id}")
+    try:
+        outcome = yield from _start(io.signer, probe, live, key, deadline)
+    except SignerPriceError:
+        io.signer.forget(key)
+        raise
+    if isinstance(outcome, Rejection):
+        io.signer.forget(key)
+        return outcome
+    channels, started = outcome
+    return channels, Lv2vJob(io, started), started.response
+
+
+def _start(
+    signer: Signer, probe: Probe, live: LiveRequest, key: tuple[str, str], deadline: Deadline
+) -> Op[tuple[LiveChannels, Lv2vStarted] | Rejection]:
+    info = probe.info or b""
+    base = base_url(probe)
+    headers = {"X-Request-Id": live.request_id}
+    if signer.url is not None and probe.price > 0:
+        tokens = yield from signer.payment(key, info, billing=BILLING, manifest_id=live.stream_id)
+        if tokens is not None:
+            headers["Livepeer-Payment"] = tokens.payment
+            headers["Livepeer-Segment"] = tokens.seg_creds
+    if "Livepeer-Segment" not in headers:
+        headers["Livepeer-Payment"] = ""
+        headers["Livepeer-Segment"] = _offchain_segment(info, live.stream_id)
+    body = {
+        "model_id": live.model,
+        "params": dict(live.params),
+        "gateway_request_id": live.request_id,
+        "stream_id": live.stream_id,
+    }
+    try:
+        reply: Reply = yield Call(
+            "POST",
+            f"{base}/{LV2V}",
+            headers=headers,
+            json=body,
+            timeout=deadline.cap(START_TIMEOUT),
+            limit=1 << 20,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        return Rejection(probe.url, str(exc))
+    if reply.status != 200:
+        return failed_reply(reply, probe, live.request_id)
+    try:
+        data, mid, channels = _started_reply(reply.body, probe.url)
+    except (ProtocolError, ConnectionError) as exc:
+        # Move on: another orchestrator may start it. LV2V has no stop endpoint: closing the publish
+        # channel, when its URL is usable, is how the orchestrator learns the job is over.
+        yield from _close_publish(reply.body, probe.url, deadline)
+        return Rejection(probe.url, str(exc))
+    data.setdefault("stream_id", live.stream_id)
+    return channels, Lv2vStarted(probe, base, info, mid, live.model or "", data, key)
+
+
+def _started_reply(body: bytes, orchestrator: str) -> tuple[dict[str, object], str, LiveChannels]:
+    """The start reply: a JSON object whose manifest id and four channel URLs are strings."""
+    from livepeer.client._json import loads
+
+    data = loads(body, f"/{LV2V} reply of {orchestrator}")
+    names = ("manifest_id", "publish_url", "subscribe_url", "control_url", "events_url")
+    if not isinstance(data, dict) or not all(isinstance(data.get(n), str) for n in names):
+        raise ProtocolError(
+            f"{orchestrator} answered /{LV2V} without the channel URLs and manifest_id"
+        )
+    channels = LiveChannels(
+        **{n: safe_url(data[n], orchestrator) for n in names[1:]},
+    )
+    return data, data["manifest_id"], channels
+
+
+def _close_publish(body: bytes, orchestrator: str, deadline: Deadline) -> Op[None]:
+    """Best-effort trickle ``DELETE`` of a refused start's publish channel."""
+    from livepeer.client._json import loads
+
+    try:
+        data = loads(body, "start reply")
+        url = data.get("publish_url") if isinstance(data, dict) else None
+        if not isinstance(url, str):
+            return
+        yield Call(
+            "DELETE",
+            safe_url(url, orchestrator),
+            timeout=max(0.5, min(PAYMENT_TIMEOUT, deadline.remaining())),
+            limit=1 << 20,
+        )
+    except LivepeerError:
+        pass
+
+
+class Lv2vJob:
+    """The running LV2V job as the session sees it: payments and parameter updates."""
+
+    def __init__(self, io: LiveIO, started: Lv2vStarted) -> None:
+        self._io = io
+        self._started = started
+        self._info = started.info
+        priced = io.signer.url is not None and started.probe.price > 0
+        self.payment_interval: float | None = PAYMENT_INTERVAL if priced else None
+        self.payment_cycles = 0  # every cycle, including those the signer skipped (482)
+        self.payments = 0  # cycles that posted tickets to the orchestrator
+
+    @property
+    def orchestrator(self) -> str:
+        return self._started.probe.url
+
+    async def pay(self) -> None:
+        self.payment_cycles += 1
+        await self._io.arun(self._pay_op())
+
+    def _pay_op(self) -> Op[None]:
+        signer = self._io.signer
+        st = self._started
+
+        def fresh() -> Op[bytes]:
+            ident: Identity = yield from signer.identity()
+            reply: Reply = yield probe_call(st.probe.url, LV2V, st.model, ident, PAYMENT_TIMEOUT)
+            return bytes(reply.body)
+
+        try:
+            tokens, self._info = yield from signer.pay_refreshing(
+                st.session_key, self._info, fresh, billing=BILLING, manifest_id=st.manifest_id
+            )
+        except SignerPriceError:
+            raise PaymentError(
+                f"{st.probe.url} raised its price above this session's ceiling (481)"
+            ) from None
+        except SignerError as exc:
+            raise PaymentError(f"live payment failed: {exc}") from None
+        if tokens is None:
+            return  # 482: credit still covers the fee
+        reply: Reply = yield Call(
+            "POST",
+            f"{st.base}/payment",
+            headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
+            timeout=PAYMENT_TIMEOUT,
+            limit=1 << 20,
+        )
+        if reply.status != 200:
+            raise PaymentError(
+                f"{st.probe.url} refused the payment ({reply.status}): {reply_text(reply)}"
+            )
+        self._info = _payment_info(reply.body) or self._info
+        self.payments += 1
+
+    async def update(
+        self,
+        params: Mapping[str, object],
+        send_control: Callable[[Mapping[str, object]], Awaitable[None]],
+    ) -> None:
+        # go-livepeer's gateway forwards parameter updates to the runner over the control channel.
+        await send_control(dict(params))
+
+    async def stop(self) -> None:
+        # No LV2V stop endpoint exists (PROTOCOL §8): closing the publish channel ends the job and the
+        # orchestrator stops once credit lapses. Only our signer state is dropped.
+        self._io.signer.forget(self._started.session_key)
+
+
+def _payment_info(body: bytes) -> bytes | None:
+    """``PaymentResult.info`` (fresh ticket params), if the orchestrator sent one."""
+    if not body:
+        return None
+    from livepeer.client._proto import lp_rpc_pb2 as pb
+
+    result = pb.PaymentResult()
+    try:
+        result.ParseFromString(body)
+    except Exception:  # protobuf raises its own DecodeError type
+        return None
+    return bytes(result.info.SerializeToString()) if result.HasField("info") else None
+
+
+class _AiRoute:
+    """The ``Route`` of built-in pipelines (``livepeer.client._route.Route``)."""
+
+    kind = "ai"
+    probe_call = staticmethod(probe_call)
+    read_probe = staticmethod(read_probe)
+    attempt = staticmethod(attempt)
+    start_live = staticmethod(start_live)
+    offerings = staticmethod(offerings_from_info)
+
+    @staticmethod
+    def classify(
+        reply: Reply, probe: Probe, req: Request, *, repaid: bool
+    ) -> str | Rejection | None:
+        return None  # the batch attempt re-pays lost payments itself (``_repayable``)
+
+    @staticmethod
+    def listing_call(url: str, ident: Identity, timeout: float) -> InfoCall:
+        return InfoCall(url, ident.address_bytes(), ident.signature_bytes(), None, timeout)
+
+
+ROUTE = _AiRoute()
