@@ -37,16 +37,14 @@ from livepeer.client import (
 )
 from livepeer.client._config import Settings
 from livepeer.client._discovery import DISCOVERY_TIMEOUT, discover
-from livepeer.client._http import (
-    AsyncIO,
+from livepeer.client._io import AsyncIO, adrive, drive
+from livepeer.client._ops import (
     Call,
     Deadline,
     Parallel,
     Reply,
     Sleep,
-    adrive,
     backoff,
-    drive,
     is_retryable_status,
 )
 from livepeer.client._signer import (
@@ -746,7 +744,7 @@ def test_errors_are_livepeer_errors() -> None:
 def test_concurrent_identity_requests_share_one_flight(srv: Loopback) -> None:
     # Ops are stepped by hand so the interleaving is exact: the leader is paused on its request
     # while a second caller arrives.
-    from livepeer.client._http import Wait
+    from livepeer.client._ops import Wait
 
     srv.json("/sign-orchestrator-info", IDENT)
     with Gateway(orch_url=srv.url) as gw:
@@ -802,7 +800,7 @@ def test_sleep_step_sleeps_and_ignores_negative_durations(drive_: Any) -> None:
 
 @pytest.mark.parametrize("drive_", RUNNERS)
 def test_wait_step_returns_when_set_or_after_its_bound(drive_: Any) -> None:
-    from livepeer.client._http import Wait
+    from livepeer.client._ops import Wait
 
     done, never = threading.Event(), threading.Event()
     done.set()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from livepeer.client import ConfigError
-from livepeer.client._http import Call, Deadline, Reply
+from livepeer.client._ops import Call, Deadline, Reply
 from livepeer.client._proto import lp_rpc_pb2 as pb
 from livepeer.client._routes import Probe, Request, ai, ai_request, byoc, check_path
 from livepeer.client._signer import Identity, Signer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livepeer.client import ConnectionError
-from livepeer.client._http import Deadline
+from livepeer.client._ops import Deadline
 from livepeer.client._routes import (
     BUILTIN_PIPELINES,
     BYOC_CAPABILITY_ID,

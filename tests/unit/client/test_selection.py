@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from livepeer.client import ConnectionError
-from livepeer.client._http import backoff, is_retryable_status
+from livepeer.client._ops import backoff, is_retryable_status
 from livepeer.client._routes import Probe, safe_url, same_host
 from livepeer.client._selection import Selector, rank
 from livepeer.client._signer import needs_payment

@@ -10,9 +10,9 @@ import pytest
 
 from livepeer.client import Gateway, _selection
 from livepeer.client._discovery import Candidate
-from livepeer.client._http import Deadline, Parallel, drive
-from livepeer.client._routes import Probe
-from livepeer.client._routes import route_kind
+from livepeer.client._io import drive
+from livepeer.client._ops import Deadline, Parallel
+from livepeer.client._routes import Probe, route_kind
 from livepeer.client._selection import Selector, rank
 from livepeer.client._signer import ZERO_ADDRESS, Identity
 
@@ -145,7 +145,9 @@ def test_runner_listed_by_discovery_needs_no_probe(fake_orchs: Start) -> None:
     sel = Selector()
     cand = Candidate(orch.url, runners=(runner,))
     with Gateway(orch_url=orch.url) as gw:
-        (p,) = drive(sel.probe([cand], "text-reversal", None, ZERO, Deadline(30)), gw._dispatch.sync_io())
+        (p,) = drive(
+            sel.probe([cand], "text-reversal", None, ZERO, Deadline(30)), gw._dispatch.sync_io()
+        )
     assert (p.kind, p.ok, p.capacity) == ("apps", True, 2)
     assert orch.token_calls == 0
     assert sel.cached(orch.url, "text-reversal", None)

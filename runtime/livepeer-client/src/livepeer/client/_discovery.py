@@ -9,8 +9,8 @@ from typing import Any
 from . import limits
 from ._config import Settings, join_path, normalize_url, redact_url
 from ._errors import ConfigError, ConnectionError, ProtocolError, Rejection, TimeoutError
-from ._http import Call, Op, Reply
 from ._json import loads
+from ._ops import Call, Op, request
 
 __all__ = ["Candidate", "discover", "parse_discovery"]
 
@@ -83,13 +83,15 @@ def discover(settings: Settings) -> Op[tuple[list[Candidate], list[Rejection]]]:
     for url, headers, label in sources:
         where = redact_url(url) or label
         try:
-            reply: Reply = yield Call(
-                "GET",
-                url,
-                headers=headers,
-                timeout=DISCOVERY_TIMEOUT,
-                service=True,
-                limit=limits.MAX_PROBE_BYTES,
+            reply = yield from request(
+                Call(
+                    "GET",
+                    url,
+                    headers=headers,
+                    timeout=DISCOVERY_TIMEOUT,
+                    service=True,
+                    limit=limits.MAX_PROBE_BYTES,
+                )
             )
         except (ConnectionError, TimeoutError) as exc:
             rejections.append(Rejection(where, f"{label} unreachable: {exc}"))

@@ -35,8 +35,8 @@ from ._errors import (
     TimeoutError,
 )
 from ._files import FileOutput
-from ._http import (
-    AsyncIO,
+from ._io import AsyncIO, SyncIO, adrive, drive, verified_ssl_context
+from ._ops import (
     Call,
     Deadline,
     Flights,
@@ -45,12 +45,10 @@ from ._http import (
     Parallel,
     Reply,
     Sleep,
-    SyncIO,
     Wait,
-    adrive,
     backoff,
-    drive,
-    verified_ssl_context,
+    gather,
+    request,
 )
 from ._orchinfo import OrchInfoClient
 from ._route import LiveRequest, LiveStart, Offering, Probe, Request, Route, failed_reply, safe_url
@@ -490,7 +488,7 @@ class Dispatcher:
                 if call is not None:
                     listings.append((c.url, r))
                     calls.append(call)
-        results: list[Reply | LivepeerError] = yield Parallel(calls, 8)
+        results = yield from gather(Parallel(calls, 8))
         for (url, r), result in zip(listings, results, strict=True):
             if isinstance(result, Reply):
                 out.extend(r.offerings(url, result))
@@ -546,7 +544,9 @@ def _request(
         return failed_reply(reply, probe, req.request_id)
 
 
-def _log_done(capability: str, probe: Probe, outcome: object, started: float, attempts: int) -> None:
+def _log_done(
+    capability: str, probe: Probe, outcome: object, started: float, attempts: int
+) -> None:
     done = f"status {outcome.status}" if isinstance(outcome, Reply) else "started"
     log.info(
         "%s: %s via %s route, %s, %.3fs, attempt %d",
@@ -567,7 +567,7 @@ def unreachable_hint(rejections: Sequence[Rejection]) -> str:
 def _fetch_op(url: str) -> Op[Reply]:
     from ._errors import APIStatusError
 
-    reply: Reply = yield Call("GET", url, timeout=60.0)
+    reply = yield from request(Call("GET", url, timeout=60.0))
     if reply.status != 200:
         raise APIStatusError(reply.status, reply.body, orchestrator=url)
     return reply

@@ -25,8 +25,8 @@ from ._errors import (
     ValidationError,
 )
 from ._files import FileOutput, replace_urls
-from ._http import Reply
 from ._json import loads
+from ._ops import Reply
 from ._redact import headers_secrets, register_secrets, secrets_of_url
 from ._replies import check_ai_reply
 from ._route import LiveRequest, LiveStart, Offering, Probe, Request

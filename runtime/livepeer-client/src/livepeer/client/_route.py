@@ -18,7 +18,7 @@ from livepeer.client._errors import (
     Rejection,
 )
 from livepeer.client._files import has_files, multipart_body
-from livepeer.client._http import Call, Deadline, InfoCall, Op, Reply, is_retryable_status
+from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, is_retryable_status
 
 if TYPE_CHECKING:
     from livepeer.client._live._session import LiveChannels, LiveJob

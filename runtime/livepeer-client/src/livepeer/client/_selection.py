@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ._discovery import Candidate
 from ._errors import LivepeerError, Rejection
-from ._http import Call, Deadline, InfoCall, Op, Parallel, Reply, Wait
+from ._ops import Call, Deadline, InfoCall, Op, Parallel, Reply, Wait, gather
 from ._route import Probe
 from ._routes import ROUTES, apps, first_route, route_kind
 from ._signer import Identity
@@ -228,7 +228,7 @@ class Selector:
         calls: list[Call | InfoCall] = [
             first.probe_call(c.url, capability, model, ident, timeout) for c in todo
         ]
-        results: list[Reply | LivepeerError] = yield Parallel(calls, PROBE_CONCURRENCY)
+        results = yield from gather(Parallel(calls, PROBE_CONCURRENCY))
         second: list[Candidate] = []
         for c, r in zip(todo, results, strict=True):
             p = _read(first.kind, c.url, capability, model, r)
@@ -238,8 +238,8 @@ class Selector:
         if second:
             # Not a usable BYOC capability there: maybe a live-runner app of that name.
             timeout = deadline.cap(PROBE_TIMEOUT)
-            found: list[Reply | LivepeerError] = yield Parallel(
-                [apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY
+            found = yield from gather(
+                Parallel([apps.probe_call(c.url, timeout) for c in second], PROBE_CONCURRENCY)
             )
             for c, r in zip(second, found, strict=True):
                 p_app = _read_app(c.url, capability, model, r)

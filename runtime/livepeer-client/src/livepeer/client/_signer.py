@@ -1,6 +1,6 @@
 """Remote signer client (and the optional local key): identity, job signatures, payments.
 
-Decisions here are pure (``needs_payment``); the network steps are generator ops run by ``_http``.
+Decisions here are pure (``needs_payment``); the network steps are generator ops (``_ops``) run by ``_io``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ._errors import (
     SignerSkipError,
     bounded,
 )
-from ._http import Call, Flights, Op, Reply, Wait
+from ._ops import Call, Flights, Op, Reply, Wait, request
 from ._spend import Spend, payment_expected_value
 
 log = logging.getLogger("livepeer.client")
@@ -251,7 +251,7 @@ class Signer:
             _identity_flights.done(key)
 
     def _fetch_identity(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> Op[Identity]:
-        reply: Reply = yield self._call("/sign-orchestrator-info", {})
+        reply = yield from request(self._call("/sign-orchestrator-info", {}))
         if reply.status != 200:
             raise signer_error(reply, "/sign-orchestrator-info")
         try:
@@ -387,7 +387,7 @@ class Signer:
             body["inPixels"] = in_pixels
         if max_price is not None:
             body["maxPrice"] = dict(max_price)
-        reply: Reply = yield self._call("/generate-live-payment", body)
+        reply = yield from request(self._call("/generate-live-payment", body))
         if reply.status == 482:
             return None
         if reply.status != 200:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from livepeer.client._errors import (
     ConnectionError,
@@ -37,8 +38,7 @@ from livepeer.client._errors import (
     SignerPriceError,
     TimeoutError,
 )
-from livepeer.client._http import Call, Deadline, InfoCall, Op, Reply
-from livepeer.client._live._session import LiveChannels
+from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, request
 from livepeer.client._route import (
     BUILTIN_PIPELINES,
     BYOC_CAPABILITY_ID,
@@ -55,6 +55,9 @@ from livepeer.client._route import (
 )
 from livepeer.client._routes.ai_request import billed_units, model_field, prepare
 from livepeer.client._signer import Identity, PaymentTokens, Signer
+
+if TYPE_CHECKING:
+    from livepeer.client._live._session import LiveChannels
 
 __all__ = [
     "LV2V",
@@ -189,8 +192,8 @@ def _pay(
 
     def fresh() -> Op[bytes]:
         # A new GetOrchestrator answer: fresh ticket parameters (a new recipientRandHash) and auth token.
-        reply: Reply = yield probe_call(
-            probe.url, req.capability, model, ident, req.deadline.cap(PROBE_TIMEOUT)
+        reply = yield from request(
+            probe_call(probe.url, req.capability, model, ident, req.deadline.cap(PROBE_TIMEOUT))
         )
         signer.ai_sessions.add(_session(reply.body))
         return bytes(reply.body)
@@ -267,13 +270,15 @@ def attempt(
             headers["Livepeer-Segment"] = _offchain_segment(probe.info, req.request_id)
         if req.stream:
             headers["Accept"] = "text/event-stream"
-        reply: Reply = yield Call(
-            "POST",
-            f"{base_url(probe)}/{req.capability}",
-            headers=headers,
-            timeout=req.deadline.cap(req.deadline.remaining()),
-            stream=req.stream,
-            **body_fields(payload),
+        reply = yield from request(
+            Call(
+                "POST",
+                f"{base_url(probe)}/{req.capability}",
+                headers=headers,
+                timeout=req.deadline.cap(req.deadline.remaining()),
+                stream=req.stream,
+                **body_fields(payload),
+            )
         )
         if not (paid and not repay and _repayable(reply)):
             return reply
@@ -366,13 +371,15 @@ def _start(
         "stream_id": live.stream_id,
     }
     try:
-        reply: Reply = yield Call(
-            "POST",
-            f"{base}/{LV2V}",
-            headers=headers,
-            json=body,
-            timeout=deadline.cap(START_TIMEOUT),
-            limit=1 << 20,
+        reply = yield from request(
+            Call(
+                "POST",
+                f"{base}/{LV2V}",
+                headers=headers,
+                json=body,
+                timeout=deadline.cap(START_TIMEOUT),
+                limit=1 << 20,
+            )
         )
     except (ConnectionError, TimeoutError) as exc:
         return Rejection(probe.url, str(exc))
@@ -399,6 +406,8 @@ def _started_reply(body: bytes, orchestrator: str) -> tuple[dict[str, object], s
         raise ProtocolError(
             f"{orchestrator} answered /{LV2V} without the channel URLs and manifest_id"
         )
+    from livepeer.client._live._session import LiveChannels  # anyio streams: only when live
+
     channels = LiveChannels(
         **{n: safe_url(data[n], orchestrator) for n in names[1:]},
     )
@@ -414,11 +423,13 @@ def _close_publish(body: bytes, orchestrator: str, deadline: Deadline) -> Op[Non
         url = data.get("publish_url") if isinstance(data, dict) else None
         if not isinstance(url, str):
             return
-        yield Call(
-            "DELETE",
-            safe_url(url, orchestrator),
-            timeout=max(0.5, min(PAYMENT_TIMEOUT, deadline.remaining())),
-            limit=1 << 20,
+        yield from request(
+            Call(
+                "DELETE",
+                safe_url(url, orchestrator),
+                timeout=max(0.5, min(PAYMENT_TIMEOUT, deadline.remaining())),
+                limit=1 << 20,
+            )
         )
     except LivepeerError:
         pass
@@ -450,7 +461,9 @@ class Lv2vJob:
 
         def fresh() -> Op[bytes]:
             ident: Identity = yield from signer.identity()
-            reply: Reply = yield probe_call(st.probe.url, LV2V, st.model, ident, PAYMENT_TIMEOUT)
+            reply = yield from request(
+                probe_call(st.probe.url, LV2V, st.model, ident, PAYMENT_TIMEOUT)
+            )
             return bytes(reply.body)
 
         try:
@@ -465,12 +478,14 @@ class Lv2vJob:
             raise PaymentError(f"live payment failed: {exc}") from None
         if tokens is None:
             return  # 482: credit still covers the fee
-        reply: Reply = yield Call(
-            "POST",
-            f"{st.base}/payment",
-            headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
-            timeout=PAYMENT_TIMEOUT,
-            limit=1 << 20,
+        reply = yield from request(
+            Call(
+                "POST",
+                f"{st.base}/payment",
+                headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
+                timeout=PAYMENT_TIMEOUT,
+                limit=1 << 20,
+            )
         )
         if reply.status != 200:
             raise PaymentError(

@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livepeer.client._errors import (
     ConnectionError,
@@ -39,9 +39,8 @@ from livepeer.client._errors import (
     TimeoutError,
     ValidationError,
 )
-from livepeer.client._http import Call, Deadline, Op, Reply
 from livepeer.client._json import loads
-from livepeer.client._live._session import LiveChannels
+from livepeer.client._ops import Call, Deadline, Op, Reply, request
 from livepeer.client._route import (
     LiveIO,
     LiveRequest,
@@ -55,6 +54,9 @@ from livepeer.client._route import (
     safe_url,
 )
 from livepeer.client._signer import ZERO_ADDRESS, Identity, PaymentTokens, Signer
+
+if TYPE_CHECKING:
+    from livepeer.client._live._session import LiveChannels
 
 __all__ = [
     "ROUTE",
@@ -224,7 +226,7 @@ def attempt(
             stream=req.stream and not persistent,
             **(body_fields(req.input) if not persistent else {"json": {}}),
         )
-        reply: Reply = yield call
+        reply = yield from request(call)
         if reply.status != 402 or paid:
             break
         try:
@@ -247,13 +249,15 @@ def attempt(
         raise ConnectionError(f"{probe.url} returned a malformed session") from None
     stop_url = safe_url(f"{url.rstrip('/')}/{sid}/stop", probe.url)
     try:
-        result: Reply = yield Call(
-            "POST",
-            app_url.rstrip("/") + "/",
-            headers={"X-Request-Id": req.request_id},
-            timeout=req.deadline.cap(req.deadline.remaining()),
-            stream=req.stream,
-            **body_fields(req.input),
+        result = yield from request(
+            Call(
+                "POST",
+                app_url.rstrip("/") + "/",
+                headers={"X-Request-Id": req.request_id},
+                timeout=req.deadline.cap(req.deadline.remaining()),
+                stream=req.stream,
+                **body_fields(req.input),
+            )
         )
     except LivepeerError:
         yield from _stop(stop_url, req)
@@ -266,7 +270,9 @@ def attempt(
 def _stop(stop_url: str, req: Request) -> Op[None]:
     # A failed stop is harmless (the session expires on its own); the caller's result matters more.
     with contextlib.suppress(LivepeerError):
-        yield Call("POST", stop_url, headers={"X-Request-Id": req.request_id}, timeout=5.0)
+        yield from request(
+            Call("POST", stop_url, headers={"X-Request-Id": req.request_id}, timeout=5.0)
+        )
 
 
 # -- live half: persistent app sessions --------------------------------------------------------------
@@ -321,10 +327,10 @@ def start_live(
     challenge: _Challenge | None = None
     for paid in (False, True):
         try:
-            reply: Reply = yield Call(
+            reply = yield from request(Call(
                 "POST", url, headers=headers, json={},
                 timeout=req.deadline.cap(REQUEST_TIMEOUT), limit=1 << 20,
-            )  # fmt: skip
+            ))  # fmt: skip
         except (ConnectionError, TimeoutError) as exc:
             return Rejection(probe.url, str(exc))
         if reply.status != 402 or paid:
@@ -346,6 +352,8 @@ def start_live(
         raise ConnectionError(f"{probe.url} returned a malformed session") from None
     response: dict[str, object] = {"stream_id": sid, "session_id": sid, "app_url": app_url}
     started = AppStarted(probe, ident, req, url, sid, challenge, response)
+    from livepeer.client._live._session import LiveChannels  # anyio streams: only when live
+
     return LiveChannels(), AppJob(io, started), response
 
 
@@ -369,6 +377,8 @@ class AppJob:
         return self._s.probe.url
 
     def channels(self) -> LiveChannels:
+        from livepeer.client._live._session import LiveChannels
+
         return LiveChannels()  # the app is reached through app_url, not trickle
 
     def _pay_op(self) -> Op[None]:
@@ -379,12 +389,14 @@ class AppJob:
         def fresh() -> Op[bytes]:
             # A new challenge from the orchestrator: fresh ticket parameters for the same session.
             assert self._challenge is not None
-            reply: Reply = yield Call(
-                "POST",
-                f"{s.probe.url}/refresh-payment",
-                json={"sender": s.ident.address, "manifest_id": self._challenge.manifest_id},
-                timeout=REQUEST_TIMEOUT,
-                limit=1 << 20,
+            reply = yield from request(
+                Call(
+                    "POST",
+                    f"{s.probe.url}/refresh-payment",
+                    json={"sender": s.ident.address, "manifest_id": self._challenge.manifest_id},
+                    timeout=REQUEST_TIMEOUT,
+                    limit=1 << 20,
+                )
             )
             if reply.status != 200:
                 raise PaymentError(f"{s.probe.url} refused /refresh-payment ({reply.status})")
@@ -401,12 +413,14 @@ class AppJob:
             raise PaymentError(f"app session payment failed: {exc}") from None
         if tokens is None:
             return  # 482: credit still covers the fee
-        reply: Reply = yield Call(
-            "POST",
-            self._challenge.payment_url,
-            headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
-            timeout=REQUEST_TIMEOUT,
-            limit=1 << 20,
+        reply = yield from request(
+            Call(
+                "POST",
+                self._challenge.payment_url,
+                headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
+                timeout=REQUEST_TIMEOUT,
+                limit=1 << 20,
+            )
         )
         if reply.status != 200:
             raise PaymentError(
@@ -435,7 +449,7 @@ class AppJob:
 
 
 def _one(call: Call) -> Op[Reply]:
-    reply: Reply = yield call
+    reply = yield from request(call)
     return reply
 
 

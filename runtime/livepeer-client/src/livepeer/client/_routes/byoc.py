@@ -24,7 +24,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livepeer.client._errors import (
     APIStatusError,
@@ -35,8 +35,7 @@ from livepeer.client._errors import (
     Rejection,
     TimeoutError,
 )
-from livepeer.client._http import Call, Deadline, Op, Reply
-from livepeer.client._live._session import LiveChannels
+from livepeer.client._ops import Call, Deadline, Op, Reply, request
 from livepeer.client._route import (
     LiveIO,
     LiveRequest,
@@ -57,6 +56,9 @@ from livepeer.client._signer import (
     missing_byoc_key,
     needs_payment,
 )
+
+if TYPE_CHECKING:
+    from livepeer.client._live._session import LiveChannels
 
 __all__ = [
     "ROUTE",
@@ -237,13 +239,15 @@ def attempt(
     headers["X-Request-Id"] = req.request_id
     if req.stream:
         headers["Accept"] = "text/event-stream"
-    reply: Reply = yield Call(
-        "POST",
-        request_url(probe.url, req.path),
-        headers=headers,
-        timeout=timeout,
-        stream=req.stream,
-        **body_fields(req.input),
+    reply = yield from request(
+        Call(
+            "POST",
+            request_url(probe.url, req.path),
+            headers=headers,
+            timeout=timeout,
+            stream=req.stream,
+            **body_fields(req.input),
+        )
     )
     for name in ("Livepeer-Balance", "Livepeer-Payment-Balance"):
         value = reply.headers.get(name.lower())
@@ -345,13 +349,15 @@ def start_live(
         )  # fmt: skip
         headers["X-Request-Id"] = request_id
         try:
-            reply: Reply = yield Call(
-                "POST",
-                f"{probe.url}/ai/stream/start",
-                headers=headers,
-                json={"params": dict(live.params)},
-                timeout=deadline.cap(REQUEST_TIMEOUT),
-                limit=1 << 20,
+            reply = yield from request(
+                Call(
+                    "POST",
+                    f"{probe.url}/ai/stream/start",
+                    headers=headers,
+                    json={"params": dict(live.params)},
+                    timeout=deadline.cap(REQUEST_TIMEOUT),
+                    limit=1 << 20,
+                )
             )
         except (ConnectionError, TimeoutError) as exc:
             return Rejection(probe.url, str(exc))
@@ -372,6 +378,8 @@ def start_live(
         return Rejection(probe.url, str(exc))
     probe.balance = _balance(reply) if _balance(reply) is not None else probe.balance
     response: dict[str, object] = {"stream_id": stream_id, **{k: v for k, v in urls.items() if v}}
+    from livepeer.client._live._session import LiveChannels  # anyio streams: only when live
+
     started = ByocStarted(probe, ident, capability, stream_id, LiveChannels(**urls), response)
     return started.channels, ByocLiveJob(io, started), response
 
@@ -401,13 +409,15 @@ def _stop_refused(
             signer, ident, probe, capability=capability, stream_id=stream_id,
             request={"stream_id": stream_id}, parameters={}, pay=False,
         )  # fmt: skip
-        yield Call(
-            "POST",
-            f"{probe.url}/ai/stream/stop",
-            headers=headers,
-            json={},
-            timeout=max(0.5, min(REQUEST_TIMEOUT, deadline.remaining())),
-            limit=1 << 20,
+        yield from request(
+            Call(
+                "POST",
+                f"{probe.url}/ai/stream/stop",
+                headers=headers,
+                json={},
+                timeout=max(0.5, min(REQUEST_TIMEOUT, deadline.remaining())),
+                limit=1 << 20,
+            )
         )
     except LivepeerError:
         pass  # it will be swept when its credit or keepalives lapse
@@ -434,13 +444,15 @@ class ByocLiveJob:
             self._io.signer, s.ident, s.probe, capability=s.capability,
             stream_id=s.stream_id, request={"stream_id": s.stream_id}, parameters={}, pay=pay,
         )  # fmt: skip
-        reply: Reply = yield Call(
-            "POST",
-            f"{s.probe.url}/ai/stream/{route}",
-            headers=headers,
-            json=dict(body),
-            timeout=REQUEST_TIMEOUT,
-            limit=1 << 20,
+        reply = yield from request(
+            Call(
+                "POST",
+                f"{s.probe.url}/ai/stream/{route}",
+                headers=headers,
+                json=dict(body),
+                timeout=REQUEST_TIMEOUT,
+                limit=1 << 20,
+            )
         )
         balance = _balance(reply)
         if balance is not None:
@@ -451,7 +463,9 @@ class ByocLiveJob:
         """A fresh ``/process/token``: new ticket params and the orchestrator's view of the balance."""
         s = self._s
         try:
-            token: Reply = yield probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+            token = yield from request(
+                probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+            )
         except (ConnectionError, TimeoutError):
             return  # keep the last token; the call that follows reports the failure
         fresh = read_probe(s.probe.url, s.capability, token)

@@ -1,53 +1,33 @@
-"""HTTP plumbing: request descriptions, one retry policy, and the sync/async drivers that run them.
-
-Every multi-step operation (selection, signer round trips, route attempts) is written once as a
-generator that *yields* what it needs (``Call``, ``Parallel``, ``Sleep``, ``InfoCall``) and receives
-the result; ``drive`` runs such a generator with blocking httpx, ``adrive`` with async httpx under
-anyio. Policy therefore lives in one place and only the I/O differs.
-"""
+"""The drivers of sans-IO ops (``_ops``): ``drive`` runs an op with blocking httpx, ``adrive`` with async
+httpx under anyio; both bound every exchange by its deadline and every body by its size limit, and decode
+content in bounded pieces."""
 
 from __future__ import annotations
 
 import base64
 import builtins
 import logging
-import random
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import anyio
 import httpx
 
-from . import limits
 from ._config import redact_url
 from ._errors import ConnectionError, LimitError, LivepeerError, ProtocolError, TimeoutError
+from ._ops import Call, InfoCall, Op, Reply, Sleep, Step, Wait
 from ._orchinfo import OrchInfoClient
 from ._redact import redact_headers
 from ._streaming import AsyncOpenStream, OpenStream
 from ._transport import deadline
 
-__all__ = [
-    "Call",
-    "Deadline",
-    "Flights",
-    "InfoCall",
-    "Op",
-    "Parallel",
-    "Reply",
-    "Sleep",
-    "Wait",
-    "adrive",
-    "backoff",
-    "drive",
-    "is_retryable_status",
-]
+__all__ = ["AsyncIO", "SyncIO", "adrive", "drive", "verified_ssl_context"]
 
 log = logging.getLogger("livepeer.client")
 
@@ -57,137 +37,6 @@ CONNECT_TIMEOUT = 3.0
 ACCEPT_ENCODING = "gzip, deflate"
 # Largest piece one inflate step may produce: a gzip bomb never expands in one go (about 1000:1).
 DECODE_PIECE = 64 << 10
-
-
-def _result_limit() -> int:
-    return limits.MAX_RESULT_BYTES
-
-
-@dataclass
-class Call:
-    """One HTTP request. ``service`` = signer/discovery (verified TLS); else an orchestrator."""
-
-    method: str
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    json: object = None
-    content: bytes | None = None
-    data: Mapping[str, str] | None = None
-    # a mapping, or (name, file) pairs when one field carries several files
-    files: (
-        Mapping[str, tuple[str, bytes | IO[bytes], str]]
-        | Sequence[tuple[str, tuple[str, bytes | IO[bytes], str]]]
-        | None
-    ) = None
-    timeout: float = 10.0
-    service: bool = False
-    stream: bool = False
-    limit: int = field(default_factory=_result_limit)
-
-
-@dataclass
-class Reply:
-    """A response; ``stream`` is set (and ``body`` empty) for an open 2xx streamed response."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    url: str
-    elapsed: float
-    stream: OpenStream | AsyncOpenStream | None = None
-
-    def json(self) -> object:
-        import json
-
-        return json.loads(self.body)
-
-
-@dataclass
-class InfoCall:
-    """gRPC ``GetOrchestrator`` (blocking grpcio; the async driver runs it in a worker thread)."""
-
-    url: str
-    address: bytes
-    sig: bytes
-    capabilities: bytes | None
-    timeout: float
-
-
-@dataclass
-class Parallel:
-    """Run ``calls`` with at most ``limit`` in flight; each result is a Reply or a LivepeerError."""
-
-    calls: Sequence[Call | InfoCall]
-    limit: int = 8
-
-
-@dataclass
-class Sleep:
-    seconds: float
-
-
-@dataclass
-class Wait:
-    """Wait (bounded) until other callers finish work we share, e.g. a probe already in flight."""
-
-    events: Sequence[threading.Event]
-    timeout: float
-
-
-Step = Call | InfoCall | Parallel | Sleep | Wait
-
-
-class Flights:
-    """Single-flight bookkeeping: the first caller for a key does the work, the others ``Wait``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: dict[object, threading.Event] = {}
-
-    def join(self, key: object) -> threading.Event | None:
-        """None: you lead (call ``done`` when finished); else the event to wait for."""
-        with self._lock:
-            ev = self._events.get(key)
-            if ev is None:
-                self._events[key] = threading.Event()
-            return ev
-
-    def done(self, key: object) -> None:
-        with self._lock:
-            ev = self._events.pop(key, None)
-        if ev is not None:
-            ev.set()
-
-
-Op = Generator[Step, Any, T]
-
-
-class Deadline:
-    """An overall time budget shared by all attempts."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-        self.seconds = seconds
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-    def cap(self, seconds: float) -> float:
-        """``seconds`` bounded by what is left; raises ``TimeoutError`` when nothing is."""
-        left = self.remaining()
-        if left <= 0:
-            raise TimeoutError(f"deadline of {self.seconds:g}s exceeded")
-        return min(seconds, left)
-
-
-def is_retryable_status(status: int) -> bool:
-    """Connection-level trouble, overload and capacity go to the next orchestrator; 4xx never."""
-    return status in (408, 429) or status >= 500
-
-
-def backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0) -> float:
-    """Full-jitter exponential backoff: 0.5 s doubling to 8 s."""
-    return random.uniform(base / 2, min(cap, base * (2**attempt)))
 
 
 _ssl_lock = threading.Lock()
