@@ -38,7 +38,7 @@ PEER_VENV = Path(os.environ.get("LIVEPEER_BENCH_PEER_VENV", "/tmp/livepeer-bench
 OURS_VENV = Path(os.environ.get("LIVEPEER_BENCH_OURS_VENV", "/tmp/livepeer-bench-ours-venv"))
 CAP = "text-reversal"
 BODY = {"text": "hello"}
-POOL = 32  # our orchestrator pool and in-flight limiter width (_gateway.Gateway._limits, _http.AsyncIO)
+POOL = 32  # our orchestrator pool and in-flight limiter width (_dispatch.Dispatcher._limits, _io.AsyncIO)
 
 
 def _uv_env() -> dict[str, str]:

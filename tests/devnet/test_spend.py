@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from livepeer.client import BudgetExceededError, Gateway, PaymentError, eth, gwei
-from livepeer.client._live import lv2v
+from livepeer.client._routes import ai as lv2v
 from livepeer.devnet import DevnetOptions
 from livepeer.devnet._keys import EthKey
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from livepeer.client import Gateway, LivepeerError, _http
+from livepeer.client import Gateway, LivepeerError, _io
 
 API_KEY = "k3y-s3cret-value"
 COOKIE = "c00kie-s3cret-value"
@@ -33,13 +33,13 @@ def _leaks(text: str, secrets: list[str]) -> list[str]:
 def _spy_headers(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
     """Record the headers the client sends (to learn the payment tickets it must not log)."""
     sent: list[dict[str, str]] = []
-    real = _http._request
+    real = _io._request
 
     def spy(client: Any, call: Any) -> Any:
         sent.append(dict(call.headers))
         return real(client, call)
 
-    monkeypatch.setattr(_http, "_request", spy)
+    monkeypatch.setattr(_io, "_request", spy)
     return sent
 
 

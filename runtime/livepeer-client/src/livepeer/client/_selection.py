@@ -25,7 +25,7 @@ log = logging.getLogger("livepeer.client")
 PROBE_TIMEOUT = 2.0
 # Capacities above this are not a real orchestrator's (go-livepeer counts concurrent sessions).
 MAX_CAPACITY = 100_000
-# As wide as the connection pool (32, _gateway.Gateway._limits): a cold call with many discovered orchestrators
+# As wide as the connection pool (32, _dispatch.Dispatcher._limits): a cold call with many discovered orchestrators
 # waits for probe waves, not CPU. Measured on the devnet with 50 orchestrators, fresh Gateway, interleaved:
 # 8 in flight 1081 ms, 16 548 ms, 50 566 ms (median of 4 rounds; bench/run.py has the scaling table).
 PROBE_CONCURRENCY = 32
