@@ -2,7 +2,7 @@
 select-and-try policy that ``run``, ``stream`` and every live start go through.
 
 Policy (docs/client.md "Failover", docs/reliability.md): discover candidates (cached ``DISCOVERY_TTL``), probe
-them in parallel on the capability's first route (``_routes.first_route``), rank the usable ones (health,
+them in parallel on the capability's routes (``_routes.routes_for``), rank the usable ones (health,
 price, latency; ``max_price``), try each in rank order, and after every one failed start another round with
 backoff, within one deadline. A route attempt's outcome is a reply or a ``Rejection`` (move on); only errors
 another orchestrator cannot fix (a 4xx of the request itself, an exhausted deadline) end the call. The
@@ -52,7 +52,7 @@ from ._ops import (
 )
 from ._orchinfo import OrchInfoClient
 from ._route import LiveRequest, LiveStart, Offering, Probe, Request, Route, failed_reply, safe_url
-from ._routes import BUILTIN_PIPELINES, ROUTES, check_path, route_kind
+from ._routes import BUILTIN_PIPELINES, ROUTES, check_path, routes_for
 from ._routes import ai as ai_route
 from ._selection import Selector, rank
 from ._signer import Identity, Signer
@@ -267,18 +267,20 @@ class Dispatcher:
         if not candidates:
             raise NoOrchestratorError(capability, rejections, hint=unreachable_hint(rejections))
         last: dict[str, str] = {}
-        sent = None
+        sent: Probe | None = None
+        first = routes_for(capability, route)[0]
         if (
             unprobed
+            and first.probe_free
             and len(candidates) == 1
             and not self.signer.onchain
             and self.settings.max_price is None
-            and route_kind(capability) == "byoc"
-            and route != "app"
             and not self.selector.cached(candidates[0].url, capability, model, route)
         ):
-            guess = Probe(candidates[0].url, "byoc", ok=True)
-            log.debug("%s: trying %s (byoc route, unprobed), attempt 1", capability, guess.url)
+            guess = Probe(candidates[0].url, first.kind, ok=True)
+            log.debug(
+                "%s: trying %s (%s route, unprobed), attempt 1", capability, guess.url, first.kind
+            )
             outcome = yield from self._try(
                 guess, ident, deadline, capability, model, route, attempt
             )
@@ -290,7 +292,7 @@ class Dispatcher:
             last[outcome.orchestrator] = outcome.reason
             # That request was this call's first BYOC attempt there: round 0 must not send it again
             # at once (a live-runner app found by the probe is another route, and is tried).
-            sent = guess.url
+            sent = guess
         attempts = 0
         for rnd in range(self.settings.max_retries + 1):
             if rnd:
@@ -320,7 +322,7 @@ class Dispatcher:
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
             for probe in usable:
-                if rnd == 0 and probe.url == sent and probe.kind == "byoc":
+                if rnd == 0 and sent and (probe.url, probe.kind) == (sent.url, sent.kind):
                     continue
                 attempts += 1
                 log.debug(
@@ -374,7 +376,7 @@ class Dispatcher:
                     if refreshes == MAX_SIGNER_REFRESH:
                         raise
                     refreshes += 1
-                    pinned = route or ("app" if probe.kind == "apps" else "byoc")
+                    pinned = route or ROUTES[probe.kind].pin
                     self.selector.forget(probe.url, capability, model, route)
                     self.selector.forget(probe.url, capability, model, pinned)
                     fresh = yield from self.selector.probe(

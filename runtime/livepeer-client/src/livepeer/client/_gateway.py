@@ -24,13 +24,12 @@ from ._errors import (
     ProtocolError,
     ValidationError,
 )
-from ._files import FileOutput, replace_urls
+from ._files import FileOutput
 from ._json import loads
 from ._ops import Reply
 from ._redact import headers_secrets, register_secrets, secrets_of_url
-from ._replies import check_ai_reply
 from ._route import LiveRequest, LiveStart, Offering, Probe, Request
-from ._routes import BUILTIN_PIPELINES, check_path
+from ._routes import BUILTIN_PIPELINES, ROUTES, check_path
 from ._routes.ai import LV2V
 from ._spend import Spend
 from ._streaming import AsyncOpenStream, AsyncStreamResponse, OpenStream, StreamResponse
@@ -94,31 +93,33 @@ def _check_call(
 
 
 def _decode(reply: Reply, probe: Probe, gw: Gateway, capability: str) -> object:
+    """A ``run`` reply as the verb returns it: JSON as Python values (after the route's checks), text as
+    ``str``, anything else as ``FileOutput``."""
     ctype = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-    is_json = ctype == "application/json" or ctype.endswith("+json")
-    if probe.kind == "ai" and not is_json:
-        check_ai_reply(capability, ctype, None, probe.url)
-    if is_json:
-        if len(reply.body) > limits.MAX_JSON_BYTES:
-            raise LimitError(
-                f"JSON reply from {probe.url} is over {limits.MAX_JSON_BYTES} bytes "
-                "(see livepeer.client.limits)"
-            )
-        try:
-            value = loads(reply.body, f"reply from {probe.url}")
-        except LimitError:
-            raise
-        except ProtocolError:
-            raise APIStatusError(reply.status, reply.body, orchestrator=probe.url) from None
-        if probe.kind == "ai":
-            check_ai_reply(capability, ctype, value, probe.url)
-            return replace_urls(value, lambda u: gw._dispatch.file_output(u, probe.url))
-        return value
-    if not reply.body:
-        return None
-    if ctype.startswith("text/"):
-        return reply.body.decode("utf-8", "replace")
-    return FileOutput(content=reply.body, content_type=ctype or "application/octet-stream")
+    route = ROUTES[probe.kind]
+
+    def media(url: str) -> FileOutput:
+        return gw._dispatch.file_output(url, probe.url)
+
+    if not (ctype == "application/json" or ctype.endswith("+json")):
+        route.result(capability, ctype, None, probe, media)  # a route may refuse a non-JSON reply
+        if not reply.body:
+            return None
+        if ctype.startswith("text/"):
+            return reply.body.decode("utf-8", "replace")
+        return FileOutput(content=reply.body, content_type=ctype or "application/octet-stream")
+    if len(reply.body) > limits.MAX_JSON_BYTES:
+        raise LimitError(
+            f"JSON reply from {probe.url} is over {limits.MAX_JSON_BYTES} bytes "
+            "(see livepeer.client.limits)"
+        )
+    try:
+        value = loads(reply.body, f"reply from {probe.url}")
+    except LimitError:
+        raise
+    except ProtocolError:
+        raise APIStatusError(reply.status, reply.body, orchestrator=probe.url) from None
+    return route.result(capability, ctype, value, probe, media)
 
 
 class Gateway:

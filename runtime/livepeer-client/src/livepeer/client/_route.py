@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
@@ -21,6 +21,7 @@ from livepeer.client._files import has_files, multipart_body
 from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, is_retryable_status
 
 if TYPE_CHECKING:
+    from livepeer.client._files import FileOutput
     from livepeer.client._live._session import LiveChannels, LiveJob
     from livepeer.client._signer import Identity, Signer
 
@@ -137,6 +138,11 @@ class Route(Protocol):
     """
 
     kind: str  # "ai" | "byoc" | "apps": Probe.kind, the span's livepeer.route
+    # The `route=` value that pins this route when an orchestrator is probed again (None: by name).
+    pin: str | None
+    # A request can go out before any probe when nothing is paid (BYOC offchain needs no JobToken; an
+    # AI request needs the orchestrator's auth token, an app its runner URL).
+    probe_free: bool
 
     def probe_call(
         self, url: str, capability: str, model: str | None, ident: Identity, timeout: float
@@ -161,6 +167,18 @@ class Route(Protocol):
     ) -> str | Rejection | None:
         """A route's own reading of an error reply: ``"repay"`` (pay once more and resend), a
         ``Rejection`` (move on), or None for the common rules (``failed_reply``). May raise."""
+        ...
+
+    def result(
+        self,
+        capability: str,
+        ctype: str,
+        value: object,
+        probe: Probe,
+        media: Callable[[str], FileOutput],
+    ) -> object:
+        """The decoded reply (``value``: parsed JSON, or None for a non-JSON body) as the verb returns
+        it, after the route's own checks; ``media`` turns a media URL of the reply into a ``FileOutput``."""
         ...
 
     def offerings(self, url: str, reply: Reply) -> list[Offering]:

@@ -16,10 +16,10 @@ from ._discovery import Candidate
 from ._errors import LivepeerError, Rejection
 from ._ops import Call, Deadline, InfoCall, Op, Parallel, Reply, Wait, gather
 from ._route import Probe
-from ._routes import ROUTES, apps, first_route, route_kind
+from ._routes import ROUTES, apps, routes_for
 from ._signer import Identity
 
-__all__ = ["Selector", "rank", "route_kind"]
+__all__ = ["Selector", "rank"]
 
 log = logging.getLogger("livepeer.client")
 PROBE_TIMEOUT = 2.0
@@ -158,7 +158,8 @@ class Selector:
         exactly or when the orchestrator has no BYOC capability of that name; ``"byoc"`` / ``"app"`` = only that.
         """
         now = time.monotonic()
-        kind = route_kind(capability)
+        chain = routes_for(capability, route)
+        kind = chain[0].kind
         probes: dict[str, Probe] = {}
         todo: list[Candidate] = []
         for c in candidates:
@@ -167,7 +168,8 @@ class Selector:
                 probes[c.url] = cached
                 continue
             runner = None
-            if kind == "byoc" and route != "byoc":
+            if apps.ROUTE in chain:
+                # A runner the discovery listing (the signer's) already names needs no probe.
                 runner = apps.find_runner(c.runners, capability, model)
                 if (
                     route is None
@@ -221,9 +223,9 @@ class Selector:
     ) -> Op[None]:
         if not todo:
             return
-        # The name's first route (a forced one: route="app" probes apps only), then, for a BYOC name whose
-        # BYOC probe found nothing usable, a live-runner app of that name (docs/client.md "Routing").
-        first = first_route(capability, route)
+        # The name's first route, then (a BYOC name, route=None) a live-runner app of that name where the
+        # BYOC probe found nothing usable (docs/client.md "Routing").
+        first, *fallback = routes_for(capability, route)
         timeout = deadline.cap(PROBE_TIMEOUT)
         calls: list[Call | InfoCall] = [
             first.probe_call(c.url, capability, model, ident, timeout) for c in todo
@@ -232,7 +234,7 @@ class Selector:
         second: list[Candidate] = []
         for c, r in zip(todo, results, strict=True):
             p = _read(first.kind, c.url, capability, model, r)
-            if first.kind == "byoc" and not p.ok and p.reachable and route != "byoc":
+            if fallback and not p.ok and p.reachable:
                 second.append(c)
             probes[c.url] = p
         if second:

@@ -35,9 +35,9 @@ __all__ = [
     "body_fields",
     "check_path",
     "downgrades",
-    "first_route",
     "request_url",
     "route_kind",
+    "routes_for",
     "safe_url",
     "same_host",
 ]
@@ -50,8 +50,11 @@ def route_kind(capability: str) -> str:
     return "ai" if capability in BUILTIN_PIPELINES else "byoc"
 
 
-def first_route(capability: str, route: str | None) -> Route:
-    """The route to probe first: the forced one (``"app"`` → apps), else by name."""
-    if route == "app" and capability not in BUILTIN_PIPELINES:
-        return ROUTES["apps"]
-    return ROUTES[route_kind(capability)]
+def routes_for(capability: str, route: str | None) -> list[Route]:
+    """The routes that may serve ``capability``, in the order they are probed: a built-in pipeline is
+    ``ai``; another name is BYOC then a live-runner app, or only the one forced by ``route``."""
+    if capability in BUILTIN_PIPELINES:
+        return [ROUTES["ai"]]
+    if route is not None:
+        return [ROUTES["apps" if route == "app" else "byoc"]]
+    return [ROUTES["byoc"], ROUTES["apps"]]

@@ -38,7 +38,9 @@ from livepeer.client._errors import (
     SignerPriceError,
     TimeoutError,
 )
+from livepeer.client._files import FileOutput, replace_urls
 from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, request
+from livepeer.client._replies import check_ai_reply
 from livepeer.client._route import (
     BUILTIN_PIPELINES,
     BYOC_CAPABILITY_ID,
@@ -525,7 +527,9 @@ def _payment_info(body: bytes) -> bytes | None:
 class _AiRoute:
     """The ``Route`` of built-in pipelines (``livepeer.client._route.Route``)."""
 
-    kind = "ai"
+    kind: str = "ai"
+    pin: str | None = None
+    probe_free: bool = False
     probe_call = staticmethod(probe_call)
     read_probe = staticmethod(read_probe)
     attempt = staticmethod(attempt)
@@ -537,6 +541,14 @@ class _AiRoute:
         reply: Reply, probe: Probe, req: Request, *, repaid: bool
     ) -> str | Rejection | None:
         return None  # the batch attempt re-pays lost payments itself (``_repayable``)
+
+    @staticmethod
+    def result(
+        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
+    ) -> object:
+        # What go-livepeer's handlers answer per pipeline (_replies); media URLs become FileOutputs.
+        check_ai_reply(capability, ctype, value, probe.url)
+        return replace_urls(value, media) if value is not None else None
 
     @staticmethod
     def listing_call(url: str, ident: Identity, timeout: float) -> InfoCall:

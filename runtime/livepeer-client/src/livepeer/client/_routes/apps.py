@@ -56,6 +56,7 @@ from livepeer.client._route import (
 from livepeer.client._signer import ZERO_ADDRESS, Identity, PaymentTokens, Signer
 
 if TYPE_CHECKING:
+    from livepeer.client._files import FileOutput
     from livepeer.client._live._session import LiveChannels
 
 __all__ = [
@@ -503,7 +504,9 @@ def offerings_from_discovery(url: str, reply: Reply) -> list[Offering]:
 class _AppsRoute:
     """The ``Route`` of live-runner apps (``livepeer.client._route.Route``)."""
 
-    kind = "apps"
+    kind: str = "apps"
+    pin: str | None = "app"
+    probe_free: bool = False
     attempt = staticmethod(attempt)
     start_live = staticmethod(start_live)
     offerings = staticmethod(offerings_from_discovery)
@@ -528,6 +531,12 @@ class _AppsRoute:
         reply: Reply, probe: Probe, req: Request, *, repaid: bool
     ) -> str | Rejection | None:
         return None
+
+    @staticmethod
+    def result(
+        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
+    ) -> object:
+        return value
 
     @staticmethod
     def listing_call(url: str, ident: Identity, timeout: float) -> Call:

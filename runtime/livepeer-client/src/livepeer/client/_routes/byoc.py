@@ -58,6 +58,7 @@ from livepeer.client._signer import (
 )
 
 if TYPE_CHECKING:
+    from livepeer.client._files import FileOutput
     from livepeer.client._live._session import LiveChannels
 
 __all__ = [
@@ -540,7 +541,9 @@ def classify(reply: Reply, probe: Probe, req: Request, *, repaid: bool) -> str |
 class _ByocRoute:
     """The ``Route`` of BYOC capabilities (``livepeer.client._route.Route``)."""
 
-    kind = "byoc"
+    kind: str = "byoc"
+    pin: str | None = "byoc"
+    probe_free: bool = True
     attempt = staticmethod(attempt)
     classify = staticmethod(classify)
     start_live = staticmethod(start_live)
@@ -556,6 +559,12 @@ class _ByocRoute:
         url: str, capability: str, model: str | None, result: Reply | LivepeerError
     ) -> Probe:
         return read_probe(url, capability, result)
+
+    @staticmethod
+    def result(
+        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
+    ) -> object:
+        return value
 
     @staticmethod
     def listing_call(url: str, ident: Identity, timeout: float) -> None:
