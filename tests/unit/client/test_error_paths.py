@@ -32,6 +32,8 @@ from livepeer.client import (
     PaymentError,
     ProtocolError,
     SignerError,
+    SignerPriceError,
+    SignerRefreshError,
     TimeoutError,
     _signer,
 )
@@ -408,22 +410,27 @@ def test_payment_482_means_no_payment(srv: Loopback, drive_: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "message", "status"),
+    ("reply", "message", "status", "kind"),
     [
         (
             (480, b'{"error": {"message": "refresh"}}'),
             "generate-live-payment failed with 480: refresh",
             480,
+            SignerRefreshError,
         ),
-        ((481, b""), "failed with 481", 481),
-        ((400, b"bad"), "failed with 400: bad", 400),
-        ((200, b"{}"), "/generate-live-payment returned malformed JSON", None),
-        ((200, b"oops"), "/generate-live-payment returned malformed JSON", None),
-        ((200, b"[]"), "/generate-live-payment returned malformed JSON", None),
+        ((481, b""), "failed with 481", 481, SignerPriceError),
+        ((400, b"bad"), "failed with 400: bad", 400, SignerError),
+        ((200, b"{}"), "/generate-live-payment returned malformed JSON", None, SignerError),
+        ((200, b"oops"), "/generate-live-payment returned malformed JSON", None, SignerError),
+        ((200, b"[]"), "/generate-live-payment returned malformed JSON", None, SignerError),
     ],
 )
 def test_payment_failures(
-    srv: Loopback, reply: tuple[int, bytes], message: str, status: int | None
+    srv: Loopback,
+    reply: tuple[int, bytes],
+    message: str,
+    status: int | None,
+    kind: type[SignerError],
 ) -> None:
     srv.queue("/generate-live-payment", reply)
     s = Signer(srv.url, {})
@@ -431,7 +438,59 @@ def test_payment_failures(
         run(s.payment(("o", "c"), b"", billing=None), gw)
     assert message in str(info.value)
     assert info.value.status_code == status
+    assert type(info.value) is kind  # callers act on the class: refresh (480), move on (481)
     assert s.states[("o", "c")].state is None
+
+
+def _refreshes(log: list[bytes]) -> Any:
+    def refresh() -> Any:
+        log.append(b"fresh-%d" % len(log))
+        return log[-1]
+        yield  # an op without steps
+
+    return refresh
+
+
+@pytest.mark.parametrize("drive_", RUNNERS)
+def test_pay_refreshing_pays_again_on_fresh_params_after_480(srv: Loopback, drive_: Any) -> None:
+    for _ in range(2):
+        srv.queue("/generate-live-payment", (480, b""))
+    srv.queue("/generate-live-payment", (200, b'{"payment": "p", "segCreds": "s"}'))
+    fresh: list[bytes] = []
+    with Gateway(orch_url=srv.url) as gw:
+        tokens, info = drive_(
+            Signer(srv.url, {}).pay_refreshing(
+                ("o", "c"), b"old", _refreshes(fresh), billing="lv2v"
+            ),
+            gw,
+        )
+    assert (tokens.payment, tokens.seg_creds) == ("p", "s")
+    assert fresh == [b"fresh-0", b"fresh-1"]
+    assert info == b"fresh-1"
+    sent = [base64.b64decode(r.json()["orchestrator"]) for r in srv.seen]
+    assert sent == [b"old", b"fresh-0", b"fresh-1"]
+
+
+def test_pay_refreshing_gives_up_after_max_refresh(srv: Loopback) -> None:
+    for _ in range(_signer.MAX_REFRESH + 1):
+        srv.queue("/generate-live-payment", (480, b""))
+    fresh: list[bytes] = []
+    with Gateway(orch_url=srv.url) as gw, pytest.raises(SignerRefreshError):
+        run(
+            Signer(srv.url, {}).pay_refreshing(("o", "c"), b"", _refreshes(fresh), billing=None), gw
+        )
+    assert len(fresh) == _signer.MAX_REFRESH == 3
+    assert len(srv.seen) == 4
+
+
+def test_pay_refreshing_leaves_481_to_the_caller(srv: Loopback) -> None:
+    srv.queue("/generate-live-payment", (481, b""))
+    fresh: list[bytes] = []
+    with Gateway(orch_url=srv.url) as gw, pytest.raises(SignerPriceError):
+        run(
+            Signer(srv.url, {}).pay_refreshing(("o", "c"), b"", _refreshes(fresh), billing=None), gw
+        )
+    assert fresh == []
 
 
 def test_payment_without_signer_is_a_payment_error() -> None:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -51,16 +51,23 @@ from ._ops import (
     request,
 )
 from ._orchinfo import OrchInfoClient
-from ._route import LiveRequest, LiveStart, Offering, Probe, Request, Route, failed_reply, safe_url
+from ._route import (
+    LiveRequest,
+    LiveStart,
+    Offering,
+    Probe,
+    Request,
+    Route,
+    RouteName,
+    failed_reply,
+    safe_url,
+)
 from ._routes import BUILTIN_PIPELINES, ROUTES, check_path, routes_for
 from ._routes import ai as ai_route
 from ._selection import Selector, rank
 from ._signer import Identity, Signer
 from ._spend import Spend
 from ._transport import PinStore, async_client, sync_client
-
-if TYPE_CHECKING:
-    from ._gateway import Route as RouteName
 
 __all__ = ["Dispatcher"]
 

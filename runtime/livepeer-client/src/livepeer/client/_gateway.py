@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -28,7 +28,7 @@ from ._files import FileOutput
 from ._json import loads
 from ._ops import Reply
 from ._redact import headers_secrets, register_secrets, secrets_of_url
-from ._route import LiveRequest, LiveStart, Offering, Probe, Request
+from ._route import LiveRequest, LiveStart, Offering, Probe, Request, RouteName
 from ._routes import BUILTIN_PIPELINES, ROUTES, check_path
 from ._routes.ai import LV2V
 from ._spend import Spend
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Gateway", "Offering", "Route"]
 
-Route = Literal["byoc", "app"]
+Route = RouteName
 """Force a route for a name offered both ways (docs/client.md "Routing"); ``None`` = BYOC first."""
 
 log = logging.getLogger("livepeer.client")

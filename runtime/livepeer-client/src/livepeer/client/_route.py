@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from livepeer.client._errors import (
@@ -35,6 +35,7 @@ __all__ = [
     "Probe",
     "Request",
     "Route",
+    "RouteName",
     "body_fields",
     "check_path",
     "downgrades",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# The public ``livepeer.client.Route``: force a route for a name offered both ways (docs/client.md "Routing").
+RouteName = Literal["byoc", "app"]
 
 # go-livepeer core/capabilities.go ids of the built-in AI pipelines.
 BUILTIN_PIPELINES: Mapping[str, int] = {
