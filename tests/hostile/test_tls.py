@@ -33,7 +33,7 @@ def test_changed_certificate_is_refused_over_grpc(devnet_factory: Any) -> None:
         gw.run("text-to-image", input=args)
         net.restart(0)
         gw._dispatch.selector.clear()
-        gw._info.close()  # drop the open gRPC channel: the next probe dials (and checks) anew
+        gw._dispatch._info.close()  # drop the open gRPC channel: the next probe dials (and checks) anew
         with pytest.raises(NoOrchestratorError) as info:
             gw.run("text-to-image", input=args)
     assert "certificate" in str(info.value)

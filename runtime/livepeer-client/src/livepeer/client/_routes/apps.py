@@ -57,7 +57,6 @@ from livepeer.client._signer import ZERO_ADDRESS, Identity, PaymentTokens, Signe
 
 if TYPE_CHECKING:
     from livepeer.client._files import FileOutput
-    from livepeer.client._live._session import LiveChannels
 
 __all__ = [
     "ROUTE",
@@ -376,11 +375,6 @@ class AppJob:
     @property
     def orchestrator(self) -> str:
         return self._s.probe.url
-
-    def channels(self) -> LiveChannels:
-        from livepeer.client._live._session import LiveChannels
-
-        return LiveChannels()  # the app is reached through app_url, not trickle
 
     def _pay_op(self) -> Op[None]:
         assert self._challenge is not None
