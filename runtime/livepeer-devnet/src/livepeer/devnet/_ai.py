@@ -33,7 +33,7 @@ from livepeer.devnet._goform import (
     decode_multipart,
 )
 from livepeer.devnet._goform import image_config as _image_config
-from livepeer.devnet._gohttp import DroppedConnection, Reject, go_error
+from livepeer.devnet._gohttp import ANY_METHOD, DroppedConnection, Reject, go_error
 from livepeer.devnet._keys import recover_hash_signer
 from livepeer.devnet._payments import FACE_VALUE, WIN_PROB
 from livepeer.devnet._signer import segment_message
@@ -47,7 +47,6 @@ __all__ = ["AIRoutes", "out_pixels"]
 
 log = logging.getLogger("livepeer.devnet")
 
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 # core/capabilities.go ids of the batch pipelines: the client's table, less the live pipeline.
 CAPABILITY_IDS = {k: v for k, v in BUILTIN_PIPELINES.items() if v != LV2V_CAPABILITY_ID}
 # go-livepeer reads AI request bodies without a limit (MaxAIRequestSize, ai_http.go:40, bounds only worker

@@ -24,14 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from livepeer.devnet._gohttp import Reject, go_error
+from livepeer.devnet._gohttp import ANY_METHOD, Reject, go_error
 
 if TYPE_CHECKING:
     from livepeer.devnet._orchestrator import Orchestrator
 
 __all__ = ["AppRoutes", "LiveRunner"]
-
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
 @dataclass
@@ -173,7 +171,7 @@ class AppRoutes:
                 if mode == "persistent"
                 else ("runner is not single-shot")
             )
-            return PlainTextResponse(text + "\n", status_code=400)
+            return go_error(text, 400)
         if not o.options.onchain:  # no price info: reserve directly
             if not self._capacity_left(runner):
                 return go_error("no capacity", 503)
@@ -239,9 +237,8 @@ class AppRoutes:
         if isinstance(session, Response):
             return session
         if self.runners[session.runner].unit == "fixed":  # ai_http.go:551-554
-            return PlainTextResponse(
-                "fixed-price live runner sessions do not accept follow-up payments\n",
-                status_code=409,
+            return go_error(
+                "fixed-price live runner sessions do not accept follow-up payments", 409
             )
         o = self.orch
         try:  # ai_http.go:556-581: 402/403 ladder, manifest == session (403), ProcessPayment (400)

@@ -15,7 +15,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-__all__ = ["DroppedConnection", "Reject", "go_error"]
+__all__ = ["ANY_METHOD", "DroppedConnection", "Reject", "go_error"]
+
+# A handler registered on go's ServeMux without a method in its pattern (how go-livepeer registers its
+# handlers) receives every method and decides itself; starlette needs them listed.
+ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 def go_error(message: str, status: int) -> Response:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from livepeer.devnet._gohttp import Reject, go_error
+from livepeer.devnet._gohttp import ANY_METHOD, Reject, go_error
 from livepeer.devnet._keys import recover_hash_signer
 from livepeer.devnet._payments import PaymentError, decode_b64_proto
 from livepeer.devnet._signer import segment_message
@@ -38,7 +38,6 @@ __all__ = ["LiveRoutes"]
 log = logging.getLogger("livepeer.devnet")
 
 LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
 @dataclass

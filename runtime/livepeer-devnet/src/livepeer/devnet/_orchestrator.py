@@ -457,7 +457,7 @@ class Orchestrator:
 
     async def capability_register(self, request: Request) -> Response:
         if request.headers.get("authorization", "") != self.options.secret:
-            return PlainTextResponse("invalid authorization", status_code=400)
+            return go_error("invalid authorization", 400)  # byoc/job_orchestrator.go:42, 81
         try:
             body = json.loads(await request.body())
             cap = ExternalCapability(
@@ -481,7 +481,7 @@ class Orchestrator:
 
     async def capability_unregister(self, request: Request) -> Response:
         if request.headers.get("authorization", "") != self.options.secret:
-            return PlainTextResponse("invalid authorization", status_code=400)
+            return go_error("invalid authorization", 400)  # byoc/job_orchestrator.go:42, 81
         name = (await request.body()).decode(errors="replace").strip()
         if self.capabilities.pop(name, None) is None:
             return PlainTextResponse("capability not found", status_code=400)
