@@ -5,7 +5,7 @@
     python scripts/check_imports.py --list-lazy livepeer.devnet       # also list every function-level import
 
 Each package name is resolved to its source directory under ``runtime/*/src`` (``livepeer.devnet`` ->
-``runtime/livepeer-devnet/src/livepeer/devnet``). The graph is built statically with ``ast``, nothing is
+``runtime/livepeer-devnet/src/livepeer/devnet``; ``generated/src`` and ``codegen/src`` are searched too). The graph is built statically with ``ast``, nothing is
 imported: one node per module of the package, one edge per ``import``/``from ... import`` that names another
 module of the same package (imports of other distributions are outside the graph; they cannot close a circle
 inside this one unless that distribution imports back, which its own run of this script catches).
@@ -46,15 +46,18 @@ class Edge:
     line: int
 
 
+SOURCE_ROOTS = ("runtime/*/src", "generated/src", "codegen/src")
+
+
 def find_package_dir(root: Path, package: str) -> Path:
-    """The directory of ``package`` in exactly one ``runtime/*/src`` (a package split over two is an error)."""
+    """The directory of ``package`` in exactly one source root (a package split over two is an error)."""
     rel = Path(*package.split("."))
-    found = sorted(p for p in (root / "runtime").glob(f"*/src/{rel}") if p.is_dir())
+    found = sorted(
+        p for pattern in SOURCE_ROOTS for p in root.glob(f"{pattern}/{rel}") if p.is_dir()
+    )
     if len(found) != 1:
         where = ", ".join(str(p) for p in found) or "nowhere"
-        raise SystemExit(
-            f"check_imports: {package} found in {where} under {root / 'runtime'}/*/src"
-        )
+        raise SystemExit(f"check_imports: {package} found in {where} (searched {SOURCE_ROOTS})")
     return found[0]
 
 
@@ -125,8 +128,10 @@ def module_edges(name: str, path: Path, modules: dict[str, Path]) -> list[Edge]:
                 targets.append(sub if sub in modules else base)
         for target in targets:
             resolved = _in_package(target, modules)
-            if resolved is not None and resolved != name:
-                edges.append(Edge(name, resolved, lazy, node.lineno))
+            edge = Edge(name, resolved or "", lazy, node.lineno)
+            # One edge per statement and target: `from m import a, b` is one import of m.
+            if resolved is not None and resolved != name and edge not in edges:
+                edges.append(edge)
     return edges
 
 
