@@ -21,8 +21,9 @@ import pytest
 from livepeer.client._proto import lp_rpc_pb2 as pb
 from livepeer.client._routes import ai_request
 from livepeer.devnet import DevnetOptions
-from livepeer.devnet._ai import MAX_SENDER_NONCES, REQUIRED_EV
+from livepeer.devnet._ai import REQUIRED_EV
 from livepeer.devnet._signer import _per_request_tickets
+from livepeer.devnet._wire import MAX_SENDER_NONCES
 from livepeer.devnet.pytest_plugin import RunningDevnet, run_devnet
 
 MODEL = "stabilityai/sdxl-turbo"

@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from livepeer.client._routes import BUILTIN_PIPELINES
 from livepeer.devnet._goform import (
     STRUCTS,
     DecodeError,
@@ -34,70 +33,36 @@ from livepeer.devnet._goform import (
     decode_multipart,
 )
 from livepeer.devnet._goform import image_config as _image_config
+from livepeer.devnet._gohttp import ANY_METHOD, DroppedConnection, Reject, go_error
 from livepeer.devnet._keys import recover_hash_signer
 from livepeer.devnet._payments import FACE_VALUE, WIN_PROB
 from livepeer.devnet._signer import segment_message
+from livepeer.devnet._wire import BUILTIN_PIPELINES, LV2V_CAPABILITY_ID, MAX_WIN_PROB
 
 if TYPE_CHECKING:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
     from livepeer.devnet._orchestrator import Orchestrator
+    from livepeer.devnet._wire import pb
 
-__all__ = ["AIRoutes", "DroppedConnection", "go_error", "out_pixels"]
+__all__ = ["AIRoutes", "out_pixels"]
 
 log = logging.getLogger("livepeer.devnet")
 
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 # core/capabilities.go ids of the batch pipelines: the client's table, less the live pipeline.
-CAPABILITY_IDS = {k: v for k, v in BUILTIN_PIPELINES.items() if k != "live-video-to-video"}
-# What the worker's errors call each pipeline (ai/worker/worker.go).
-# pm/recipient.go:26: sender nonces remembered per recipientRand.
-MAX_SENDER_NONCES = 600
+CAPABILITY_IDS = {k: v for k, v in BUILTIN_PIPELINES.items() if v != LV2V_CAPABILITY_ID}
 # go-livepeer reads AI request bodies without a limit (MaxAIRequestSize, ai_http.go:40, bounds only worker
 # results); the devnet keeps everything in memory and stops at this size instead.
 MAX_BODY = 256 * 1024 * 1024
+# What the worker's errors call each pipeline (ai/worker/worker.go).
 _RUNNER_LABEL = {"llm": "LLM", "segment-anything-2": "segment anything 2"}
 # The recipient's required ticket EV (pm/recipient.go:396-398): the devnet issues one ticket size only.
-# pm/ticket.go:222-224: EV divides by 2^256 - 1 (maxWinProb), as livepeer.client._tickets.ticket_ev.
-REQUIRED_EV = Fraction(FACE_VALUE * WIN_PROB, (1 << 256) - 1)
+# pm/ticket.go:222-224: EV divides by 2^256 - 1 (maxWinProb), as ticket_ev does.
+REQUIRED_EV = Fraction(FACE_VALUE * WIN_PROB, MAX_WIN_PROB)
 # The frames stable-video-diffusion-img2vid-xt produces (ai_http.go:1488-1489).
 IMAGE_TO_VIDEO_FRAMES = 25
 
 
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class _Panic(Exception):
     """A nil dereference or division by zero in the Go handler: net/http recovers and drops the connection."""
-
-
-def go_error(status: int, message: str) -> Response:
-    """``http.Error``: the text, a newline, ``text/plain; charset=utf-8`` and ``nosniff``."""
-    return Response(
-        (message + "\n").encode(),
-        status_code=status,
-        headers={"X-Content-Type-Options": "nosniff"},
-        media_type="text/plain; charset=utf-8",
-    )
-
-
-class DroppedConnection(Response):
-    """What a client sees when a Go handler panics: no complete response, the connection closes.
-
-    hypercorn cannot close a connection before a status line, so this sends the headers of a 500 (chunked,
-    no length) and ends the stream without a body: clients fail reading the message (httpx raises
-    ``RemoteProtocolError``), as they do when go-livepeer drops the connection.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(b"", status_code=500)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 500, "headers": []})
-        await send({"type": "http.response.body", "body": b"", "more_body": True})
 
 
 def out_pixels(pipeline: str, req: dict[str, object]) -> int:
@@ -198,14 +163,14 @@ class AIRoutes:
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
-                return go_error(413, "request body too large (devnet limit)")
+                return go_error("request body too large (devnet limit)", 413)
         try:
             if struct.multipart:
                 req = decode_multipart(bytes(body), request.headers.get("content-type", ""), struct)
             else:
                 req = decode_json(bytes(body), struct)
         except DecodeError as exc:
-            return go_error(400, str(exc))
+            return go_error(str(exc), 400)
         try:
             payment = self._get_payment(request.headers.get("livepeer-payment", ""))
             sender = _address(payment.sender)
@@ -216,12 +181,12 @@ class AIRoutes:
             try:
                 pixels = out_pixels(pipeline, req)
             except DecodeError as exc:
-                raise _Reject(400, str(exc)) from None
-        except _Reject as exc:
-            return go_error(exc.status, exc.message)
+                raise Reject(400, str(exc)) from None
+        except Reject as exc:
+            return exc.response()
         manifest = f"{CAPABILITY_IDS[pipeline]}_{model}"
         if not self._reserve(pipeline, model):
-            return go_error(503, "insufficient capacity")
+            return go_error("insufficient capacity", 503)
         released = False
         try:
             onchain = self.orch.options.onchain
@@ -231,9 +196,9 @@ class AIRoutes:
                     self._process_payment(payment, key)
                     expected = payment.expected_price
                     if expected.pricePerUnit > 0 and self.orch.balances.get(key) < REQUIRED_EV:
-                        raise _Reject(400, "Insufficient balance")
-            except _Reject as exc:
-                return go_error(exc.status, exc.message)
+                        raise Reject(400, "Insufficient balance")
+            except Reject as exc:
+                return exc.response()
             response = await self._submit(request, pipeline, struct.multipart, bytes(body), req)
             if isinstance(response, Response) and response.status_code >= 400:
                 return response
@@ -254,64 +219,62 @@ class AIRoutes:
 
     def _get_payment(self, header: str) -> pb.Payment:
         """``getPayment`` (``server/segment_rpc.go:316-327``): an empty header is an empty payment."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         try:
             raw = _std_b64(header)
         except ValueError as exc:
-            raise _Reject(402, f"base64 decode error: {exc}") from None
+            raise Reject(402, f"base64 decode error: {exc}") from None
         payment = pb.Payment()
         try:
             payment.ParseFromString(raw)
         except Exception:  # protobuf's DecodeError
-            raise _Reject(
+            raise Reject(
                 402, "protobuf unmarshal error: proto: cannot parse invalid wire-format data"
             ) from None
         return payment
 
     def _verify_seg_creds(self, header: str, sender: bytes) -> None:
         """``verifySegCreds`` (``server/segment_rpc.go:401-452``): runs offchain too (``ai_http.go:1388``)."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         try:
             raw = _std_b64(header)
         except ValueError:
-            raise _Reject(403, "ErrorSegEncoding") from None
+            raise Reject(403, "ErrorSegEncoding") from None
         seg = pb.SegData()
         try:
             seg.ParseFromString(raw)
         except Exception:
-            raise _Reject(403, "proto: cannot parse invalid wire-format data") from None
+            raise Reject(403, "proto: cannot parse invalid wire-format data") from None
         if seg.duration < 0 or seg.duration > 300_000:  # common.MaxDuration is 5 minutes
-            raise _Reject(403, "invalid duration")
+            raise Reject(403, "invalid duration")
         if self.orch.options.onchain:
             # orch.VerifySig is true without an Eth client (core/orchestrator.go:70-75).
             signer = recover_hash_signer(segment_message(seg), bytes(seg.sig))
             if signer is None or bytes.fromhex(signer[2:]) != sender:
-                raise _Reject(403, "ErrSegSig")
+                raise Reject(403, "ErrSegSig")
         if seg.HasField("capabilities") and not _compatible(seg.capabilities, self.orch):
-            raise _Reject(403, "incompatible capabilities")
+            raise Reject(403, "incompatible capabilities")
         if not seg.HasField("auth_token"):
-            raise _Reject(403, "missing auth token")
+            raise Reject(403, "missing auth token")
         why = self.orch.tickets.check_auth_token(seg.auth_token)
         if why is not None:
-            raise _Reject(403, why)
+            raise Reject(403, why)
 
     def _process_payment(self, payment: pb.Payment, key: tuple[str, str]) -> None:
         """``ProcessPayment`` (``core/orchestrator.go:113-235``): credit each ticket's EV until one fails."""
         if not payment.sender and payment.HasField("ticket_params"):
-            raise _Reject(400, "Could not find Sender for payment: " + _short(payment))
+            raise Reject(400, "Could not find Sender for payment: " + _short(payment))
         if not payment.HasField("ticket_params"):
             return  # no tickets: the session's fixed price becomes 0
         expected = payment.expected_price if payment.HasField("expected_price") else None
         if expected is None:
-            raise _Reject(
+            raise Reject(
                 400, 'invalid expected price sent with payment err="expected price is nil"'
             )
         if expected.pixelsPerUnit == 0:
-            raise _Reject(
-                400, 'invalid expected price sent with payment err="pixels per unit is 0"'
-            )
+            raise Reject(400, 'invalid expected price sent with payment err="pixels per unit is 0"')
         # One ticket implementation for every route: TicketBook.process_payment recovers each signature
         # (pm/validator.go), binds the recipientRand to the sender and price it was minted for
         # (pm/recipient.go:355-367), keeps 600 nonces per rand and credits until the first refusal.
@@ -319,7 +282,7 @@ class AIRoutes:
             payment, lambda _sender, ev: self.orch.balances.credit(key, ev)
         )
         if error is not None:
-            raise _Reject(400, error)
+            raise Reject(400, error)
 
     async def _submit(
         self,
@@ -356,23 +319,23 @@ class AIRoutes:
                 stream=True,
             )
         except httpx.HTTPError as exc:
-            return go_error(500, f"{label} container request failed: {exc}")
+            return go_error(f"{label} container request failed: {exc}", 500)
         streaming = pipeline == "llm" and req.get("stream") is True
         if streaming:
             if upstream.status_code != 200:
                 await upstream.aclose()
-                return go_error(500, f"unexpected status code: {upstream.status_code}")
+                return go_error(f"unexpected status code: {upstream.status_code}", 500)
             return _Stream(upstream)
         raw = await upstream.aread()
         await upstream.aclose()
         if upstream.status_code != 200:
             return go_error(
-                500, f"{label} container returned {upstream.status_code}: {_detail(raw)}"
+                f"{label} container returned {upstream.status_code}: {_detail(raw)}", 500
             )
         try:
             value = json.loads(raw)
         except ValueError:
-            return go_error(500, f"{label} container returned an undecodable response")
+            return go_error(f"{label} container returned an undecodable response", 500)
         if pipeline in ("text-to-image", "image-to-image", "upscale"):
             value = _go_image_response(value)
         elif pipeline == "llm":

@@ -24,14 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from livepeer.devnet._live import _Reject
+from livepeer.devnet._gohttp import ANY_METHOD, Reject, go_error
 
 if TYPE_CHECKING:
     from livepeer.devnet._orchestrator import Orchestrator
 
 __all__ = ["AppRoutes", "LiveRunner"]
-
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
 @dataclass
@@ -132,7 +130,7 @@ class AppRoutes:
         """go-livepeer's challenge (server/ai_http.go:443-454, 494-520 at 176aa415): an OrchestratorInfo with
         the runner price (pixelsPerUnit 1), fresh ticket params and an auth token whose session id is the
         ``manifest_id``; ``payment_url`` is the session's payment route (``/refresh-payment``: ``/payment``)."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         o = self.orch
         price = (self._price(runner), 1)
@@ -166,17 +164,17 @@ class AppRoutes:
         o = self.orch
         runner = self.runners.get(request.path_params["runner"])
         if runner is None:
-            return PlainTextResponse("runner not found\n", status_code=404)
+            return go_error("runner not found", 404)
         if runner.mode != mode:
             text = (
                 "only persistent runners have sessions"
                 if mode == "persistent"
                 else ("runner is not single-shot")
             )
-            return PlainTextResponse(text + "\n", status_code=400)
+            return go_error(text, 400)
         if not o.options.onchain:  # no price info: reserve directly
             if not self._capacity_left(runner):
-                return PlainTextResponse("no capacity\n", status_code=503)
+                return go_error("no capacity", 503)
             return runner, os.urandom(8).hex(), ""
         headers = request.headers
         if "livepeer-payment" not in headers and "livepeer-segment" not in headers:
@@ -193,16 +191,16 @@ class AppRoutes:
             payment, seg, sender = o.live._lv2v_credentials(request)
             manifest = seg.manifestId.decode(errors="replace")
             if manifest != seg.auth_token.session_id:  # ai_http.go:285-288
-                raise _Reject(403, "mismatched manifest and auth token\n")
+                raise Reject(403, "mismatched manifest and auth token")
             expected = payment.expected_price
             if runner.unit == "fixed" and (
                 expected.pricePerUnit != self._price(runner) or expected.pixelsPerUnit != 1
             ):  # ai_http.go:290-295
-                raise _Reject(400, "payment price does not match live runner price\n")
+                raise Reject(400, "payment price does not match live runner price")
             if not self._capacity_left(runner):
-                raise _Reject(503, "no capacity\n")
+                raise Reject(503, "no capacity")
             o.live._lv2v_process_payment(payment, sender, manifest)  # ai_http.go:314-320
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
         self.challenges.pop(manifest, None)
         self.fixed_prices[(sender, manifest)] = self._price(runner)
@@ -233,23 +231,22 @@ class AppRoutes:
         return session
 
     async def session_payment(self, request: Request) -> Response:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         session = self._session(request)
         if isinstance(session, Response):
             return session
         if self.runners[session.runner].unit == "fixed":  # ai_http.go:551-554
-            return PlainTextResponse(
-                "fixed-price live runner sessions do not accept follow-up payments\n",
-                status_code=409,
+            return go_error(
+                "fixed-price live runner sessions do not accept follow-up payments", 409
             )
         o = self.orch
         try:  # ai_http.go:556-581: 402/403 ladder, manifest == session (403), ProcessPayment (400)
             payment, seg, sender = o.live._lv2v_credentials(request)
             if seg.manifestId.decode(errors="replace") != session.id:
-                raise _Reject(403, "mismatched session and payment manifest\n")
+                raise Reject(403, "mismatched session and payment manifest")
             o.live._lv2v_process_payment(payment, sender, session.id)
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
         info = o.orchestrator_info(sender=bytes(payment.sender[-20:]) or None)
         info.auth_token.CopyFrom(seg.auth_token)  # ai_http.go:575: the session keeps its auth token

@@ -24,29 +24,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from livepeer.devnet._gohttp import ANY_METHOD, Reject, go_error
 from livepeer.devnet._keys import recover_hash_signer
 from livepeer.devnet._payments import PaymentError, decode_b64_proto
+from livepeer.devnet._signer import segment_message
 
 if TYPE_CHECKING:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
     from livepeer.devnet._orchestrator import ExternalCapability, Orchestrator
+    from livepeer.devnet._wire import pb
 
 __all__ = ["LiveRoutes"]
 
 log = logging.getLogger("livepeer.devnet")
 
 LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30
-ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def response(self) -> Response:
-        return PlainTextResponse(self.message, status_code=self.status)
 
 
 @dataclass
@@ -94,44 +85,6 @@ class LiveRoutes:
 
     # -- payments and credentials -----------------------------------------------------------------------
 
-    def _segment(self, request: Request) -> pb.SegData:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
-
-        seg = pb.SegData()
-        header = request.headers.get("livepeer-segment", "")
-        if not header or not decode_b64_proto(header, seg):
-            raise _Reject(403, "Invalid segment credentials")
-        why = self.orch.tickets.check_auth_token(seg.auth_token)
-        if why is not None:
-            raise _Reject(403, f"Invalid segment credentials: {why}")
-        return seg
-
-    def _payment(
-        self, request: Request, seg: pb.SegData, account: str | None
-    ) -> tuple[str, Fraction]:
-        """Check segment signature and tickets; return (sender, credit). Offchain: ("", 0)."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
-
-        if not self.orch.options.onchain:
-            return "", Fraction(0)
-        payment = pb.Payment()
-        header = request.headers.get("livepeer-payment", "")
-        if not header or not decode_b64_proto(header, payment):
-            raise _Reject(402, "Could not decode payment")
-        from livepeer.devnet._signer import segment_message
-
-        signer = recover_hash_signer(segment_message(seg), seg.sig)
-        if signer is None or bytes.fromhex(signer[2:]) != payment.sender:
-            raise _Reject(403, "Invalid segment credentials: bad signature")
-        try:
-            credit = self.orch.tickets.credit_of(payment, None)
-        except PaymentError as exc:
-            raise _Reject(exc.status, exc.message) from None
-        sender = "0x" + payment.sender.hex()
-        if account is not None:
-            self.orch.balances.credit((sender, account), credit)
-        return sender, credit
-
     def lv2v_price_per_second(self) -> Fraction:
         if not self.orch.options.onchain:
             return Fraction(0)
@@ -143,30 +96,28 @@ class LiveRoutes:
         segment credentials (403), both as upstream orders them (server/ai_http.go:1052-1062,
         server/segment_rpc.go:287-314 and 401-452 at 176aa415). Returns (payment, segdata, sender).
         """
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         payment = pb.Payment()
         header = request.headers.get("livepeer-payment", "")
         # An absent or empty header is an empty payment (sender = zero address); only undecodable is 402,
         # offchain too.
         if header and not decode_b64_proto(header, payment):
-            raise _Reject(402, "base64 decode error or protobuf unmarshal error\n")
+            raise Reject(402, "base64 decode error or protobuf unmarshal error")
         seg = pb.SegData()
         raw_seg = request.headers.get("livepeer-segment", "")
         if raw_seg and not decode_b64_proto(raw_seg, seg):
-            raise _Reject(403, "ErrorSegEncoding\n")
+            raise Reject(403, "ErrorSegEncoding")
         sender = "0x" + payment.sender[-20:].rjust(20, b"\x00").hex()
         if self.orch.options.onchain:
-            from livepeer.devnet._signer import segment_message
-
             signer = recover_hash_signer(segment_message(seg), seg.sig)
             if signer is None or signer.lower() != sender:
-                raise _Reject(403, "ErrSegSig\n")
+                raise Reject(403, "ErrSegSig")
         if not seg.HasField("auth_token"):
-            raise _Reject(403, "missing auth token\n")
+            raise Reject(403, "missing auth token")
         why = self.orch.tickets.check_auth_token(seg.auth_token)
         if why is not None:
-            raise _Reject(403, why + "\n")
+            raise Reject(403, why)
         return payment, seg, sender
 
     def _lv2v_process_payment(self, payment: pb.Payment, sender: str, account: str) -> Fraction:
@@ -176,7 +127,7 @@ class LiveRoutes:
         try:
             credit = self.orch.tickets.credit_of(payment, None)
         except PaymentError as exc:
-            raise _Reject(exc.status, exc.message + "\n") from None
+            raise Reject(exc.status, exc.message) from None
         self.orch.balances.credit((sender, account), credit)
         return credit
 
@@ -194,22 +145,22 @@ class LiveRoutes:
         if model is None:
             # go-livepeer dereferences model_id unchecked (server/ai_http.go:1024): the handler panics and
             # the connection drops. The devnet answers 400 instead (docs/fidelity.md).
-            return PlainTextResponse("model_id is required\n", status_code=400)
+            return go_error("model_id is required", 400)
         if not isinstance(model, str):
-            return PlainTextResponse("json: cannot unmarshal model_id\n", status_code=400)
+            return go_error("json: cannot unmarshal model_id", 400)
         if (
             model not in o.live_apps
             or o.faults.no_capacity
             or o.lv2v_in_use >= o.options.lv2v_capacity
         ):
-            return PlainTextResponse("insufficient capacity\n", status_code=503)
+            return go_error("insufficient capacity", 503)
         mid = os.urandom(8).hex()
         try:
             payment, _seg, sender = self._lv2v_credentials(request)
             self._lv2v_process_payment(payment, sender, mid)
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
-        from livepeer.client._tickets import params_ev
+        from livepeer.devnet._wire import params_ev
 
         # ai_http.go:1067-1070: priced payments need a balance of at least one ticket's EV.
         priced = payment.expected_price.pricePerUnit > 0
@@ -218,7 +169,7 @@ class LiveRoutes:
             and priced
             and o.balances.get((sender, mid)) < params_ev(o.tickets.ticket_params(o.base_price()))
         ):
-            return PlainTextResponse("Insufficient balance\n", status_code=400)
+            return go_error("Insufficient balance", 400)
         names = [mid, f"{mid}-out", f"{mid}-control", f"{mid}-events"]
         for name in names:
             o.trickle.create_channel(
@@ -257,7 +208,7 @@ class LiveRoutes:
             await self._start_runner(
                 session, o.live_apps[model], "/live-video-to-video", runner_body
             )
-        except _Reject as exc:
+        except Reject as exc:
             await self._end(session)
             return exc.response()
         return JSONResponse(
@@ -273,12 +224,12 @@ class LiveRoutes:
     async def _start_runner(
         self, session: LiveSession, cls: type, path: str, body: dict[str, Any]
     ) -> None:
-        """Serve a fresh runner for ``session`` and POST its start request; _Reject(500) on failure."""
+        """Serve a fresh runner for ``session`` and POST its start request; Reject(500) on failure."""
         if self.task_group is None:
-            raise _Reject(500, "orchestrator has no task group for runners")
+            raise Reject(500, "orchestrator has no task group for runners")
         if self.orch.faults.worker_dead:
             # GetOrchestrator succeeded but the runner cannot start: clients move to the next candidate.
-            raise _Reject(500, "runner start failed: worker is dead (devnet fault)")
+            raise Reject(500, "runner start failed: worker is dead (devnet fault)")
         from livepeer.runner import serve
         from livepeer.runner.hosting import HostedApp, hosted
 
@@ -294,9 +245,9 @@ class LiveRoutes:
                 f"{srv.url}{path}", json=body, headers={"X-Stream-Id": session.id}, timeout=15
             )
         except httpx.HTTPError as exc:
-            raise _Reject(500, f"runner start failed: {exc}") from None
+            raise Reject(500, f"runner start failed: {exc}") from None
         if r.status_code >= 400:
-            raise _Reject(500, f"runner start failed: {r.status_code} {r.text[:200]}")
+            raise Reject(500, f"runner start failed: {r.status_code} {r.text[:200]}")
         self.task_group.start_soon(self._watch, session)
 
     async def _watch(self, session: LiveSession) -> None:
@@ -348,13 +299,13 @@ class LiveRoutes:
         session.done.set()
 
     async def payment(self, request: Request) -> Response:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         o = self.orch
         try:  # server/segment_rpc.go:241-274: 402, 403, then ProcessPayment (400) on segData.ManifestID
             payment, seg, sender = self._lv2v_credentials(request)
             self._lv2v_process_payment(payment, sender, seg.manifestId.decode(errors="replace"))
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
         info = o.orchestrator_info(sender=bytes(payment.sender[-20:]) or None)
         # Same auth token as the session (go-livepeer keeps it); fresh ticket params.
@@ -371,25 +322,20 @@ class LiveRoutes:
         setup error, including an unknown capability; stop, update and payment (:307-310, :358-361,
         :459-462) answer 400 with ``prefix`` + the error. A bad payment drops the connection everywhere.
         """
-        from livepeer.devnet._orchestrator import _Reject as OrchReject
-
         try:
             return self.orch.setup_job(request, reserve=reserve)
-        except OrchReject as exc:
-            if exc.status == OrchReject.DROP:
+        except Reject as exc:
+            if exc.status == Reject.DROP:
                 raise
             if not prefix and exc.message == "Insufficient balance for request":
-                raise OrchReject(402, exc.message) from None
-            raise OrchReject(400, f"{prefix}{exc.message}") from None
+                raise Reject(402, exc.message) from None
+            raise Reject(400, f"{prefix}{exc.message}") from None
 
     async def stream_start(self, request: Request) -> Response:
-        from livepeer.devnet._orchestrator import _Reject as OrchReject
-        from livepeer.devnet._orchestrator import go_error
-
         o = self.orch
         try:
             job, cap, key = self._stream_job(request, reserve=True)
-        except OrchReject as exc:
+        except Reject as exc:
             return exc.response()
         try:
             params = json.loads(job.parameters)
@@ -452,7 +398,7 @@ class LiveRoutes:
         started = time.monotonic()
         try:
             upstream = await self._worker(cap, "/stream/start", worker_body, sid)
-        except _Reject:
+        except Reject:
             for name in ordered:
                 o.trickle.close_channel(name)
             o._free(cap.name)
@@ -499,7 +445,7 @@ class LiveRoutes:
     async def _stop_stream(self, session: LiveSession) -> None:
         cap = self.orch.capabilities.get(session.capability)
         if cap is not None:
-            with contextlib.suppress(_Reject):
+            with contextlib.suppress(Reject):
                 await self._worker(cap, "/stream/stop", {}, session.id)
         await self._end(session)
 
@@ -522,7 +468,7 @@ class LiveRoutes:
                 f"{cap.url}{path}", content=body, headers=headers, timeout=15
             )
         except httpx.HTTPError as exc:
-            raise _Reject(500, f"worker unreachable: {exc}") from None
+            raise Reject(500, f"worker unreachable: {exc}") from None
         return r
 
     def _charge(self, key: tuple[str, str], price: Fraction, started: float) -> None:
@@ -538,14 +484,11 @@ class LiveRoutes:
         return str(sid or "")
 
     async def stream_update(self, request: Request) -> Response:
-        from livepeer.devnet._orchestrator import _Reject as OrchReject
-        from livepeer.devnet._orchestrator import go_error
-
         try:
             job, cap, _key = self._stream_job(
                 request, reserve=False, prefix="Failed to stop stream, request not valid err="
             )
-        except OrchReject as exc:
+        except Reject as exc:
             return exc.response()
         # No stream lookup upstream: the body goes to the worker under the stream id the job names.
         body = await request.body()
@@ -553,19 +496,17 @@ class LiveRoutes:
             return go_error("Error sending request to worker", 500)
         try:
             r = await self._worker_raw(cap, "/stream/params", body, self._stream_id(job))
-        except _Reject:
+        except Reject:
             return go_error("Error sending request to worker", 500)
         status, content = _worker_status(self.orch, cap, r)
         return Response(content, status_code=status)
 
     async def stream_stop(self, request: Request) -> Response:
-        from livepeer.devnet._orchestrator import _Reject as OrchReject
-
         try:
             job, cap, _key = self._stream_job(
                 request, reserve=False, prefix="Failed to stop stream, request not valid err="
             )
-        except OrchReject as exc:
+        except Reject as exc:
             return exc.response()
         sid = self._stream_id(job)
         body = await request.body()
@@ -574,7 +515,7 @@ class LiveRoutes:
             try:
                 r = await self._worker_raw(cap, "/stream/stop", body, sid)
                 status, content = _worker_status(self.orch, cap, r)
-            except _Reject:
+            except Reject:
                 pass
         session = self.sessions.get(sid)
         if session is not None and session.kind == "byoc":
@@ -582,13 +523,11 @@ class LiveRoutes:
         return Response(content, status_code=status)
 
     async def stream_payment(self, request: Request) -> Response:
-        from livepeer.devnet._orchestrator import _Reject as OrchReject
-
         try:
             _job, _cap, key = self._stream_job(
                 request, reserve=False, prefix="Failed to process payment, request not valid err="
             )
-        except OrchReject as exc:
+        except Reject as exc:
             return exc.response()
         return Response(
             b"", headers={"Livepeer-Balance": str(math.floor(self.orch.balances.get(key)))}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import math
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
+from livepeer.devnet._gohttp import Reject, go_error
 from livepeer.devnet._grpc import GrpcError, GrpcStatus, is_grpc, serve_unary
 from livepeer.devnet._keys import EthKey, recover_hash_signer
 from livepeer.devnet._payments import (
@@ -35,30 +35,16 @@ from livepeer.devnet._payments import (
     decode_b64_proto,
     whole_wei,
 )
+from livepeer.devnet._wire import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID, LV2V_CAPABILITY_ID
 
 if TYPE_CHECKING:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.devnet._wire import pb
     from livepeer.trickle._server import TrickleServer
 
 __all__ = ["ExternalCapability", "Faults", "Orchestrator", "OrchestratorOptions"]
 
 log = logging.getLogger("livepeer.devnet")
 
-BYOC_CAPABILITY_ID = 37
-LV2V_CAPABILITY_ID = 35
-# Built-in pipeline ids (go-livepeer core/capabilities.go).
-PIPELINE_IDS = {
-    "text-to-image": 27,
-    "image-to-image": 28,
-    "image-to-video": 29,
-    "upscale": 30,
-    "audio-to-text": 31,
-    "segment-anything-2": 32,
-    "llm": 33,
-    "image-to-text": 34,
-    "live-video-to-video": 35,
-    "text-to-speech": 36,
-}
 # go-livepeer requires credit for 60 s of work before every BYOC call.
 MIN_BALANCE_SECONDS = 60
 SSE_DEBIT_SECONDS = 5
@@ -157,49 +143,6 @@ class JobRequest:
     sender: str
     sig: str
     timeout_seconds: int
-
-
-class _Reject(Exception):
-    """A refusal; ``status`` DROP means go-livepeer's handler panicked (connection closed, no answer)."""
-
-    DROP = -1
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def response(self) -> Response:
-        if self.status == _Reject.DROP:
-            return DroppedConnection()
-        return go_error(self.message, self.status)
-
-
-def go_error(message: str, status: int) -> Response:
-    """What go's ``http.Error`` writes: the text plus a newline, text/plain, nosniff."""
-    return Response(
-        message + "\n",
-        status_code=status,
-        media_type="text/plain; charset=utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
-
-
-class DroppedConnection(Response):
-    """A handler that panicked: go's net/http recovers, logs and closes the connection unanswered.
-
-    hypercorn cannot close a connection on request, so this sends a 1xx (which HTTP clients skip) and then
-    an end of message that h11 refuses in that state; hypercorn then closes the connection. The client sees
-    "server disconnected without sending a response", as it does from go-livepeer.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(b"")
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 100, "headers": []})
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _b64_json(value: str) -> dict[str, Any] | None:
@@ -385,7 +328,7 @@ class Orchestrator:
     # -- gRPC -------------------------------------------------------------------------------------------
 
     async def get_orchestrator(self, raw: bytes) -> bytes:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         request = pb.OrchestratorRequest()
         try:
@@ -424,7 +367,7 @@ class Orchestrator:
     ) -> pb.OrchestratorInfo:
         """``GetOrchestrator``'s answer; ticket params are bound to the requesting ``sender`` (go: the
         recipient rand hash covers it), taken from ``request`` when there is one."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         if request is not None and request.address:
             sender = request.address
@@ -467,7 +410,7 @@ class Orchestrator:
                         pb.PriceInfo(
                             pricePerUnit=price[0],
                             pixelsPerUnit=price[1],
-                            capability=PIPELINE_IDS[pipeline],
+                            capability=BUILTIN_PIPELINES[pipeline],
                             constraint=model,
                         )
                     )
@@ -481,10 +424,10 @@ class Orchestrator:
         return info
 
     def capabilities_proto(self) -> pb.Capabilities:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         caps = pb.Capabilities(version="devnet")
-        ids = {LV2V_CAPABILITY_ID, *(PIPELINE_IDS[p] for p in self.options.ai_models)}
+        ids = {LV2V_CAPABILITY_ID, *(BUILTIN_PIPELINES[p] for p in self.options.ai_models)}
         if self.capabilities:
             ids.add(BYOC_CAPABILITY_ID)
         words = [0] * (max(ids) // 64 + 1)
@@ -502,7 +445,7 @@ class Orchestrator:
             m.capacityInUse = self.options.lv2v_capacity - free
         caps.capacities[LV2V_CAPABILITY_ID] = self.options.lv2v_capacity
         for pipeline, model in self.options.ai_models.items():
-            cid = PIPELINE_IDS[pipeline]
+            cid = BUILTIN_PIPELINES[pipeline]
             m = per[cid].models[model]
             m.warm = True
             m.capacity = self.options.ai_capacity
@@ -514,7 +457,7 @@ class Orchestrator:
 
     async def capability_register(self, request: Request) -> Response:
         if request.headers.get("authorization", "") != self.options.secret:
-            return PlainTextResponse("invalid authorization", status_code=400)
+            return go_error("invalid authorization", 400)  # byoc/job_orchestrator.go:42, 81
         try:
             body = json.loads(await request.body())
             cap = ExternalCapability(
@@ -538,7 +481,7 @@ class Orchestrator:
 
     async def capability_unregister(self, request: Request) -> Response:
         if request.headers.get("authorization", "") != self.options.secret:
-            return PlainTextResponse("invalid authorization", status_code=400)
+            return go_error("invalid authorization", 400)  # byoc/job_orchestrator.go:42, 81
         name = (await request.body()).decode(errors="replace").strip()
         if self.capabilities.pop(name, None) is None:
             return PlainTextResponse("capability not found", status_code=400)
@@ -550,11 +493,11 @@ class Orchestrator:
         """``verifyTokenCreds`` (byoc/job_orchestrator.go:583-614): the sender address or a 400."""
         header = request.headers.get("livepeer-eth-address", "")
         if not header:
-            raise _Reject(
+            raise Reject(
                 400,
                 "Must have eth address and signature on address in Livepeer-Eth-Address header",
             )
-        invalid = _Reject(400, "Invalid eth address header ")
+        invalid = Reject(400, "Invalid eth address header ")
         decoded = _b64_json(header)
         if decoded is None:
             raise invalid
@@ -574,7 +517,7 @@ class Orchestrator:
             return go_error("Method not allowed", 405)
         try:
             addr = self._token_sender(request)
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
         name = request.headers.get("livepeer-capability", "")
         if not name:
@@ -614,7 +557,7 @@ class Orchestrator:
 
     def parse_job(self, request: Request) -> JobRequest:
         """``verifyJobCreds`` up to the signature (byoc/job_orchestrator.go:548-572, utils.go:53-72)."""
-        creds = _Reject(400, "Could not verify job creds")
+        creds = Reject(400, "Could not verify job creds")
         decoded = _b64_json(request.headers.get("livepeer", ""))
         if decoded is None:
             raise creds
@@ -632,7 +575,7 @@ class Orchestrator:
         ):
             raise creds
         if timeout == 0:
-            raise _Reject(400, "no timeout_seconds set with request, timeout_seconds is required")
+            raise Reject(400, "no timeout_seconds set with request, timeout_seconds is required")
         job = JobRequest(
             id=fields["id"] or "",
             request=fields["request"] or "",
@@ -657,33 +600,33 @@ class Orchestrator:
         """``setupOrchJob`` (byoc/job_orchestrator.go:442-503): verify, reserve capacity, price, payment,
         60 s of credit, request JSON. A reserved unit of capacity is the caller's to release on success.
 
-        Refusals: 400 / 503 ``_Reject`` with go's texts; a payment that fails to decode or process on a
-        priced capability panics upstream (nil balance, :491-497), here ``_Reject.DROP``.
+        Refusals: 400 / 503 ``Reject`` with go's texts; a payment that fails to decode or process on a
+        priced capability panics upstream (nil balance, :491-497), here ``Reject.DROP``.
         """
         job = self.parse_job(request)
         cap = self.capabilities.get(job.capability)
         if reserve:
             if cap is None or self.faults.no_capacity:
-                raise _Reject(503, "No capacity available for capability")
+                raise Reject(503, "No capacity available for capability")
             cap.load += 1
         key = _credit_key(job.sender, job.capability)
         ppu, ppx = self.byoc_price(cap)
         if ppu > 0 and not self.funded(job.sender):
-            raise _Reject(400, "Could not get job price")
+            raise Reject(400, "Could not get job price")
         price = Fraction(ppu, ppx)
         if price > 0:
             header = request.headers.get("livepeer-payment", "")
             if header and not self.apply_payment(header, job.capability, reserve=reserve):
-                raise _Reject(_Reject.DROP, "payment error")
+                raise Reject(Reject.DROP, "payment error")
             if self.balances.get(key) < price * MIN_BALANCE_SECONDS:
                 self._free(job.capability)
-                raise _Reject(400, "Insufficient balance for request")
+                raise Reject(400, "Insufficient balance for request")
         try:
             decoded = json.loads(job.request)
         except ValueError as exc:
-            raise _Reject(400, f"Unable to unmarshal job request details err={exc}") from None
+            raise Reject(400, f"Unable to unmarshal job request details err={exc}") from None
         if decoded is not None and not isinstance(decoded, dict):
-            raise _Reject(
+            raise Reject(
                 400,
                 "Unable to unmarshal job request details err=json: cannot unmarshal "
                 "into Go value of type byoc.JobRequestDetails",
@@ -702,7 +645,7 @@ class Orchestrator:
         False when go-livepeer would report a payment error (then panic): the header does not decode, or
         a ticket is refused (tickets credited before it stay credited; capacity is released first).
         """
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         payment = pb.Payment()
         if not decode_b64_proto(header, payment):
@@ -724,7 +667,7 @@ class Orchestrator:
             return go_error("Method not allowed", 405)
         try:
             job, found, key = self.setup_job(request)
-        except _Reject as exc:
+        except Reject as exc:
             return exc.response()
         assert found is not None  # reserve=True refuses unknown capabilities
         cap = found

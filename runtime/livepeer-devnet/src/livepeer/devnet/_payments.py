@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from livepeer.client._tickets import MAX_SENDER_NONCES, Ticket, aux_data, ticket_ev, ticket_hash
 from livepeer.devnet._keys import keccak, recover_message_signer
+from livepeer.devnet._wire import MAX_SENDER_NONCES, Ticket, aux_data, ticket_ev, ticket_hash
 
 if TYPE_CHECKING:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.devnet._wire import pb
 
 __all__ = ["Balances", "PaymentError", "TicketBook", "decode_b64_proto"]
 
@@ -103,7 +103,7 @@ class TicketBook:
 
     def ticket_params(self, price: tuple[int, int], sender: bytes = bytes(20)) -> pb.TicketParams:
         """``recipient.TicketParams(sender, price)``: zero face value and win prob when the price is 0."""
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         seed = int.from_bytes(os.urandom(32), "big")
         rat = Fraction(price[0], price[1] or 1)
@@ -133,7 +133,7 @@ class TicketBook:
         return self._issued.get(bytes(params.recipient_rand_hash))
 
     def auth_token(self, session_id: str | None = None) -> pb.AuthToken:
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         sid = session_id or os.urandom(8).hex()
         expiration = int(time.time()) + AUTH_TOKEN_TTL

@@ -29,13 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livepeer.client._tickets import make_payment, params_ev
 from livepeer.devnet._keys import EthKey, keccak
 from livepeer.devnet._payments import AUTH_TOKEN_TTL
+from livepeer.devnet._wire import BUILTIN_PIPELINES, make_payment, params_ev
 
 if TYPE_CHECKING:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
     from livepeer.devnet._orchestrator import Orchestrator
+    from livepeer.devnet._wire import pb
 
 __all__ = ["Signer", "SignerFaults", "byoc_v1_message"]
 
@@ -215,7 +215,7 @@ class Signer:
 
         Same checks in the same order with the same status codes; messages carry upstream's wording.
         """
-        from livepeer.client._proto import lp_rpc_pb2 as pb
+        from livepeer.devnet._wire import pb
 
         orch_raw = _b64_field(body.get("orchestrator"), "orchestrator")
         kind = _str_field(body.get("type"), "type")
@@ -593,9 +593,7 @@ def segment_message(seg: pb.SegData) -> bytes:
 
 def orch_capability_keys(orch: Orchestrator) -> list[str]:
     """``pipeline/model`` keys from PerCapability, as the signer's discovery builds them."""
-    from livepeer.devnet._orchestrator import PIPELINE_IDS
-
-    names = {v: k for k, v in PIPELINE_IDS.items()}
+    names = {v: k for k, v in BUILTIN_PIPELINES.items()}
     keys: list[str] = []
     caps = orch.capabilities_proto()
     for cid, constraints in sorted(caps.constraints.PerCapability.items()):
@@ -606,7 +604,7 @@ def orch_capability_keys(orch: Orchestrator) -> list[str]:
 
 
 def _peek_transcoder(raw: bytes) -> str:
-    from livepeer.client._proto import lp_rpc_pb2 as pb
+    from livepeer.devnet._wire import pb
 
     try:
         body = json.loads(raw)

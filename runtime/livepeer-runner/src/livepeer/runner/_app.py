@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -28,154 +28,19 @@ from starlette.routing import Route
 
 from livepeer.runner._errors import PipelineError
 from livepeer.runner._openapi import openapi_json
-from livepeer.runner._pipeline import LivePipeline, Pipeline, _Described
+from livepeer.runner._pipeline import LivePipeline, Pipeline
+from livepeer.runner._responses import (
+    error_response,
+    pydantic_errors,
+    read_json_object,
+    validation_response,
+)
+from livepeer.runner._runtime import Runtime
 from livepeer.runner._spec import PredictSpec, predict_spec
 
 __all__ = ["serve"]
 
 log = logging.getLogger("livepeer.runner")
-
-Status = Literal["loading", "ready", "error"]
-_DEFAULT_SETUP = _Described.setup
-_DRAIN = 16 * 1024 * 1024
-
-
-def error_response(
-    status_code: int, message: str, headers: dict[str, str] | None = None
-) -> Response:
-    return JSONResponse({"detail": {"msg": message}}, status_code=status_code, headers=headers)
-
-
-def validation_response(errors: list[dict[str, Any]]) -> Response:
-    return JSONResponse({"detail": errors}, status_code=422)
-
-
-def pydantic_errors(
-    exc: PydanticValidationError, prefix: tuple[str | int, ...]
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        out.append({"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]})
-    return out
-
-
-async def read_body(request: Request, limit: int) -> bytes | Response:
-    """The whole body, or 413 once it is known to exceed ``limit`` bytes (before reading it all)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return error_response(413, f"request body larger than {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit + _DRAIN:
-            break
-        if size <= limit:
-            parts.append(chunk)
-    if size > limit:
-        # Up to _DRAIN extra bytes are read and dropped so the client, still sending, gets the 413
-        # instead of a reset connection.
-        return error_response(413, f"request body larger than {limit} bytes")
-    return b"".join(parts)
-
-
-async def read_json_object(request: Request, limit: int = 1 << 20) -> dict[str, Any] | Response:
-    """The body as a JSON object, or the 413/422 response explaining why it is not one."""
-    raw = await read_body(request, limit)
-    if isinstance(raw, Response):
-        return raw
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return validation_response(
-            [{"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"}]
-        )
-    if not isinstance(data, dict):
-        return validation_response(
-            [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}]
-        )
-    return data
-
-
-async def maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-class Runtime:
-    """Lifecycle shared by batch and live apps: setup in the background, health, the task group."""
-
-    def __init__(self, instance: Pipeline | LivePipeline, name: str, token: str | None) -> None:
-        self.instance = instance
-        self.cls = type(instance)
-        self.name = name
-        self.token = token
-        self.status: Status = "loading"
-        self.error: str | None = None
-        self.task_group: anyio.abc.TaskGroup | None = None
-        self._setup_started = False
-        self._setup_done: anyio.Event | None = None
-
-    async def run_setup(self) -> None:
-        self._setup_started = True
-        done = self._setup_done = anyio.Event()
-        if getattr(self.cls.setup, "__func__", self.cls.setup) is _DEFAULT_SETUP:
-            self.status = "ready"  # nothing to load: ready before the first request can arrive
-            done.set()
-            return
-        try:
-            setup = self.instance.setup
-            if inspect.iscoroutinefunction(setup):
-                await setup()
-            else:
-                await maybe_await(await anyio.to_thread.run_sync(setup))
-        except Exception as exc:
-            log.exception("setup() of %s failed", self.name)
-            self.status = "error"
-            self.error = f"{type(exc).__name__}: {exc}"
-        else:
-            self.status = "ready"
-        finally:
-            done.set()
-
-    async def ensure_setup(self) -> None:
-        """Run setup inline when the server skipped the ASGI lifespan (e.g. a bare ``Mount``)."""
-        if not self._setup_started:
-            await self.run_setup()
-        elif self._setup_done is not None and self.status == "loading" and self.task_group is None:
-            await self._setup_done.wait()
-
-    def check_auth(self, request: Request) -> Response | None:
-        if self.token is None:
-            return None
-        if request.headers.get("authorization", "") != f"Bearer {self.token}":
-            return error_response(401, "Invalid bearer token", {"WWW-Authenticate": "Bearer"})
-        return None
-
-    def not_ready(self) -> Response | None:
-        if self.status == "ready":
-            return None
-        if self.status == "loading":
-            return error_response(503, "pipeline is loading")
-        return error_response(503, f"pipeline setup failed: {self.error}")
-
-    async def health(self, request: Request) -> Response:
-        body: dict[str, Any] = {"status": self.status}
-        if self.error is not None:
-            body["error"] = self.error
-        return JSONResponse(body, status_code=200 if self.status == "ready" else 503)
-
-    def info_body(self, verbs: list[str]) -> dict[str, Any]:
-        return {
-            "capability": self.name,
-            "version": self.cls.version,
-            "description": self.cls.capability_description(),
-            "verbs": verbs,
-            "schema_url": "/openapi.json",
-        }
 
 
 class _BatchApp:

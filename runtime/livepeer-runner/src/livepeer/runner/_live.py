@@ -41,17 +41,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from livepeer.runner._app import (
-    Runtime,
+from livepeer.runner._errors import PipelineError
+from livepeer.runner._openapi import LiveStreamStart
+from livepeer.runner._pipeline import LivePipeline
+from livepeer.runner._responses import (
     error_response,
-    maybe_await,
     pydantic_errors,
     read_json_object,
     validation_response,
 )
-from livepeer.runner._errors import PipelineError
-from livepeer.runner._openapi import LiveStreamStart
-from livepeer.runner._pipeline import LivePipeline
+from livepeer.runner._runtime import Runtime, maybe_await
 
 __all__ = ["LiveApp"]
 
