@@ -2,7 +2,7 @@
 # they depend on `setup`, which installs uv (from PyPI) if needed and syncs the locked environment.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast test-latest check lint typecheck namespace workflows freshness \
+.PHONY: help setup demo test test-fast test-latest check lint typecheck imports namespace workflows freshness \
         generate schemas bench build clean mutate
 
 # The lowest supported Python is the development default, so the whole suite runs on it in CI.
@@ -22,7 +22,7 @@ help:
 	@echo "make setup     install uv if missing, then sync the locked workspace into .venv"
 	@echo "make demo      start the local devnet and run the README quickstart against it"
 	@echo "make test      run the whole test suite (slow and interop suites included)"
-	@echo "make check     ruff, format, mypy --strict, PEP 420 check, workflow schemas, generated-code freshness"
+	@echo "make check     ruff, format, mypy --strict, import circles, PEP 420 check, workflow schemas, generated-code freshness"
 	@echo "make generate  regenerate generated/ and the protobuf modules from what is committed"
 	@echo "make schemas   re-import capability schemas from the sources in schemas/SOURCES.md"
 	@echo "make mutate    mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
@@ -49,7 +49,7 @@ test-latest: setup
 		--python "$$(scripts/find-python $(LATEST_PYTHON_VERSION))"
 	.venv-latest/bin/python -m pytest -q -m "not slow" tests/unit $(PYTEST_ARGS)
 
-check: setup lint typecheck namespace workflows freshness
+check: setup lint typecheck imports namespace workflows freshness
 
 lint:
 	$(PY) -m ruff check .
@@ -57,6 +57,11 @@ lint:
 
 typecheck:
 	$(PY) -m mypy $(TYPED)
+
+# No import circles in any runtime package, lazy (function-level) imports included (docs/architecture.md).
+imports:
+	$(PY) scripts/check_imports.py livepeer.client livepeer.trickle livepeer.devnet livepeer.runner \
+		livepeer.capabilities livepeer.codegen
 
 namespace: build
 	$(PY) scripts/check_namespace.py --wheels dist
