@@ -17,7 +17,7 @@ from livepeer.codegen._naming import class_name, field_names, method_name
 
 __all__ = ["Field", "ModelInfo", "Models", "render_models"]
 
-_SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "._support"
+_SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "livepeer.client._typed"
 _LIVE_RESERVED = frozenset({"model", "request_id", "stream_id", "params"})
 _VALUE_CONSTRAINTS = (
     "minimum",
@@ -443,7 +443,7 @@ def render_models(cap: Capability) -> Models:
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)
     body = "\n".join(lines) + "\n"
-    body = body.replace(f"from {_SUPPORT} import", "from ._support import")
+    body = body.replace(f"from {_SUPPORT} import", "from livepeer.client._typed import")
     # The empty root of a $defs-only document is not part of our API.
     body = re.sub(r"\n\nclass Model\(RootModel\[Any\]\):\n    root: Any\n", "\n", body)
     parsed = _read_models(body)
