@@ -20,6 +20,7 @@ __all__ = [
 
 class AudioToTextInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -41,6 +42,7 @@ class AudioToTextInput(BaseModel):
 
 class Chunk(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -52,6 +54,7 @@ class Chunk(BaseModel):
 
 class TextResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

@@ -19,6 +19,7 @@ __all__ = [
 
 class ImageToTextInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -37,6 +38,7 @@ class ImageToTextInput(BaseModel):
 
 class ImageToTextResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

@@ -20,6 +20,7 @@ __all__ = [
 
 class ImageToVideoInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -57,6 +58,7 @@ class ImageToVideoInput(BaseModel):
 
 class Media(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -68,6 +70,7 @@ class Media(BaseModel):
 
 class VideoResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

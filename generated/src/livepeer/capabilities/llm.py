@@ -22,6 +22,7 @@ __all__ = [
 
 class LLMChoice(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -37,6 +38,7 @@ class LLMChoice(BaseModel):
 
 class LLMMessage(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -46,6 +48,7 @@ class LLMMessage(BaseModel):
 
 class LLMResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -58,6 +61,7 @@ class LLMResponse(BaseModel):
 
 class LLMTokenUsage(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -68,6 +72,7 @@ class LLMTokenUsage(BaseModel):
 
 class LlmInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

@@ -19,6 +19,7 @@ __all__ = [
 
 class MasksResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -29,6 +30,7 @@ class MasksResponse(BaseModel):
 
 class SegmentAnything2Input(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,

@@ -19,6 +19,7 @@ __all__ = [
 
 class SentimentInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -27,6 +28,7 @@ class SentimentInput(BaseModel):
 
 class SentimentOutput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

@@ -20,6 +20,7 @@ __all__ = [
 
 class AudioResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -28,6 +29,7 @@ class AudioResponse(BaseModel):
 
 class MediaURL(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -37,6 +39,7 @@ class MediaURL(BaseModel):
 
 class TextToSpeechInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

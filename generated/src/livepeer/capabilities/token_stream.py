@@ -19,6 +19,7 @@ __all__ = [
 
 class Token(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -28,6 +29,7 @@ class Token(BaseModel):
 
 class TokenStreamInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )

@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar, overload
+from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar, cast, overload
 
-from pydantic import BaseModel, PlainValidator, RootModel
+from pydantic import BaseModel, PlainValidator
 from pydantic import ValidationError as _PydanticError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -31,6 +31,7 @@ from ._errors import InputValidationError, OutputValidationError
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from pydantic import RootModel
     from typing_extensions import Self
 
     from ._files import FileOutput
@@ -212,8 +213,10 @@ def _decoder(capability: str, output: type[BaseModel] | None) -> Callable[[objec
     """Result (or event) value -> what the method returns: the model, a root model's ``.root``, or as is."""
     if output is None:
         return lambda value: value
-    if issubclass(output, RootModel):
-        return lambda value: parse_output(capability, output, value).root
+    # pydantic's own flag, not issubclass(RootModel): importing pydantic.root_model builds a model class,
+    # which the first call of a capability without root models would pay for.
+    if output.__pydantic_root_model__:
+        return lambda value: cast("RootModel[Any]", parse_output(capability, output, value)).root
     return lambda value: parse_output(capability, output, value)
 
 
