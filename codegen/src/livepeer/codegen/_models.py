@@ -447,7 +447,9 @@ def render_models(cap: Capability) -> Models:
     # Schemas are built on a model's first use, not when its module is imported: a call builds the models it
     # validates (a nested model inside its parent's schema), never the module's others; and a model that
     # names a later one is not first tried and failed at class creation. docs/codegen.md "Cold path".
-    body = body.replace("model_config = ConfigDict(", "model_config = ConfigDict(\n        defer_build=True,")
+    body = body.replace(
+        "model_config = ConfigDict(", "model_config = ConfigDict(\n        defer_build=True,"
+    )
     # The empty root of a $defs-only document is not part of our API.
     body = re.sub(r"\n\nclass Model\(RootModel\[Any\]\):\n    root: Any\n", "\n", body)
     parsed = _read_models(body)
