@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,8 +102,46 @@ def test_every_file_names_its_schema_and_digest() -> None:
         )
         assert second == "# DO NOT EDIT — regenerate with `make generate`."
         assert sha256_hex((REPO / "schemas" / Path(cap.file).name).read_bytes()) == cap.sha256
-    for name in ("__init__.py", "_support.py"):
-        assert "DO NOT EDIT" in (PACKAGE / name).read_text().splitlines()[1]
+    assert "DO NOT EDIT" in (PACKAGE / "__init__.py").read_text().splitlines()[1]
+
+
+_VERBS = {"_run", "_run_async", "_stream", "_stream_async", "_live", "_load"}
+
+
+def test_generated_code_is_data_and_one_runtime_call_per_method() -> None:
+    """Behaviour lives in livepeer.client._typed (docs/decisions.md D-arch-codegen): a generated module holds
+    models, classes with data attributes, and methods whose whole body is one call into the runtime."""
+    assert not (PACKAGE / "_support.py").exists()
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        assert not [n.name for n in tree.body if isinstance(n, ast.FunctionDef)], path.name
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            for fn in (
+                n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            ):
+                body = [
+                    n
+                    for n in fn.body
+                    if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+                ]
+                if fn.name in _property_names(cls):
+                    body = [n for n in body if not isinstance(n, ast.ImportFrom)]  # the lazy import
+                assert len(body) == 1, (path.name, fn.name)
+                assert isinstance(body[0], ast.Return), (path.name, fn.name)
+                call = body[0].value
+                call = call.value if isinstance(call, ast.Await) else call
+                assert isinstance(call, ast.Call)
+                assert isinstance(call.func, ast.Attribute)
+                assert call.func.attr in _VERBS, (path.name, fn.name, call.func.attr)
+
+
+def _property_names(cls: ast.ClassDef) -> set[str]:
+    return {
+        n.name
+        for n in cls.body
+        if isinstance(n, ast.FunctionDef)
+        and any(isinstance(d, ast.Name) and d.id == "property" for d in n.decorator_list)
+    }
 
 
 def test_generated_code_is_ruff_clean() -> None:
@@ -185,4 +225,6 @@ def test_untyped_output_returns_object(tmp_path: Path) -> None:
     render_package([load_capability(path)], tmp_path / "out")
     text = (tmp_path / "out" / "thing.py").read_text()
     assert ") -> object:" in text
-    assert "return result" in text
+    assert re.search(
+        r"\},\s*None,\s*timeout=timeout", text
+    )  # no output model: the result as decoded

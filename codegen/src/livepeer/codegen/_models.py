@@ -17,7 +17,7 @@ from livepeer.codegen._naming import class_name, field_names, method_name
 
 __all__ = ["Field", "ModelInfo", "Models", "render_models"]
 
-_SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "._support"
+_SUPPORT = "_lp_support"  # placeholder module of FileInput/FileOutput, rewritten to "livepeer.client._typed"
 _LIVE_RESERVED = frozenset({"model", "request_id", "stream_id", "params"})
 _VALUE_CONSTRAINTS = (
     "minimum",
@@ -443,7 +443,13 @@ def render_models(cap: Capability) -> Models:
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)
     body = "\n".join(lines) + "\n"
-    body = body.replace(f"from {_SUPPORT} import", "from ._support import")
+    body = body.replace(f"from {_SUPPORT} import", "from livepeer.client._typed import")
+    # Schemas are built on a model's first use, not when its module is imported: a call builds the models it
+    # validates (a nested model inside its parent's schema), never the module's others; and a model that
+    # names a later one is not first tried and failed at class creation. docs/codegen.md "Cold path".
+    body = body.replace(
+        "model_config = ConfigDict(", "model_config = ConfigDict(\n        defer_build=True,"
+    )
     # The empty root of a $defs-only document is not part of our API.
     body = re.sub(r"\n\nclass Model\(RootModel\[Any\]\):\n    root: Any\n", "\n", body)
     parsed = _read_models(body)

@@ -43,7 +43,8 @@ BUILTINS = frozenset(
         "Annotated", "Any", "AnyUrl", "AwareDatetime", "BaseModel", "ConfigDict", "Field", "Literal",
         "RootModel", "Path", "ClassVar", "TYPE_CHECKING", "Mapping", "Optional", "Union", "annotations",
         "FileInput", "FileOutput", "Gateway", "LiveSession",
-        "EventStream", "AsyncEventStream", "build_input", "parse_output", "route_path", "IO",
+        "EventStream", "AsyncEventStream", "Call", "TypedCapability", "IO",
+        "build_input", "parse_output", "route_path",
     }
 )  # fmt: skip
 _TRANSLIT = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ð": "d"}

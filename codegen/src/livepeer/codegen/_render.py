@@ -1,7 +1,8 @@
 """Render a package of typed wrappers from capability documents (jinja2 templates + ruff).
 
 ``render_package(caps, Path("generated/src/livepeer/capabilities"))`` writes ``__init__.py`` (the typed
-``Capabilities`` index), ``_support.py``, ``py.typed`` and one module per capability. Output is byte for byte
+``Capabilities`` index), ``py.typed`` and one module per capability: models, signatures and one call per method
+into the hand-written runtime (``livepeer.client._typed``). Output is byte for byte
 reproducible: no timestamps, sorted inputs, ruff-formatted.
 """
 
@@ -115,17 +116,17 @@ def _default_models(schema: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _model_keyword(
     cap: Capability, info: ModelInfo, body: list[_Param]
-) -> tuple[list[_Param], str]:
-    """The signature with the model field spelled ``model`` (the verbs' keyword), and the statement
-    that maps it back to the wire field.
+) -> tuple[list[_Param], Field | None]:
+    """The signature with the model field spelled ``model`` (the verbs' keyword), and the field it renames.
 
     A schema whose ``model_parameter`` is another field (``model_id`` on go-livepeer's pipelines) keeps
-    that field's name as a keyword alias, so both spellings reach the same wire field; different values
-    for both are refused before any I/O. Returns ``(body, "")`` when nothing is renamed.
+    that field's name as a keyword alias, so both spellings reach the same wire field; the runtime refuses
+    different values for both before any I/O (``Call.model_alias``). Returns ``(body, None)`` when nothing
+    is renamed.
     """
     field = next((f for f in info.fields if f.prop == cap.model_parameter), None)
     if field is None or field.name == "model":
-        return body, ""
+        return body, None
     if any(f.name == "model" for f in info.fields):
         raise CodegenError(
             f"{cap.file}#/model_parameter",
@@ -149,12 +150,17 @@ def _model_keyword(
                 " InputValidationError.",
             )
         )
-    default = field.default if field.default is not None else "None"
-    line = (
-        f"{field.name} = pick_alias(_CAPABILITY, {_pystr('model')}, model,"
-        f" {_pystr(field.name)}, {field.name}, {default})"
-    )
-    return out, line
+    return out, field
+
+
+def _call(model: str, omit: Sequence[str], **options: str) -> str:
+    """Source of a ``Call(...)`` (livepeer.client._typed): the data the runtime needs for one input schema.
+    ``options`` are keyword arguments as source text; empty ones are left out."""
+    args = [model]
+    if omit:
+        args.append("omit_if_none=frozenset({" + ", ".join(_pystr(n) for n in omit) + "})")
+    args += [f"{key}={value}" for key, value in options.items() if value]
+    return f"Call({', '.join(args)})"
 
 
 def _example(attr_path: str, verb: str, params: Sequence[_Param], info: ModelInfo | None) -> str:
@@ -204,23 +210,16 @@ def _pystr(text: str) -> str:
 
 
 def _route(
-    cap: Capability, role_prefix: str, template: str, models: Models, op_key: str
-) -> tuple[str, str, list[_Param], list[str]]:
-    """(route argument, statements computing ``route``, path parameters, their names) of one operation."""
+    role_prefix: str, template: str, models: Models, always: bool
+) -> tuple[str, str, list[_Param]]:
+    """(``path=`` source, path model name, path parameters) of one operation; ``always``: send ``path=``
+    even for an empty template (an operation's route replaces the capability's)."""
     path_info = models.roles.get(role_prefix + "path")
+    source = _pystr(template) if template or always or path_info is not None else ""
     if path_info is None:
-        if not template:
-            return "", "", [], []
-        return _pystr(template), "", [], []
+        return source, "", []
     params, _ = _params(path_info, None)
-    names = [p.name for p in params]
-    by_prop = {f.prop: f.name for f in path_info.fields}
-    values = ", ".join(f"{_pystr(prop)}: {name}" for prop, name in by_prop.items())
-    block = (
-        f"\n        route = route_path(\n            _CAPABILITY,\n            {_pystr(template)},\n"
-        f"            build_input(_CAPABILITY, {path_info.name}, {{{values}}}, frozenset()),\n        )"
-    )
-    return "route", block, params, names
+    return source, path_info.name, params
 
 
 def _method_names(cap: Capability) -> dict[int, tuple[str, str]]:
@@ -256,7 +255,7 @@ def _operation_ctx(
             f"{cap.file}#/operations/{i}/input", "an operation needs an object input schema"
         )
     body, omit = _params(info, None)
-    route_arg, route_block, path_params, _ = _route(cap, f"{i}:", op.path, models, key)
+    path, path_model, path_params = _route(f"{i}:", op.path, models, always=True)
     params = path_params + body
     required = [p for p in params if "=" not in p.signature]
     params = required + [p for p in params if "=" in p.signature]
@@ -269,18 +268,15 @@ def _operation_ctx(
     example_params = [p for p in params if "=" not in p.signature]
     return {
         "key": key,
+        "attr": f"_op{i}",
+        "call": _call(info.name, omit, path=path, path_input=path_model),
         "verbs": op.verbs,
         "run": run,
         "stream": stream,
         "model": info.name,
         "params": params,
-        "body_params": body,
-        "omit": omit,
-        "route": route_arg or '""',
-        "route_block": route_block,
         "output": output,
         "events": events,
-        "event_fn": f"_{key}_event",
         "run_summary": f"{text} ``{attr_path}.{run}({', '.join(p.name + '=...' for p in example_params)})``",
         "stream_summary": f"{text} ``for event in {attr_path}.{stream}(...)``",
     }
@@ -322,36 +318,43 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
     method_names = _method_names(cap)
     first_verb = cap.verbs[0] if cap.verbs else method_names[0][0]
     example = f"{attr_path}.live(model=...)"
-    route_arg, route_block, path_params, path_names = _route(cap, "", cap.path, models, "")
-    if models.input is not None:
-        body, omit = _params(models.input, switch, _default_models(cap.input))
-        signature, alias_line = _model_keyword(cap, models.input, body)
-        params = path_params + signature
-        input_ctx = {
-            "model": models.input.name,
-            "params": params,
-            "body": body,
-            "omit": omit,
-            "switch": switch,
-            "alias_line": alias_line,
-        }
-        example = _example(attr_path, first_verb, params, models.input)
-    elif "run" in cap.verbs or "stream" in cap.verbs:
-        raise CodegenError(
-            f"{cap.file}#/input", "the run and stream verbs need an object input schema"
-        )
-    model_arg = "None"
+    path, path_model, path_params = _route("", cap.path, models, always=False)
+    model_field = ""
     if cap.model_parameter and models.input is not None:
         field = next((f for f in models.input.fields if f.prop == cap.model_parameter), None)
         if field is None:
             raise CodegenError(
                 f"{cap.file}#/model_parameter", f"no input field {cap.model_parameter!r}"
             )
-        model_arg = f"_model_name(payload.get({_pystr(field.prop)}))"
+        model_field = _pystr(field.prop)
+    if models.input is not None:
+        body, omit = _params(models.input, switch, _default_models(cap.input))
+        signature, alias = _model_keyword(cap, models.input, body)
+        params = path_params + signature
+        input_ctx = {
+            "params": params,
+            "call": _call(
+                models.input.name,
+                omit,
+                model_field=model_field,
+                model_alias=_pystr(alias.name) if alias else "",
+                model_default=alias.default
+                if alias and alias.default not in (None, "None")
+                else "",
+                switch=_pystr(switch) if switch else "",
+                path=path,
+                path_input=path_model,
+            ),
+        }
+        example = _example(attr_path, first_verb, params, models.input)
+    elif "run" in cap.verbs or "stream" in cap.verbs:
+        raise CodegenError(
+            f"{cap.file}#/input", "the run and stream verbs need an object input schema"
+        )
     params_ctx = None
     if models.params is not None:
         pparams, pomit = _params(models.params, None)
-        params_ctx = {"model": models.params.name, "params": pparams, "omit": pomit}
+        params_ctx = {"params": pparams, "call": _call(models.params.name, pomit)}
     output = _out(models.output)
     events = _out(models.events) if "stream" in cap.verbs else None
     if "stream" in cap.verbs and events is not None and events["type"] == "object":
@@ -364,20 +367,12 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         _operation_ctx(cap, i, op, models, method_names[i], attr_path)
         for i, op in enumerate(cap.operations)
     ]
-    support = ["build_input"]
-    if input_ctx is not None and input_ctx["alias_line"]:
-        support.append("pick_alias")
-    if any(k.endswith(("output", "events")) for k in models.roles):
-        support.append("parse_output")
+    runtime = ["TypedCapability"]
+    if input_ctx is not None or params_ctx is not None or operations:
+        runtime.append("Call")
     if "stream" in cap.verbs or any("stream" in op["verbs"] for op in operations):
-        support += ["AsyncEventStream", "EventStream"]
-    if route_block or any(op["route_block"] for op in operations):
-        support.append("route_path")
-    client = ["Gateway"]
-    if "live" in cap.verbs:
-        client.append("LiveSession")
+        runtime += ["AsyncEventStream", "EventStream"]
     description = cap.description or f"The ``{cap.name}`` capability."
-    del path_names
     verb_text = {
         "run": "Run it once and return the result",
         "stream": "Run it and iterate over its server-sent events",
@@ -392,17 +387,13 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         "attr_path": attr_path,
         "imports": imports,
         "classes": classes,
-        "support_names": sorted(set(support), key=str.lower),
-        "client_names": client,
+        "runtime_names": sorted(set(runtime), key=str.lower),
         "exports": sorted({cls, *models.names}),
         "verbs": cap.verbs,
         "input": input_ctx,
         "params": params_ctx,
         "output": output,
         "events": events,
-        "model_arg": model_arg,
-        "route_arg": f", path={route_arg}" if route_arg else "",
-        "route_block": route_block,
         "operations": operations,
         "live": "live" in cap.verbs,
         "live_typed": params_ctx is not None,
@@ -413,12 +404,6 @@ def _capability_module(env: Any, cap: Capability, models: Models, head: str) -> 
         "live_summary": f"{verb_text['live']}: ``async with {attr_path}.live(model=...) as session``.",
     }
     text: str = env.get_template("capability.py.jinja").render(**ctx)
-    if model_arg != "None":
-        text += (
-            "\n\ndef _model_name(value: object) -> str | None:\n"
-            "    # An empty model id lets the network pick; the runtime routes on a non-empty one.\n"
-            "    return value if isinstance(value, str) and value else None\n"
-        )
     return text
 
 
@@ -469,7 +454,6 @@ def render_files(
     all_head = header(
         f"{schema_dir}/*.json ({len(caps)} files, combined sha256 {_digest(caps)})", regenerate
     )
-    files["_support.py"] = env.get_template("_support.py.jinja").render(header=all_head)
     first = index[0] if index else {"attr": "name", "verbs": ("run",)}
     files["__init__.py"] = env.get_template("__init__.py.jinja").render(
         header=all_head,

@@ -8,23 +8,21 @@ Capabilities: ``audio-to-text``, ``image-to-image``, ``image-to-text``, ``image-
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ._support import (
+# The runtime behind the wrappers, and its errors, live in livepeer.client (docs/decisions.md D-arch-codegen);
+# they are re-exported here, where users of the wrappers import them.
+from livepeer.client._errors import CapabilitiesError, InputValidationError, OutputValidationError
+from livepeer.client._typed import (
     AsyncEventStream,
-    CapabilitiesError,
     Capability,
+    CapabilityIndex,
     EventStream,
     FileInput,
     FileOutput,
-    InputValidationError,
-    OutputValidationError,
 )
 
 if TYPE_CHECKING:
-    from livepeer.client import Gateway
-
     from .audio_to_text import AudioToText
     from .image_to_image import ImageToImage
     from .image_to_text import ImageToText
@@ -55,10 +53,8 @@ __all__ = [
     "__version__",
 ]
 
-_W = TypeVar("_W")
 
-
-class Capabilities:
+class Capabilities(CapabilityIndex):
     """Typed wrappers for every capability with a schema; each module is imported on first access.
 
     ``Capabilities(gateway).audio_to_text.run(...)``; ``Capabilities(gateway)["name"]`` for any other name.
@@ -81,121 +77,100 @@ class Capabilities:
         "upscale",
     )
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-        self._loaded: dict[str, object] = {}
-
-    def __repr__(self) -> str:
-        return f"<Capabilities {len(self.names)} typed>"
-
-    def __getitem__(self, name: str) -> Capability:
-        """Untyped handle for any capability: ``caps["text-reversal"].run(input={"text": "hi"})``."""
-        return Capability(self._gateway, name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.names
-
-    def _load(self, key: str, cls: type[_W], make: Callable[[Gateway], _W]) -> _W:
-        wrapper = self._loaded.get(key)
-        if not isinstance(wrapper, cls):
-            wrapper = make(self._gateway)
-            self._loaded[key] = wrapper
-        return wrapper
-
     @property
     def audio_to_text(self) -> AudioToText:
         """Transcribe speech in an audio file to text, optionally with timestamps (``audio-to-text``: run)."""
         from .audio_to_text import AudioToText
 
-        return self._load("audio_to_text", AudioToText, AudioToText)
+        return self._load(AudioToText)
 
     @property
     def image_to_image(self) -> ImageToImage:
         """Transform a picture under the guidance of a text prompt (``image-to-image``: run)."""
         from .image_to_image import ImageToImage
 
-        return self._load("image_to_image", ImageToImage, ImageToImage)
+        return self._load(ImageToImage)
 
     @property
     def image_to_text(self) -> ImageToText:
         """Describe a picture in words, optionally steered by a prompt (``image-to-text``: run)."""
         from .image_to_text import ImageToText
 
-        return self._load("image_to_text", ImageToText, ImageToText)
+        return self._load(ImageToText)
 
     @property
     def image_to_video(self) -> ImageToVideo:
         """Animate a still picture into a short video clip (``image-to-video``: run)."""
         from .image_to_video import ImageToVideo
 
-        return self._load("image_to_video", ImageToVideo, ImageToVideo)
+        return self._load(ImageToVideo)
 
     @property
     def live_grayscale(self) -> LiveGrayscale:
         """Convert live video to grayscale; writes a data row every 30 frames with the mean brightness (``live-grayscale``: live)."""
         from .live_grayscale import LiveGrayscale
 
-        return self._load("live_grayscale", LiveGrayscale, LiveGrayscale)
+        return self._load(LiveGrayscale)
 
     @property
     def live_video_to_video(self) -> LiveVideoToVideo:
         """Transform a live video stream in real time with an AI pipeline (publish frames in, read frames out) (``live-video-to-video``: live)."""
         from .live_video_to_video import LiveVideoToVideo
 
-        return self._load("live_video_to_video", LiveVideoToVideo, LiveVideoToVideo)
+        return self._load(LiveVideoToVideo)
 
     @property
     def llm(self) -> Llm:
         """Chat with a large language model; run returns the whole answer, stream yields it in chunks (``llm``: run, stream)."""
         from .llm import Llm
 
-        return self._load("llm", Llm, Llm)
+        return self._load(Llm)
 
     @property
     def segment_anything_2(self) -> SegmentAnything2:
         """Cut objects out of a picture: masks for the regions picked by points or a box (``segment-anything-2``: run)."""
         from .segment_anything_2 import SegmentAnything2
 
-        return self._load("segment_anything_2", SegmentAnything2, SegmentAnything2)
+        return self._load(SegmentAnything2)
 
     @property
     def sentiment(self) -> Sentiment:
         """Classify the sentiment of a text as positive, negative or neutral with a small word list (``sentiment``: run)."""
         from .sentiment import Sentiment
 
-        return self._load("sentiment", Sentiment, Sentiment)
+        return self._load(Sentiment)
 
     @property
     def text_reversal(self) -> TextReversal:
         """Reverse a piece of text, character by character (``text-reversal``: run)."""
         from .text_reversal import TextReversal
 
-        return self._load("text_reversal", TextReversal, TextReversal)
+        return self._load(TextReversal)
 
     @property
     def text_to_image(self) -> TextToImage:
         """Create pictures from a text prompt with a diffusion model (``text-to-image``: run)."""
         from .text_to_image import TextToImage
 
-        return self._load("text_to_image", TextToImage, TextToImage)
+        return self._load(TextToImage)
 
     @property
     def text_to_speech(self) -> TextToSpeech:
         """Read a text aloud in a synthesized voice and return the audio (``text-to-speech``: run)."""
         from .text_to_speech import TextToSpeech
 
-        return self._load("text_to_speech", TextToSpeech, TextToSpeech)
+        return self._load(TextToSpeech)
 
     @property
     def token_stream(self) -> TokenStream:
         """Stream the words of a text back, one server-sent event per word (``token-stream``: stream)."""
         from .token_stream import TokenStream
 
-        return self._load("token_stream", TokenStream, TokenStream)
+        return self._load(TokenStream)
 
     @property
     def upscale(self) -> Upscale:
         """Enlarge a picture, adding detail guided by a text prompt (``upscale``: run)."""
         from .upscale import Upscale
 
-        return self._load("upscale", Upscale, Upscale)
+        return self._load(Upscale)

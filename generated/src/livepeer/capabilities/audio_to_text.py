@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, TypedCapability
 
 __all__ = [
     "AudioToText",
@@ -23,6 +20,7 @@ __all__ = [
 
 class AudioToTextInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -44,6 +42,7 @@ class AudioToTextInput(BaseModel):
 
 class Chunk(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -55,6 +54,7 @@ class Chunk(BaseModel):
 
 class TextResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -62,23 +62,16 @@ class TextResponse(BaseModel):
     chunks: Annotated[list[Chunk], Field(description="The transcript in timed pieces.")]
 
 
-_CAPABILITY = "audio-to-text"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-class AudioToText:
+class AudioToText(TypedCapability):
     """Transcribe speech in an audio file to text, optionally with timestamps.
 
     ``gw.capabilities.audio_to_text.run(audio=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<AudioToText capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "audio-to-text"
+    _call: ClassVar[Call | None] = Call(
+        AudioToTextInput, model_field="model_id", model_alias="model_id", model_default=""
+    )
 
     def run(
         self,
@@ -98,21 +91,16 @@ class AudioToText:
             return_timestamps: Timestamp granularity: 'sentence' or 'true' for per-sentence, 'word' for per-word, 'false' for none.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            AudioToTextInput,
+        return self._run(
             {
                 "audio": audio,
+                "model": model,
                 "model_id": model_id,
                 "return_timestamps": return_timestamps,
             },
-            _OMIT_IF_NONE,
+            TextResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, TextResponse, result)
 
     async def run_async(
         self,
@@ -124,23 +112,13 @@ class AudioToText:
         timeout: float | None = None,
     ) -> TextResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.audio_to_text.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            AudioToTextInput,
+        return await self._run_async(
             {
                 "audio": audio,
+                "model": model,
                 "model_id": model_id,
                 "return_timestamps": return_timestamps,
             },
-            _OMIT_IF_NONE,
+            TextResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, TextResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

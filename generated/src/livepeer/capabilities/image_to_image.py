@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, FileOutput, TypedCapability
 
 __all__ = [
     "ImageResponse",
@@ -23,6 +20,7 @@ __all__ = [
 
 class ImageResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,6 +29,7 @@ class ImageResponse(BaseModel):
 
 class ImageToImageInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -87,6 +86,7 @@ class ImageToImageInput(BaseModel):
 
 class Media(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -96,27 +96,20 @@ class Media(BaseModel):
     nsfw: Annotated[bool, Field(description="True when the safety check flagged the file.")]
 
 
-_CAPABILITY = "image-to-image"
-_OMIT_IF_NONE: frozenset[str] = frozenset(
-    {
-        "seed",
-    }
-)
-
-
-class ImageToImage:
+class ImageToImage(TypedCapability):
     """Transform a picture under the guidance of a text prompt.
 
     ``gw.capabilities.image_to_image.run(prompt="...", image=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<ImageToImage capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "image-to-image"
+    _call: ClassVar[Call | None] = Call(
+        ImageToImageInput,
+        omit_if_none=frozenset({"seed"}),
+        model_field="model_id",
+        model_alias="model_id",
+        model_default="",
+    )
 
     def run(
         self,
@@ -154,13 +147,11 @@ class ImageToImage:
             num_images_per_prompt: How many images to return for the prompt.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToImageInput,
+        return self._run(
             {
                 "prompt": prompt,
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "loras": loras,
                 "strength": strength,
@@ -172,12 +163,9 @@ class ImageToImage:
                 "num_inference_steps": num_inference_steps,
                 "num_images_per_prompt": num_images_per_prompt,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
 
     async def run_async(
         self,
@@ -198,13 +186,11 @@ class ImageToImage:
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_image.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToImageInput,
+        return await self._run_async(
             {
                 "prompt": prompt,
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "loras": loras,
                 "strength": strength,
@@ -216,14 +202,6 @@ class ImageToImage:
                 "num_inference_steps": num_inference_steps,
                 "num_images_per_prompt": num_images_per_prompt,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, TypedCapability
 
 __all__ = [
     "ImageToText",
@@ -22,6 +19,7 @@ __all__ = [
 
 class ImageToTextInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -40,29 +38,23 @@ class ImageToTextInput(BaseModel):
 
 class ImageToTextResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
     text: Annotated[str, Field(description="The description.")]
 
 
-_CAPABILITY = "image-to-text"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-class ImageToText:
+class ImageToText(TypedCapability):
     """Describe a picture in words, optionally steered by a prompt.
 
     ``gw.capabilities.image_to_text.run(image=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<ImageToText capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "image-to-text"
+    _call: ClassVar[Call | None] = Call(
+        ImageToTextInput, model_field="model_id", model_alias="model_id", model_default=""
+    )
 
     def run(
         self,
@@ -82,21 +74,16 @@ class ImageToText:
             model_id: Alias of ``model`` (the wire field's name); giving both with different values is an InputValidationError.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToTextInput,
+        return self._run(
             {
                 "image": image,
                 "prompt": prompt,
+                "model": model,
                 "model_id": model_id,
             },
-            _OMIT_IF_NONE,
+            ImageToTextResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageToTextResponse, result)
 
     async def run_async(
         self,
@@ -108,23 +95,13 @@ class ImageToText:
         timeout: float | None = None,
     ) -> ImageToTextResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_text.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToTextInput,
+        return await self._run_async(
             {
                 "image": image,
                 "prompt": prompt,
+                "model": model,
                 "model_id": model_id,
             },
-            _OMIT_IF_NONE,
+            ImageToTextResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageToTextResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

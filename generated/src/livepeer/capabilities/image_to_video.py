@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, FileOutput, TypedCapability
 
 __all__ = [
     "ImageToVideo",
@@ -23,6 +20,7 @@ __all__ = [
 
 class ImageToVideoInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -60,6 +58,7 @@ class ImageToVideoInput(BaseModel):
 
 class Media(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -71,33 +70,27 @@ class Media(BaseModel):
 
 class VideoResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
     images: Annotated[list[Media], Field(description="One entry per generated file.")]
 
 
-_CAPABILITY = "image-to-video"
-_OMIT_IF_NONE: frozenset[str] = frozenset(
-    {
-        "seed",
-    }
-)
-
-
-class ImageToVideo:
+class ImageToVideo(TypedCapability):
     """Animate a still picture into a short video clip.
 
     ``gw.capabilities.image_to_video.run(image=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<ImageToVideo capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "image-to-video"
+    _call: ClassVar[Call | None] = Call(
+        ImageToVideoInput,
+        omit_if_none=frozenset({"seed"}),
+        model_field="model_id",
+        model_alias="model_id",
+        model_default="",
+    )
 
     def run(
         self,
@@ -131,12 +124,10 @@ class ImageToVideo:
             num_inference_steps: Denoising iterations; more steps are slower and usually sharper.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToVideoInput,
+        return self._run(
             {
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "height": height,
                 "width": width,
@@ -147,12 +138,9 @@ class ImageToVideo:
                 "seed": seed,
                 "num_inference_steps": num_inference_steps,
             },
-            _OMIT_IF_NONE,
+            VideoResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, VideoResponse, result)
 
     async def run_async(
         self,
@@ -171,12 +159,10 @@ class ImageToVideo:
         timeout: float | None = None,
     ) -> VideoResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.image_to_video.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            ImageToVideoInput,
+        return await self._run_async(
             {
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "height": height,
                 "width": width,
@@ -187,14 +173,6 @@ class ImageToVideo:
                 "seed": seed,
                 "num_inference_steps": num_inference_steps,
             },
-            _OMIT_IF_NONE,
+            VideoResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, VideoResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

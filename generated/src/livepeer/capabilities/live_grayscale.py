@@ -7,30 +7,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+from livepeer.client._typed import TypedCapability
+
 if TYPE_CHECKING:
-    from livepeer.client import Gateway, LiveSession
+    from livepeer.client import LiveSession
 
 __all__ = [
     "LiveGrayscale",
 ]
 
 
-_CAPABILITY = "live-grayscale"
-
-
-class LiveGrayscale:
+class LiveGrayscale(TypedCapability):
     """Convert live video to grayscale; writes a data row every 30 frames with the mean brightness.
 
     ``gw.capabilities.live_grayscale.live(model=...)``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<LiveGrayscale capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "live-grayscale"
 
     def live(
         self,
@@ -48,7 +41,4 @@ class LiveGrayscale:
             request_id: Your id for this session (logs and events).
             stream_id: Your id for the stream (logs and events).
         """
-        payload = dict(params) if params is not None else None
-        return self._gateway.live(
-            _CAPABILITY, model=model, params=payload, request_id=request_id, stream_id=stream_id
-        )
+        return self._live(model=model, params=params, request_id=request_id, stream_id=stream_id)

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import AsyncEventStream, EventStream, build_input, parse_output
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import AsyncEventStream, Call, EventStream, TypedCapability
 
 __all__ = [
     "LLMChoice",
@@ -25,6 +22,7 @@ __all__ = [
 
 class LLMChoice(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -40,6 +38,7 @@ class LLMChoice(BaseModel):
 
 class LLMMessage(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -49,6 +48,7 @@ class LLMMessage(BaseModel):
 
 class LLMResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -61,6 +61,7 @@ class LLMResponse(BaseModel):
 
 class LLMTokenUsage(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -71,6 +72,7 @@ class LLMTokenUsage(BaseModel):
 
 class LlmInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -101,27 +103,14 @@ class LlmInput(BaseModel):
     ] = False
 
 
-_CAPABILITY = "llm"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-def _event(value: object) -> LLMResponse:
-    return parse_output(_CAPABILITY, LLMResponse, value)
-
-
-class Llm:
+class Llm(TypedCapability):
     """Chat with a large language model; run returns the whole answer, stream yields it in chunks.
 
     ``gw.capabilities.llm.run(messages=...)``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<Llm capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "llm"
+    _call: ClassVar[Call | None] = Call(LlmInput, model_field="model", switch="stream")
 
     def run(
         self,
@@ -145,9 +134,7 @@ class Llm:
             top_k: Only the k most likely tokens are considered; -1 disables the limit.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        payload = build_input(
-            _CAPABILITY,
-            LlmInput,
+        return self._run(
             {
                 "messages": messages,
                 "model": model,
@@ -155,14 +142,10 @@ class Llm:
                 "max_tokens": max_tokens,
                 "top_p": top_p,
                 "top_k": top_k,
-                "stream": False,
             },
-            _OMIT_IF_NONE,
+            LLMResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, LLMResponse, result)
 
     async def run_async(
         self,
@@ -176,9 +159,7 @@ class Llm:
         timeout: float | None = None,
     ) -> LLMResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.llm.run_async(...)``."""
-        payload = build_input(
-            _CAPABILITY,
-            LlmInput,
+        return await self._run_async(
             {
                 "messages": messages,
                 "model": model,
@@ -186,14 +167,10 @@ class Llm:
                 "max_tokens": max_tokens,
                 "top_p": top_p,
                 "top_k": top_k,
-                "stream": False,
             },
-            _OMIT_IF_NONE,
+            LLMResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, LLMResponse, result)
 
     def stream(
         self,
@@ -217,9 +194,7 @@ class Llm:
             top_k: Only the k most likely tokens are considered; -1 disables the limit.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        payload = build_input(
-            _CAPABILITY,
-            LlmInput,
+        return self._stream(
             {
                 "messages": messages,
                 "model": model,
@@ -227,14 +202,10 @@ class Llm:
                 "max_tokens": max_tokens,
                 "top_p": top_p,
                 "top_k": top_k,
-                "stream": True,
             },
-            _OMIT_IF_NONE,
+            LLMResponse,
+            timeout=timeout,
         )
-        response = self._gateway.stream(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model")), timeout=timeout
-        )
-        return EventStream(response, _event)
 
     def stream_async(
         self,
@@ -248,9 +219,7 @@ class Llm:
         timeout: float | None = None,
     ) -> AsyncEventStream[LLMResponse]:
         """Async twin of :meth:`stream`: ``async with gw.capabilities.llm.stream_async(...) as events: ...``."""
-        payload = build_input(
-            _CAPABILITY,
-            LlmInput,
+        return self._stream_async(
             {
                 "messages": messages,
                 "model": model,
@@ -258,16 +227,7 @@ class Llm:
                 "max_tokens": max_tokens,
                 "top_p": top_p,
                 "top_k": top_k,
-                "stream": True,
             },
-            _OMIT_IF_NONE,
+            LLMResponse,
+            timeout=timeout,
         )
-        response = self._gateway.stream_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model")), timeout=timeout
-        )
-        return AsyncEventStream(response, _event)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, TypedCapability
 
 __all__ = [
     "MasksResponse",
@@ -22,6 +19,7 @@ __all__ = [
 
 class MasksResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -32,6 +30,7 @@ class MasksResponse(BaseModel):
 
 class SegmentAnything2Input(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -70,30 +69,20 @@ class SegmentAnything2Input(BaseModel):
     ] = True
 
 
-_CAPABILITY = "segment-anything-2"
-_OMIT_IF_NONE: frozenset[str] = frozenset(
-    {
-        "point_coords",
-        "point_labels",
-        "box",
-        "mask_input",
-    }
-)
-
-
-class SegmentAnything2:
+class SegmentAnything2(TypedCapability):
     """Cut objects out of a picture: masks for the regions picked by points or a box.
 
     ``gw.capabilities.segment_anything_2.run(image=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<SegmentAnything2 capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "segment-anything-2"
+    _call: ClassVar[Call | None] = Call(
+        SegmentAnything2Input,
+        omit_if_none=frozenset({"point_coords", "point_labels", "box", "mask_input"}),
+        model_field="model_id",
+        model_alias="model_id",
+        model_default="",
+    )
 
     def run(
         self,
@@ -125,12 +114,10 @@ class SegmentAnything2:
             normalize_coords: Treat point coordinates as fractions of the picture size (0 to 1).
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            SegmentAnything2Input,
+        return self._run(
             {
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "point_coords": point_coords,
                 "point_labels": point_labels,
@@ -140,12 +127,9 @@ class SegmentAnything2:
                 "return_logits": return_logits,
                 "normalize_coords": normalize_coords,
             },
-            _OMIT_IF_NONE,
+            MasksResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, MasksResponse, result)
 
     async def run_async(
         self,
@@ -163,12 +147,10 @@ class SegmentAnything2:
         timeout: float | None = None,
     ) -> MasksResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.segment_anything_2.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            SegmentAnything2Input,
+        return await self._run_async(
             {
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "point_coords": point_coords,
                 "point_labels": point_labels,
@@ -178,14 +160,6 @@ class SegmentAnything2:
                 "return_logits": return_logits,
                 "normalize_coords": normalize_coords,
             },
-            _OMIT_IF_NONE,
+            MasksResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, MasksResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

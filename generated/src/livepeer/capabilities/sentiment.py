@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import build_input, parse_output
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, TypedCapability
 
 __all__ = [
     "Sentiment",
@@ -22,6 +19,7 @@ __all__ = [
 
 class SentimentInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -30,6 +28,7 @@ class SentimentInput(BaseModel):
 
 class SentimentOutput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -39,23 +38,14 @@ class SentimentOutput(BaseModel):
     negative: Annotated[int, Field(description="Words counted as negative.")]
 
 
-_CAPABILITY = "sentiment"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-class Sentiment:
+class Sentiment(TypedCapability):
     """Classify the sentiment of a text as positive, negative or neutral with a small word list.
 
     ``gw.capabilities.sentiment.run(text="...")``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<Sentiment capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "sentiment"
+    _call: ClassVar[Call | None] = Call(SentimentInput)
 
     def run(
         self,
@@ -69,16 +59,13 @@ class Sentiment:
             text: Text to classify.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        payload = build_input(
-            _CAPABILITY,
-            SentimentInput,
+        return self._run(
             {
                 "text": text,
             },
-            _OMIT_IF_NONE,
+            SentimentOutput,
+            timeout=timeout,
         )
-        result = self._gateway.run(_CAPABILITY, input=payload, model=None, timeout=timeout)
-        return parse_output(_CAPABILITY, SentimentOutput, result)
 
     async def run_async(
         self,
@@ -87,15 +74,10 @@ class Sentiment:
         timeout: float | None = None,
     ) -> SentimentOutput:
         """Async twin of :meth:`run`: ``await gw.capabilities.sentiment.run_async(...)``."""
-        payload = build_input(
-            _CAPABILITY,
-            SentimentInput,
+        return await self._run_async(
             {
                 "text": text,
             },
-            _OMIT_IF_NONE,
+            SentimentOutput,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=None, timeout=timeout
-        )
-        return parse_output(_CAPABILITY, SentimentOutput, result)

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import build_input, parse_output
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, TypedCapability
 
 __all__ = [
     "ReversalOutput",
@@ -22,6 +19,7 @@ __all__ = [
 
 class ReversalOutput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,29 +29,21 @@ class ReversalOutput(BaseModel):
 
 class TextReversalInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
     text: Annotated[str, Field(description="Text to reverse.", max_length=100000)]
 
 
-_CAPABILITY = "text-reversal"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-class TextReversal:
+class TextReversal(TypedCapability):
     """Reverse a piece of text, character by character.
 
     ``gw.capabilities.text_reversal.run(text="...")``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<TextReversal capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "text-reversal"
+    _call: ClassVar[Call | None] = Call(TextReversalInput)
 
     def run(
         self,
@@ -67,16 +57,13 @@ class TextReversal:
             text: Text to reverse.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        payload = build_input(
-            _CAPABILITY,
-            TextReversalInput,
+        return self._run(
             {
                 "text": text,
             },
-            _OMIT_IF_NONE,
+            ReversalOutput,
+            timeout=timeout,
         )
-        result = self._gateway.run(_CAPABILITY, input=payload, model=None, timeout=timeout)
-        return parse_output(_CAPABILITY, ReversalOutput, result)
 
     async def run_async(
         self,
@@ -85,15 +72,10 @@ class TextReversal:
         timeout: float | None = None,
     ) -> ReversalOutput:
         """Async twin of :meth:`run`: ``await gw.capabilities.text_reversal.run_async(...)``."""
-        payload = build_input(
-            _CAPABILITY,
-            TextReversalInput,
+        return await self._run_async(
             {
                 "text": text,
             },
-            _OMIT_IF_NONE,
+            ReversalOutput,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=None, timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ReversalOutput, result)

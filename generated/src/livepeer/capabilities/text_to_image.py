@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileOutput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileOutput, TypedCapability
 
 __all__ = [
     "ImageResponse",
@@ -23,6 +20,7 @@ __all__ = [
 
 class ImageResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,6 +29,7 @@ class ImageResponse(BaseModel):
 
 class Media(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -42,6 +41,7 @@ class Media(BaseModel):
 
 class TextToImageInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -87,27 +87,20 @@ class TextToImageInput(BaseModel):
     ] = 1
 
 
-_CAPABILITY = "text-to-image"
-_OMIT_IF_NONE: frozenset[str] = frozenset(
-    {
-        "seed",
-    }
-)
-
-
-class TextToImage:
+class TextToImage(TypedCapability):
     """Create pictures from a text prompt with a diffusion model.
 
     ``gw.capabilities.text_to_image.run(prompt="...")``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<TextToImage capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "text-to-image"
+    _call: ClassVar[Call | None] = Call(
+        TextToImageInput,
+        omit_if_none=frozenset({"seed"}),
+        model_field="model_id",
+        model_alias="model_id",
+        model_default="",
+    )
 
     def run(
         self,
@@ -143,12 +136,10 @@ class TextToImage:
             num_images_per_prompt: How many images to return for the prompt.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            TextToImageInput,
+        return self._run(
             {
                 "prompt": prompt,
+                "model": model,
                 "model_id": model_id,
                 "loras": loras,
                 "height": height,
@@ -160,12 +151,9 @@ class TextToImage:
                 "num_inference_steps": num_inference_steps,
                 "num_images_per_prompt": num_images_per_prompt,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
 
     async def run_async(
         self,
@@ -185,12 +173,10 @@ class TextToImage:
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.text_to_image.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            TextToImageInput,
+        return await self._run_async(
             {
                 "prompt": prompt,
+                "model": model,
                 "model_id": model_id,
                 "loras": loras,
                 "height": height,
@@ -202,14 +188,6 @@ class TextToImage:
                 "num_inference_steps": num_inference_steps,
                 "num_images_per_prompt": num_images_per_prompt,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileOutput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileOutput, TypedCapability
 
 __all__ = [
     "AudioResponse",
@@ -23,6 +20,7 @@ __all__ = [
 
 class AudioResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,6 +29,7 @@ class AudioResponse(BaseModel):
 
 class MediaURL(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -40,6 +39,7 @@ class MediaURL(BaseModel):
 
 class TextToSpeechInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -56,23 +56,16 @@ class TextToSpeechInput(BaseModel):
     ] = "A male speaker delivers a slightly expressive and animated speech with a moderate speed and pitch."
 
 
-_CAPABILITY = "text-to-speech"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-class TextToSpeech:
+class TextToSpeech(TypedCapability):
     """Read a text aloud in a synthesized voice and return the audio.
 
     ``gw.capabilities.text_to_speech.run()``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<TextToSpeech capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "text-to-speech"
+    _call: ClassVar[Call | None] = Call(
+        TextToSpeechInput, model_field="model_id", model_alias="model_id", model_default=""
+    )
 
     def run(
         self,
@@ -92,21 +85,16 @@ class TextToSpeech:
             description: The voice to imitate, described in words (gender, pace, pitch, tone).
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            TextToSpeechInput,
+        return self._run(
             {
+                "model": model,
                 "model_id": model_id,
                 "text": text,
                 "description": description,
             },
-            _OMIT_IF_NONE,
+            AudioResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, AudioResponse, result)
 
     async def run_async(
         self,
@@ -118,23 +106,13 @@ class TextToSpeech:
         timeout: float | None = None,
     ) -> AudioResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.text_to_speech.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            TextToSpeechInput,
+        return await self._run_async(
             {
+                "model": model,
                 "model_id": model_id,
                 "text": text,
                 "description": description,
             },
-            _OMIT_IF_NONE,
+            AudioResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, AudioResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

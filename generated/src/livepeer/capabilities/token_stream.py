@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import AsyncEventStream, EventStream, build_input, parse_output
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import AsyncEventStream, Call, EventStream, TypedCapability
 
 __all__ = [
     "Token",
@@ -22,6 +19,7 @@ __all__ = [
 
 class Token(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,6 +29,7 @@ class Token(BaseModel):
 
 class TokenStreamInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -40,27 +39,14 @@ class TokenStreamInput(BaseModel):
     ] = 0
 
 
-_CAPABILITY = "token-stream"
-_OMIT_IF_NONE: frozenset[str] = frozenset()
-
-
-def _event(value: object) -> Token:
-    return parse_output(_CAPABILITY, Token, value)
-
-
-class TokenStream:
+class TokenStream(TypedCapability):
     """Stream the words of a text back, one server-sent event per word.
 
     ``gw.capabilities.token_stream.stream(text="...")``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<TokenStream capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "token-stream"
+    _call: ClassVar[Call | None] = Call(TokenStreamInput)
 
     def stream(
         self,
@@ -76,17 +62,14 @@ class TokenStream:
             delay_ms: Pause before each word, in milliseconds.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        payload = build_input(
-            _CAPABILITY,
-            TokenStreamInput,
+        return self._stream(
             {
                 "text": text,
                 "delay_ms": delay_ms,
             },
-            _OMIT_IF_NONE,
+            Token,
+            timeout=timeout,
         )
-        response = self._gateway.stream(_CAPABILITY, input=payload, model=None, timeout=timeout)
-        return EventStream(response, _event)
 
     def stream_async(
         self,
@@ -96,16 +79,11 @@ class TokenStream:
         timeout: float | None = None,
     ) -> AsyncEventStream[Token]:
         """Async twin of :meth:`stream`: ``async with gw.capabilities.token_stream.stream_async(...) as events: ...``."""
-        payload = build_input(
-            _CAPABILITY,
-            TokenStreamInput,
+        return self._stream_async(
             {
                 "text": text,
                 "delay_ms": delay_ms,
             },
-            _OMIT_IF_NONE,
+            Token,
+            timeout=timeout,
         )
-        response = self._gateway.stream_async(
-            _CAPABILITY, input=payload, model=None, timeout=timeout
-        )
-        return AsyncEventStream(response, _event)

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._support import FileInput, FileOutput, build_input, parse_output, pick_alias
-
-if TYPE_CHECKING:
-    from livepeer.client import Gateway
+from livepeer.client._typed import Call, FileInput, FileOutput, TypedCapability
 
 __all__ = [
     "ImageResponse",
@@ -23,6 +20,7 @@ __all__ = [
 
 class ImageResponse(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
     )
@@ -31,6 +29,7 @@ class ImageResponse(BaseModel):
 
 class Media(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -42,6 +41,7 @@ class Media(BaseModel):
 
 class UpscaleInput(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="allow",
         populate_by_name=True,
         arbitrary_types_allowed=True,
@@ -66,27 +66,20 @@ class UpscaleInput(BaseModel):
     ] = 75
 
 
-_CAPABILITY = "upscale"
-_OMIT_IF_NONE: frozenset[str] = frozenset(
-    {
-        "seed",
-    }
-)
-
-
-class Upscale:
+class Upscale(TypedCapability):
     """Enlarge a picture, adding detail guided by a text prompt.
 
     ``gw.capabilities.upscale.run(prompt="...", image=Path("input.bin"))``
     """
 
-    name: ClassVar[str] = _CAPABILITY
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    def __repr__(self) -> str:
-        return f"<Upscale capability {_CAPABILITY!r}>"
+    name: ClassVar[str] = "upscale"
+    _call: ClassVar[Call | None] = Call(
+        UpscaleInput,
+        omit_if_none=frozenset({"seed"}),
+        model_field="model_id",
+        model_alias="model_id",
+        model_default="",
+    )
 
     def run(
         self,
@@ -112,24 +105,19 @@ class Upscale:
             num_inference_steps: Denoising iterations; more steps are slower and usually sharper.
             timeout: Overall deadline in seconds for every attempt together.
         """
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            UpscaleInput,
+        return self._run(
             {
                 "prompt": prompt,
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "safety_check": safety_check,
                 "seed": seed,
                 "num_inference_steps": num_inference_steps,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = self._gateway.run(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
 
     async def run_async(
         self,
@@ -144,26 +132,16 @@ class Upscale:
         timeout: float | None = None,
     ) -> ImageResponse:
         """Async twin of :meth:`run`: ``await gw.capabilities.upscale.run_async(...)``."""
-        model_id = pick_alias(_CAPABILITY, "model", model, "model_id", model_id, "")
-        payload = build_input(
-            _CAPABILITY,
-            UpscaleInput,
+        return await self._run_async(
             {
                 "prompt": prompt,
                 "image": image,
+                "model": model,
                 "model_id": model_id,
                 "safety_check": safety_check,
                 "seed": seed,
                 "num_inference_steps": num_inference_steps,
             },
-            _OMIT_IF_NONE,
+            ImageResponse,
+            timeout=timeout,
         )
-        result = await self._gateway.run_async(
-            _CAPABILITY, input=payload, model=_model_name(payload.get("model_id")), timeout=timeout
-        )
-        return parse_output(_CAPABILITY, ImageResponse, result)
-
-
-def _model_name(value: object) -> str | None:
-    # An empty model id lets the network pick; the runtime routes on a non-empty one.
-    return value if isinstance(value, str) and value else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -173,3 +173,62 @@ class CertificateError(ConnectionError):
 
 class UsageError(LivepeerError, TypeError):
     """The API was used the wrong way, e.g. ``with`` on an async-only object (use ``async with``)."""
+
+
+# ---- errors of the typed wrappers (livepeer.capabilities re-exports them; raised by _typed) ----------------
+
+
+def _seq(value: object) -> Sequence[object]:
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+def _describe(errors: Sequence[Mapping[str, object]], names: Mapping[str, str]) -> str:
+    """pydantic error details as one line: each field (by its Python name), message, constraint, input."""
+    parts = []
+    for err in errors:
+        loc = [
+            names.get(str(p), str(p)) if i == 0 else str(p)
+            for i, p in enumerate(_seq(err.get("loc")))
+        ]
+        where = ".".join(loc) or "input"
+        ctx = err.get("ctx")
+        ctx = ctx if isinstance(ctx, Mapping) else {}
+        constraint = ", ".join(f"{k}={v!r}" for k, v in ctx.items() if k != "error")
+        text = f"{where}: {err.get('msg', 'invalid')}"
+        if constraint:
+            text += f" (constraint {constraint})"
+        if "input" in err and not isinstance(err["input"], (bytes, bytearray)):
+            shown = repr(err["input"])
+            text += f" (got {shown[:60] + '...' if len(shown) > 60 else shown})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+class CapabilitiesError(LivepeerError):
+    """Base class of the errors raised by the typed wrappers (``gw.capabilities.<name>``)."""
+
+
+class InputValidationError(CapabilitiesError, ValidationError):
+    """Arguments that do not match the capability's schema; raised before any network I/O.
+
+    ``.errors`` holds pydantic's details; the message names each field and its constraint.
+    """
+
+    def __init__(
+        self, capability: str, errors: Sequence[Mapping[str, object]], names: Mapping[str, str]
+    ) -> None:
+        super().__init__(f"{capability}: invalid input: {_describe(errors, names)}")
+        self.capability = capability
+        self.errors = errors
+
+
+class OutputValidationError(CapabilitiesError, ValueError):
+    """A result that does not match the capability's output schema (``.errors``, ``.value``)."""
+
+    def __init__(
+        self, capability: str, errors: Sequence[Mapping[str, object]], value: object
+    ) -> None:
+        super().__init__(f"{capability}: unexpected result: {_describe(errors, {})}")
+        self.capability = capability
+        self.errors = errors
+        self.value = value
