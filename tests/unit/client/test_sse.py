@@ -218,3 +218,22 @@ def test_arbitrary_bytes_never_crash(chunks: list[bytes]) -> None:
         for ev in events:
             assert isinstance(ev.data, str)
             assert "\r" not in ev.data
+
+
+@pytest.mark.parametrize(
+    ("stream", "size"),
+    [
+        (b"data: 1234\ndata: 5678\n\n", 21),  # a cut after the last LF: that LF is not the event's
+        (b"data:abc\n\n\r", 8),  # a third line end: a blank line after the event, not part of it
+        (b"\r\n\r\ndata: 1234\n\n", 10),  # blank lines before the event are not part of it either
+    ],
+)
+def test_event_size_does_not_depend_on_chunking(stream: bytes, size: int) -> None:
+    # The limit is on the event's lines (field names and the line ends between them), wherever the network
+    # cuts the stream; blank lines around it are separators.
+    for cut in range(len(stream) + 1):
+        d = SSEDecoder(max_event_bytes=size)
+        assert len(d.feed(stream[:cut]) + d.feed(stream[cut:])) == 1, cut
+        d = SSEDecoder(max_event_bytes=size - 1)
+        with pytest.raises(LimitError):
+            [ev for chunk in (stream[:cut], stream[cut:]) for ev in d.feed(chunk)]

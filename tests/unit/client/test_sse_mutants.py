@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from livepeer.client import ProtocolError, SSEDecoder
+from livepeer.client import LimitError, ProtocolError, SSEDecoder, StreamEvent
 from livepeer.client._sse import DEFAULT_MAX_LINE
 
 
@@ -75,3 +77,84 @@ def test_event_json_refuses_deep_nesting() -> None:
     assert StreamEvent("[[1]]").json() == [[1]]
     with pytest.raises(ProtocolError, match="SSE event data"):
         StreamEvent("[" * 10_000 + "]" * 10_000).json()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Limits at their exact boundaries, for every way the network can cut the stream. The expectation comes from
+# a model of what the decoder's docstring promises, written independently of its incremental bookkeeping: a
+# line (without its line end) may hold ``max_line`` bytes, an event's lines (the LFs between them included,
+# blank lines around it not) ``max_event_bytes``; both count what arrived so far, complete or not.
+
+_BOM = b"\xef\xbb\xbf"
+
+# The streams cover: a BOM; a first line of two bytes; CRLF, lone CR and LF endings, cut anywhere (a CR|LF
+# pair across chunks included); comments; fields without a space after the colon; events after a dispatch;
+# runs of two and three blank lines, before and after events.
+_STREAMS: list[tuple[bytes, list[StreamEvent]]] = [
+    (b"\xef\xbb\xbfid\r\ndata: 1234\r\ndata: 5\r\n\r\n", [StreamEvent("1234\n5", None, "")]),
+    (
+        b"\n\n: c\rdata:xy\r\rretry: 7\nevent:e\ndata: 123456789\n\n\n",
+        [StreamEvent("xy"), StreamEvent("123456789", "e", None, 7)],
+    ),
+    (b"data: a\n\ndata: 1234\n\n", [StreamEvent("a"), StreamEvent("1234")]),
+]
+
+
+def _normalised(prefix: bytes) -> bytes:
+    text = b"" if _BOM.startswith(prefix) else prefix.removeprefix(_BOM)  # a BOM's start: undecided
+    return text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _expected_error(prefix: bytes, max_line: int, max_event: int) -> type[ProtocolError] | None:
+    """The error the stream so far must raise (``LimitError`` is a ``ProtocolError``), or None."""
+    text = _normalised(prefix)
+    long_line = any(len(line) > max_line for line in text.split(b"\n"))
+    events = re.split(rb"\n\n+", text.strip(b"\n"))
+    big_event = any(len(event) > max_event for event in events)
+    if long_line:
+        return ProtocolError  # a line and an event both over: either error may come first
+    return LimitError if big_event else None
+
+
+def _limits(stream: bytes) -> list[tuple[int, int]]:
+    """(max_line, max_event_bytes) one below, at and one above every line length and event size."""
+    text = _normalised(stream)
+    lines = {len(line) for line in text.split(b"\n")}
+    events = {len(event) for event in re.split(rb"\n\n+", text.strip(b"\n"))}
+    big = 1 << 20
+    return [(n + d, big) for n in lines | {1} for d in (-1, 0, 1) if n + d > 0] + [
+        (big, n + d) for n in events for d in (-1, 0, 1)
+    ]
+
+
+def _splits(n: int) -> list[list[int]]:
+    """Chunk boundaries: whole, every one and two cuts, byte at a time."""
+    cuts = [[c] for c in range(1, n)] + [[a, b] for a in range(1, n) for b in range(a + 1, n)]
+    return [[], *cuts, list(range(1, n))]
+
+
+@pytest.mark.parametrize(("stream", "events"), _STREAMS)
+def test_limits_at_their_boundaries_for_every_split(
+    stream: bytes, events: list[StreamEvent]
+) -> None:
+    assert SSEDecoder().feed(stream) == events
+    for max_line, max_event in _limits(stream):
+        for cuts in _splits(len(stream)):
+            d = SSEDecoder(max_line=max_line, max_event_bytes=max_event)
+            got: list[StreamEvent] = []
+            for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+                error = _expected_error(stream[:end], max_line, max_event)
+                where = (max_line, max_event, cuts, end)
+                if error is None:
+                    got += d.feed(stream[start:end])
+                    whole = SSEDecoder()
+                    assert got == whole.feed(stream[:end]), where
+                    assert (d.last_id, d.retry) == (whole.last_id, whole.retry), where
+                    continue
+                with pytest.raises(error) as raised:
+                    d.feed(stream[start:end])
+                if error is ProtocolError and not any(
+                    len(e) > max_event for e in re.split(rb"\n\n+", _normalised(stream[:end]))
+                ):
+                    assert raised.type is ProtocolError, where  # a long line is not a size limit
+                break

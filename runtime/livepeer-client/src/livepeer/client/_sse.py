@@ -142,10 +142,12 @@ class SSEDecoder:
                 ):
                     raise ProtocolError(f"SSE line longer than {self.max_line} bytes")
             self._line_len = len(piece) - nl - 1
-        self._pending_len += len(piece)
+        # Blank lines before the event and the LF ending its last held line are separators, not the event's
+        # (the complete-event check in ``_check`` agrees), so the limit does not depend on where chunks end.
+        self._pending_len += len(piece) if self._pending_len else len(piece.lstrip(b"\n"))
         if self._line_len > self.max_line:
             raise ProtocolError(f"SSE line longer than {self.max_line} bytes")
-        if self._pending_len > self.max_event_bytes:
+        if self._pending_len - (piece[-1:] == b"\n") > self.max_event_bytes:
             raise LimitError(f"SSE event larger than {self.max_event_bytes} bytes")
         self._pending.append(piece)
 
@@ -200,7 +202,8 @@ class SSEDecoder:
     def _check(self, blocks: list[bytes]) -> None:
         """Slow path for large input: find the line or event over its limit."""
         for block in blocks:
-            if len(block) > self.max_event_bytes:
+            # Blank lines around an event are not the event's (as in ``_hold``).
+            if len(block.strip(b"\n")) > self.max_event_bytes:
                 raise LimitError(f"SSE event larger than {self.max_event_bytes} bytes")
             if len(block) > self.max_line and any(
                 len(line) > self.max_line for line in block.split(b"\n")
