@@ -114,9 +114,19 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_gateway.py",
         ],
     ),
-    "lv2v": (f"{CLIENT}/_live/lv2v.py", ["tests/unit/live"]),
-    "byoc_live": (f"{CLIENT}/_live/byoc_live.py", ["tests/unit/live"]),
-    "apps_live": (f"{CLIENT}/_live/apps_live.py", ["tests/unit/live"]),
+    # The live starters through the public API against scripted loopback orchestrators and signers.
+    "lv2v": (
+        f"{CLIENT}/_live/lv2v.py",
+        ["tests/unit/live", "tests/unit/starters/test_lv2v_start.py"],
+    ),
+    "byoc_live": (
+        f"{CLIENT}/_live/byoc_live.py",
+        ["tests/unit/live", "tests/unit/starters/test_byoc_live_start.py"],
+    ),
+    "apps_live": (
+        f"{CLIENT}/_live/apps_live.py",
+        ["tests/unit/live", "tests/unit/starters/test_apps_live_start.py"],
+    ),
 }
 PRIORITY = ["subscriber", "publisher", "sse", "selection", "signer"]
 
