@@ -248,9 +248,9 @@ class PaymentClock:
         await release.wait()
         return result
 
-    async def cycle(self, session: Any, timeout: float = 10.0) -> None:
+    async def cycle(self, session: Any) -> None:
         """Let one payment cycle run; return when the loop sleeps again or the session failed."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(10):
             while (
                 self.entered == 0 and not session.closed
             ):  # the loop has not reached its sleep yet

@@ -42,7 +42,9 @@ def _run(gw: Gateway) -> Any:
 
 
 def _payments(orch: ScriptedOrch) -> list[bytes]:
-    return [base64.b64decode(s.headers["livepeer-payment"]) for s in orch.requests("POST", f"/{T2I}")]
+    return [
+        base64.b64decode(s.headers["livepeer-payment"]) for s in orch.requests("POST", f"/{T2I}")
+    ]
 
 
 def test_a_paid_request_carries_tickets_for_its_pixels(servers: Servers) -> None:

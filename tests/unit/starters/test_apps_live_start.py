@@ -74,7 +74,9 @@ def _orch(
     orch.routes[("GET", "/process/token")] = lambda req, body: JSONResponse({"balance": 0})
     orch.routes[("GET", "/discovery")] = discovery
     orch.routes[("POST", url.rstrip("/"))] = start or session
-    orch.routes[("POST", f"{url.rstrip('/')}/s1/stop")] = lambda req, body: Response(status_code=204)
+    orch.routes[("POST", f"{url.rstrip('/')}/s1/stop")] = lambda req, body: Response(
+        status_code=204
+    )
     orch.routes[("POST", "/pay")] = lambda req, body: Response()
     return orch
 
@@ -86,7 +88,9 @@ def _gw(orchs: list[ScriptedOrch], signer: ScriptedSigner | None = None) -> Gate
 
 
 @pytest.mark.anyio
-async def test_a_free_session_starts_and_stops(servers: Servers, payment_clock: PaymentClock) -> None:
+async def test_a_free_session_starts_and_stops(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
     orch = _orch(servers, price=None)
     async with _gw([orch]) as gw:
         with anyio.fail_after(20):
@@ -174,7 +178,9 @@ async def test_a_session_url_makes_a_runner_persistent(servers: Servers) -> None
 @pytest.mark.anyio
 @pytest.mark.parametrize("status", [503, 500])
 async def test_retryable_statuses_move_on(servers: Servers, status: int) -> None:
-    a = _orch(servers, price=None, start=lambda req, body: PlainTextResponse("x", status_code=status))
+    a = _orch(
+        servers, price=None, start=lambda req, body: PlainTextResponse("x", status_code=status)
+    )
     async with _gw([a]) as gw:
         with anyio.fail_after(20), pytest.raises(NoOrchestratorError) as info:
             async with gw.live(APP):
@@ -316,7 +322,7 @@ async def test_a_challenge_that_is_no_json_is_a_payment_error(servers: Servers) 
 
 @pytest.mark.anyio
 async def test_a_second_402_after_paying_is_raised(servers: Servers) -> None:
-    orch = _orch(servers, start=lambda req, _: challenge(orch))
+    orch: ScriptedOrch = _orch(servers, start=lambda req, _: challenge(orch))
     signer = servers.signer()
     async with _gw([orch], signer) as gw:
         with anyio.fail_after(20), pytest.raises(APIStatusError) as info:
@@ -453,7 +459,7 @@ async def test_a_480_that_persists_ends_the_session(paid: Servers) -> None:
 
 @pytest.mark.anyio
 async def test_a_refused_refresh_ends_the_session(paid: Servers) -> None:
-    orch, signer, failure = await _cycles(
+    orch, _, failure = await _cycles(
         paid, [480], refresh_payment=lambda req, body: PlainTextResponse("no", status_code=500)
     )
     assert str(failure) == f"{orch.url} refused /refresh-payment (500)"
@@ -461,14 +467,14 @@ async def test_a_refused_refresh_ends_the_session(paid: Servers) -> None:
 
 @pytest.mark.anyio
 async def test_other_signer_failures_end_the_session(paid: Servers) -> None:
-    orch, signer, failure = await _cycles(paid, [481])
+    orch, _, failure = await _cycles(paid, [481])
     assert str(failure).startswith("app session payment failed:")
     assert orch.requests("POST", "/pay") == []
 
 
 @pytest.mark.anyio
 async def test_a_refused_session_payment_ends_the_session(paid: Servers) -> None:
-    orch, signer, failure = await _cycles(
+    orch, _, failure = await _cycles(
         paid, [], pay=lambda req, body: PlainTextResponse("  fixed price  ", status_code=409)
     )
     assert str(failure) == f"{orch.url} refused the session payment (409): fixed price"

@@ -30,7 +30,9 @@ CHANNELS = {
 }
 
 
-def token(*, price: int = 0, balance: int = 0, onchain: bool = False, seq: int = 1) -> dict[str, Any]:
+def token(
+    *, price: int = 0, balance: int = 0, onchain: bool = False, seq: int = 1
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "price": {"pricePerUnit": price, "pixelsPerUnit": 1},
         "balance": balance,
@@ -435,9 +437,7 @@ async def test_a_refused_update_is_raised(servers: Servers) -> None:
 @pytest.mark.anyio
 async def test_priced_update_pays_when_low_and_again_when_still_low(servers: Servers) -> None:
     replies = [PlainTextResponse("Insufficient balance", status_code=400), Response()]
-    orch, gw = _paid(
-        servers, [LOW, HIGH], update=lambda req, body: replies.pop(0)
-    )
+    orch, gw = _paid(servers, [LOW, HIGH], update=lambda req, body: replies.pop(0))
     async with gw:
         with anyio.fail_after(20):
             async with gw.live(CAP) as session:

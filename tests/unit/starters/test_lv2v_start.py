@@ -94,7 +94,8 @@ async def test_default_ids_are_fresh_and_params_default_to_empty(servers: Server
     (start,) = orch.requests("POST", f"/{LV2V}")
     body = start.json()
     assert body["params"] == {}
-    assert len(body["gateway_request_id"]) == 32 and len(body["stream_id"]) == 32
+    assert len(body["gateway_request_id"]) == 32
+    assert len(body["stream_id"]) == 32
     assert body["gateway_request_id"] != body["stream_id"]
     assert body["stream_id"] == stream_id
     assert start.headers["x-request-id"] == body["gateway_request_id"]
@@ -187,7 +188,8 @@ async def test_other_signer_failures_at_start_end_the_start(servers: Servers) ->
             async with gw.live(LV2V, model="noop"):
                 pass
     assert info.value.status_code == 500
-    assert a.requests("POST", f"/{LV2V}") == [] and b.requests("POST", f"/{LV2V}") == []
+    assert a.requests("POST", f"/{LV2V}") == []
+    assert b.requests("POST", f"/{LV2V}") == []
 
 
 @pytest.mark.anyio
@@ -213,10 +215,11 @@ async def test_retryable_start_statuses_move_on(servers: Servers, status: int) -
         with anyio.fail_after(20):
             async with gw.live(LV2V, model="noop") as session:
                 assert session.orchestrator == b.url
+    only_a = Gateway(orch_url=[a.url], max_retries=0)
+    async with only_a:
         with anyio.fail_after(20), pytest.raises(NoOrchestratorError) as info:
-            async with Gateway(orch_url=[a.url], max_retries=0) as only_a:
-                async with only_a.live(LV2V, model="noop"):
-                    pass
+            async with only_a.live(LV2V, model="noop"):
+                pass
     assert f"HTTP {status}: no room" in str(info.value)
 
 
@@ -326,7 +329,7 @@ async def _paid_session(
 async def test_payment_cycle_posts_tickets_and_uses_fresh_ticket_params(
     servers: Servers, payment_clock: PaymentClock
 ) -> None:
-    fresh = []
+    fresh: list[bytes] = []
 
     def payment(req: Request, body: bytes) -> Response:
         fresh.append(orch_holder[0].info(100 + len(fresh)))
@@ -342,7 +345,7 @@ async def test_payment_cycle_posts_tickets_and_uses_fresh_ticket_params(
                 await payment_clock.cycle(session)
                 assert not session.closed
     assert len(signer.bodies) == 3  # start + two cycles
-    first, second = signer.bodies[1], signer.bodies[2]
+    first = signer.bodies[1]
     assert first["ManifestID"] == "st-p"  # the signer state chain keeps the id it started with
     assert first["type"] == "lv2v"
     assert first["state"] == {"State": base64.b64encode(b"s1").decode(), "Sig": "c2ln"}
@@ -382,7 +385,8 @@ async def test_a_480_refreshes_the_ticket_params_over_grpc_and_retries(
                 assert not session.closed
     assert orch.info_calls == calls + 2  # one GetOrchestrator per 480
     infos = signer.infos()
-    assert infos[1] == orch.info(calls) and infos[2] == orch.info(calls + 1)
+    assert infos[1] == orch.info(calls)
+    assert infos[2] == orch.info(calls + 1)
     assert infos[3] == orch.info(calls + 2)
     assert signer.bodies[3]["state"] == signer.bodies[1]["state"]  # same chain, same state
     assert len(orch.requests("POST", "/payment")) == 1
@@ -411,7 +415,7 @@ async def test_a_480_that_persists_ends_the_session(
 async def test_a_481_during_the_session_ends_it(
     servers: Servers, payment_clock: PaymentClock
 ) -> None:
-    orch, signer, gw = await _paid_session(servers, [200, 481])
+    orch, _, gw = await _paid_session(servers, [200, 481])
     async with gw:
         with anyio.fail_after(20):
             async with gw.live(LV2V, model="noop") as session:
@@ -438,7 +442,7 @@ async def test_a_482_skips_the_cycle(servers: Servers, payment_clock: PaymentClo
 async def test_a_refused_payment_ends_the_session(
     servers: Servers, payment_clock: PaymentClock
 ) -> None:
-    orch, signer, gw = await _paid_session(
+    orch, _, gw = await _paid_session(
         servers, [], lambda req, body: PlainTextResponse("  no credit  ", status_code=402)
     )
     async with gw:
