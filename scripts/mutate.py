@@ -86,25 +86,49 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_signer.py",
         ["tests/unit/client/test_payments.py", "tests/unit/client/test_error_paths.py"],
     ),
-    "http": (
-        f"{CLIENT}/_http.py",
+    # _http.py was split (issue 16): the drivers (_io) and the pure step vocabulary (_ops).
+    "io": (
+        f"{CLIENT}/_io.py",
         [
             "tests/unit/client/test_lifecycle.py",
             "tests/unit/client/test_error_paths.py",
             "tests/unit/client/test_routes.py",
         ],
     ),
+    "ops": (
+        f"{CLIENT}/_ops.py",
+        ["tests/unit/client/test_error_paths.py", "tests/unit/client/test_routes.py"],
+    ),
+    # The router and the shared route vocabulary (was _routes/__init__.py).
     "routes": (
         f"{CLIENT}/_routes/__init__.py",
         ["tests/unit/client/test_routes.py", "tests/unit/client/test_routes_mutants.py"],
     ),
+    "route": (
+        f"{CLIENT}/_route.py",
+        ["tests/unit/client/test_routes.py", "tests/unit/client/test_routes_mutants.py"],
+    ),
+    # One module per request shape, batch and live halves together (issue 16); the live starters' tests go
+    # through the public API against scripted loopback orchestrators and signers (tests/unit/starters).
     "routes.ai": (
         f"{CLIENT}/_routes/ai.py",
-        ["tests/unit/client/test_routes.py", "tests/unit/client/test_error_paths.py"],
+        [
+            "tests/unit/client/test_routes.py",
+            "tests/unit/client/test_error_paths.py",
+            # the signer's 480/482 refresh paths need gRPC GetOrchestrator: a scripted orchestrator
+            "tests/unit/starters/test_ai_paid_route.py",
+            "tests/unit/live",
+            "tests/unit/starters/test_lv2v_start.py",
+        ],
     ),
     "routes.apps": (
         f"{CLIENT}/_routes/apps.py",
-        ["tests/unit/client/test_apps.py", "tests/unit/client/test_routes.py"],
+        [
+            "tests/unit/client/test_apps.py",
+            "tests/unit/client/test_routes.py",
+            "tests/unit/live",
+            "tests/unit/starters/test_apps_live_start.py",
+        ],
     ),
     "routes.byoc": (
         f"{CLIENT}/_routes/byoc.py",
@@ -112,11 +136,20 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_routes.py",
             "tests/unit/client/test_payments.py",
             "tests/unit/client/test_gateway.py",
+            "tests/unit/live",
+            "tests/unit/starters/test_byoc_live_start.py",
         ],
     ),
-    "lv2v": (f"{CLIENT}/_live/lv2v.py", ["tests/unit/live"]),
-    "byoc_live": (f"{CLIENT}/_live/byoc_live.py", ["tests/unit/live"]),
-    "apps_live": (f"{CLIENT}/_live/apps_live.py", ["tests/unit/live"]),
+    # The one select-and-try loop (was _gateway._Core and _live/_failover).
+    "dispatch": (
+        f"{CLIENT}/_dispatch.py",
+        [
+            "tests/unit/client/test_gateway.py",
+            "tests/unit/client/test_routing.py",
+            "tests/unit/client/test_error_paths.py",
+            "tests/unit/starters",
+        ],
+    ),
 }
 PRIORITY = ["subscriber", "publisher", "sse", "selection", "signer"]
 
