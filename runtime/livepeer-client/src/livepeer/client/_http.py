@@ -31,7 +31,7 @@ from ._errors import ConnectionError, LimitError, LivepeerError, ProtocolError, 
 from ._orchinfo import OrchInfoClient
 from ._redact import redact_headers
 from ._streaming import AsyncOpenStream, OpenStream
-from ._transport import deadline
+from ._transport import Background, background_of, deadline
 
 __all__ = [
     "Call",
@@ -40,6 +40,7 @@ __all__ = [
     "InfoCall",
     "Op",
     "Parallel",
+    "Race",
     "Reply",
     "Sleep",
     "Wait",
@@ -121,6 +122,115 @@ class Parallel:
     limit: int = 8
 
 
+@dataclass(kw_only=True)
+class Race(Parallel):
+    """``Parallel`` that returns at the first result ``enough`` accepts: first good answer wins.
+
+    ``first`` calls start at once; the rest start as workers free up, and after ``widen_after`` seconds
+    without an accepted result up to ``limit`` run at once (slow or hung peers do not hold the race). The
+    step returns a list with ``None`` for every call not finished by then; those go on in the background
+    (on the client's ``_transport.Background``, ended when the client closes) and each is handed to
+    ``late`` when it finishes, or to ``drop`` when it will never run (client closed). At most ``timeout``
+    seconds in the caller. Without a background owner (a user's own httpx client) this is ``Parallel``.
+    ``enough`` and ``late`` run in worker threads or tasks: they must be quick and thread-safe.
+    """
+
+    enough: Callable[[int, Reply | LivepeerError], bool]
+    late: Callable[[int, Reply | LivepeerError], None]
+    drop: Callable[[int], None]
+    timeout: float
+    first: int = 4
+    widen_after: float = 0.1
+
+
+class _RaceState:
+    """Shared by one Race's workers and its caller (a lock-protected hand-off: in time, or ``late``)."""
+
+    def __init__(self, step: Race) -> None:
+        self.step = step
+        self.n = len(step.calls)
+        self.results: list[Reply | LivepeerError | None] = [None] * self.n
+        self.next = 0
+        self.done = 0
+        self.won = False
+        self.returned = False
+        self.lock = threading.Lock()
+        self.wake: Callable[[], None] = lambda: None  # set by the driver: wakes its waiting caller
+
+    def take(self, bg: Background) -> int | None:
+        with self.lock:
+            if self.next >= self.n or (self.returned and bg.closed):
+                return None
+            i = self.next
+            self.next += 1
+            return i
+
+    def put(self, i: int, r: Reply | LivepeerError) -> bool:
+        """Record a result; False when the caller has returned (the result goes to ``late``)."""
+        try:
+            good = self.step.enough(i, r)
+        except Exception:  # a parser bug must not kill a worker
+            log.debug("race: enough() failed", exc_info=True)
+            good = False
+        with self.lock:
+            self.done += 1
+            if self.returned:
+                return False
+            self.results[i] = r
+            self.won = self.won or good
+        self.wake()
+        return True
+
+    def settled(self) -> bool:
+        return self.won or self.done >= self.n
+
+    def finish(self) -> list[Reply | LivepeerError | None]:
+        with self.lock:
+            self.returned = True
+            return list(self.results)
+
+    def deliver_late(self, i: int, r: Reply | LivepeerError, bg: Background) -> None:
+        if bg.closed:  # most likely cut short by the close itself: not an answer worth keeping
+            self._drop([i])
+            return
+        try:
+            self.step.late(i, r)
+        except Exception:
+            log.debug("race: late() failed", exc_info=True)
+
+    def fail(self, i: int, bg: Background) -> None:
+        """Call ``i`` raised something other than a LivepeerError: dropped if closed, else a failure."""
+        if bg.closed:
+            self._drop([i])
+            return
+        log.debug("race: call %d failed", i, exc_info=True)
+        r = ConnectionError(f"cannot reach {redact_url(self.step.calls[i].url)}: internal error")
+        if not self.put(i, r):
+            self.deliver_late(i, r, bg)
+
+    def _drop(self, which: Sequence[int]) -> None:
+        for i in which:
+            try:
+                self.step.drop(i)
+            except Exception:
+                log.debug("race: drop() failed", exc_info=True)
+
+    def drop_taken(self, taken: set[int]) -> None:
+        which = sorted(taken)
+        taken.clear()
+        self._drop(which)
+
+    def drop_rest(self) -> None:
+        """The client closed: calls never started are dropped (their owners release what they hold)."""
+        with self.lock:
+            rest, self.next = range(self.next, self.n), self.n
+        self._drop(rest)
+
+
+class _Closed(Exception):
+    """The client closed before a background call could start."""
+
+
 @dataclass
 class Sleep:
     seconds: float
@@ -134,7 +244,7 @@ class Wait:
     timeout: float
 
 
-Step = Call | InfoCall | Parallel | Sleep | Wait
+Step = Call | InfoCall | Parallel | Race | Sleep | Wait
 
 
 class Flights:
@@ -329,6 +439,8 @@ class SyncIO:
             for ev in step.events:
                 ev.wait(max(0.0, end - time.monotonic()))
             return None
+        if isinstance(step, Race):
+            return self._race(step)
         if len(step.calls) == 1:
             return [self._capture(step.calls[0])]
         with ThreadPoolExecutor(max_workers=max(1, min(step.limit, len(step.calls)))) as pool:
@@ -339,6 +451,54 @@ class SyncIO:
             return self.one(step)
         except LivepeerError as exc:
             return exc
+
+    def _race(self, step: Race) -> list[Reply | LivepeerError | None]:
+        bg = background_of(self.orch)
+        if bg is None or bg.closed:
+            return self.run(Parallel(step.calls, step.limit))  # type: ignore[return-value]
+        st = _RaceState(step)
+        wake = threading.Condition(st.lock)
+
+        def notify() -> None:
+            with wake:
+                wake.notify_all()
+
+        st.wake = notify
+
+        def worker() -> None:
+            while (i := st.take(bg)) is not None:
+                if st.returned:
+                    bg.quiet()  # the race is over: the caller's own requests go first
+                try:
+                    if bg.closed:
+                        raise _Closed
+                    r = self._capture(step.calls[i])
+                except Exception:  # the client closed under us (httpx: RuntimeError), or a bug
+                    st.fail(i, bg)
+                    continue
+                if not st.put(i, r):
+                    st.deliver_late(i, r, bg)
+            if bg.closed:
+                st.drop_rest()
+
+        # Threads start one by one as needed: under load a thread start costs ms, and the caller waits
+        # only for the first wave (measured in bench/run.py, "cold `gw.run` vs orchestrators").
+        started = 0
+        end = time.monotonic() + step.timeout
+        widen_at = time.monotonic() + step.widen_after
+        want = min(step.first, st.n)
+        while True:
+            while started < want and bg.thread(worker):
+                started += 1
+            with wake:
+                now = time.monotonic()
+                if st.settled() or now >= end or started == 0:
+                    break
+                if want < step.limit and now >= widen_at:
+                    want = min(step.limit, st.n)
+                    continue
+                wake.wait(min(end, widen_at if want < step.limit else end) - now)
+        return st.finish()
 
 
 class _Decoder:
@@ -520,6 +680,8 @@ class AsyncIO:
                     while not ev.is_set():  # noqa: ASYNC110 - see above
                         await anyio.sleep(0.002)
             return None
+        if isinstance(step, Race):
+            return await self._race(step)
         results: list[Reply | LivepeerError | None] = [None] * len(step.calls)
         limiter = anyio.CapacityLimiter(max(1, step.limit))
 
@@ -534,6 +696,72 @@ class AsyncIO:
             for i, c in enumerate(step.calls):
                 tg.start_soon(worker, i, c)
         return results
+
+    async def _capture(self, step: Call | InfoCall) -> Reply | LivepeerError:
+        try:
+            return await self.one(step)
+        except LivepeerError as exc:
+            return exc
+
+    async def _race(self, step: Race) -> list[Reply | LivepeerError | None]:
+        bg = background_of(self.orch)
+        if bg is None or bg.closed:
+            return await self.run(Parallel(step.calls, step.limit))  # type: ignore[return-value]
+        st = _RaceState(step)
+        holder = [anyio.Event()]
+        st.wake = lambda: holder[0].set()
+
+        current: set[int] = set()  # taken by a worker, not finished
+
+        async def worker() -> None:
+            while (i := st.take(bg)) is not None:
+                current.add(i)
+                if st.returned:
+                    await bg.aquiet()
+                try:
+                    if bg.closed:
+                        raise _Closed
+                    r = await self._capture(step.calls[i])
+                except Exception:
+                    current.discard(i)
+                    st.fail(i, bg)
+                    continue
+                current.discard(i)
+                if not st.put(i, r):
+                    st.deliver_late(i, r, bg)
+            if bg.closed:
+                st.drop_rest()
+
+        async def guarded() -> None:
+            try:
+                await worker()
+            except anyio.get_cancelled_exc_class():
+                # The client closed: what was running or never ran is released, not cached.
+                st.drop_rest()
+                st.drop_taken(current)
+                raise
+            except Exception:  # a background task must never crash the event loop
+                log.debug("race worker failed", exc_info=True)
+
+        started = 0
+        end = time.monotonic() + step.timeout
+        widen_at = time.monotonic() + step.widen_after
+        want = min(step.first, st.n)
+        while True:
+            while started < want and bg.spawn(guarded):
+                started += 1
+            now = time.monotonic()
+            if st.settled() or now >= end or started == 0:
+                break
+            if want < step.limit and now >= widen_at:
+                want = min(step.limit, st.n)
+                continue
+            holder[0] = anyio.Event()
+            if st.settled():
+                break
+            with anyio.move_on_after(min(end, widen_at if want < step.limit else end) - now):
+                await holder[0].wait()
+        return st.finish()
 
 
 def drive(op: Op[T], io: SyncIO) -> T:

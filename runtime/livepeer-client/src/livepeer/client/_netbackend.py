@@ -7,7 +7,11 @@ installed). ``_transport`` imports this module when it builds a client.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import threading
+import weakref
 from typing import Any
 
 import httpcore
@@ -50,6 +54,7 @@ class _Stream(httpcore.NetworkStream):
             except BaseException:
                 tls.close()
                 raise
+        self._owner.track(tls)  # wrap_socket detached the TCP socket object: track the TLS one
         return _Stream(tls, self._owner, self._host, self._port)
 
     def get_extra_info(self, info: str) -> Any:
@@ -59,6 +64,21 @@ class _Stream(httpcore.NetworkStream):
 class _Backend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend, pins: PinStore | None) -> None:
         self._inner, self.pins = inner, pins
+        self._lock = threading.Lock()
+        self._socks: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def abort(self) -> None:
+        """Shut down every socket still open (``_transport``'s client close, with background threads).
+
+        Closing a socket does not wake a thread blocked on it; ``shutdown`` does, so background probes
+        waiting for an answer end at once (one still inside its TLS handshake ends with the handshake:
+        ``wrap_socket`` has detached the socket object we hold).
+        """
+        with self._lock:
+            socks = list(self._socks)
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def connect_tcp(
         self,
@@ -71,7 +91,14 @@ class _Backend(httpcore.NetworkBackend):
         stream = self._inner.connect_tcp(
             host, port, _cap(timeout, httpcore.ConnectTimeout), local_address, socket_options
         )
+        self.track(stream)
         return _Stream(stream, self, host, port)
+
+    def track(self, stream: httpcore.NetworkStream) -> None:
+        sock = stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socks.add(sock)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
