@@ -680,7 +680,7 @@ class AsyncIO:
             with anyio.move_on_after(step.timeout):
                 pause = 0.001
                 for ev in step.events:
-                    while not ev.is_set():  # noqa: ASYNC110 - see above
+                    while not ev.is_set():
                         await anyio.sleep(pause)
                         pause = min(pause * 2, 0.016)
             return None
