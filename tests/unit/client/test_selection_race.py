@@ -45,7 +45,7 @@ def _background(gw: Gateway) -> Background:
 def test_one_slow_orchestrator_does_not_hold_the_first_call(
     fake_orchs: Start, release: threading.Event
 ) -> None:
-    n = _selection.RACE_FIRST + 2
+    n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0})
     with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
         gw._core.selector.first_wins = True
@@ -96,7 +96,7 @@ def _served(
 def test_probe_returns_at_the_first_usable_answer_with_placeholders(
     fake_orchs: Start, release: threading.Event
 ) -> None:
-    n = _selection.RACE_FIRST + 3
+    n = _selection.RACE_MIN + 3
     orchs = _served(fake_orchs, release, n, slow_at={0, 2, 3})
     with Gateway(orch_url=orchs[1].url) as gw:
         sel = Selector(first_wins=True)
@@ -118,7 +118,7 @@ def test_probe_returns_at_the_first_usable_answer_with_placeholders(
 def test_without_first_wins_every_probe_is_awaited(
     fake_orchs: Start, release: threading.Event
 ) -> None:
-    n = _selection.RACE_FIRST + 2
+    n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0})
     with Gateway(orch_url=orchs[1].url) as gw:
         sel = Selector()
@@ -131,7 +131,7 @@ def test_without_first_wins_every_probe_is_awaited(
 def test_close_ends_background_probes_and_releases_their_flights(
     fake_orchs: Start, release: threading.Event
 ) -> None:
-    n = _selection.RACE_FIRST + 4
+    n = _selection.RACE_MIN + 4
     slow_at = set(range(n)) - {1}
     orchs = _served(fake_orchs, release, n, slow_at=slow_at)
     gw = Gateway(orch_url=orchs[1].url)
@@ -150,7 +150,7 @@ def test_close_ends_background_probes_and_releases_their_flights(
 
 
 def test_async_race_and_aclose(fake_orchs: Start, release: threading.Event) -> None:
-    n = _selection.RACE_FIRST + 2
+    n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0, 2})
 
     async def main() -> tuple[Background, Selector]:

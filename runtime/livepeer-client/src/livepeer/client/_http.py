@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import logging
 import random
 import ssl
@@ -141,6 +142,7 @@ class Race(Parallel):
     timeout: float
     first: int = 4
     widen_after: float = 0.1
+    background: int = 1  # workers that go on once the caller has returned
 
 
 class _RaceState:
@@ -157,9 +159,12 @@ class _RaceState:
         self.lock = threading.Lock()
         self.wake: Callable[[], None] = lambda: None  # set by the driver: wakes its waiting caller
 
-    def take(self, bg: Background) -> int | None:
+    def take(self, bg: Background, worker: int) -> int | None:
         with self.lock:
-            if self.next >= self.n or (self.returned and bg.closed):
+            if self.next >= self.n:
+                return None
+            # Once the caller has returned, workers 0 .. background-1 carry on (worker 0 always exists).
+            if self.returned and (bg.closed or worker >= self.step.background):
                 return None
             i = self.next
             self.next += 1
@@ -465,8 +470,8 @@ class SyncIO:
 
         st.wake = notify
 
-        def worker() -> None:
-            while (i := st.take(bg)) is not None:
+        def worker(k: int) -> None:
+            while (i := st.take(bg, k)) is not None:
                 if st.returned:
                     bg.quiet()  # the race is over: the caller's own requests go first
                 try:
@@ -488,7 +493,7 @@ class SyncIO:
         widen_at = time.monotonic() + step.widen_after
         want = min(step.first, st.n)
         while True:
-            while started < want and bg.thread(worker):
+            while started < want and bg.thread(functools.partial(worker, started)):
                 started += 1
             with wake:
                 now = time.monotonic()
@@ -717,8 +722,8 @@ class AsyncIO:
 
         current: set[int] = set()  # taken by a worker, not finished
 
-        async def worker() -> None:
-            while (i := st.take(bg)) is not None:
+        async def worker(k: int) -> None:
+            while (i := st.take(bg, k)) is not None:
                 current.add(i)
                 if st.returned:
                     await bg.aquiet()
@@ -736,9 +741,9 @@ class AsyncIO:
             if bg.closed:
                 st.drop_rest()
 
-        async def guarded() -> None:
+        async def guarded(k: int) -> None:
             try:
-                await worker()
+                await worker(k)
             except anyio.get_cancelled_exc_class():
                 # The client closed: what was running or never ran is released, not cached.
                 st.drop_rest()
@@ -752,7 +757,7 @@ class AsyncIO:
         widen_at = time.monotonic() + step.widen_after
         want = min(step.first, st.n)
         while True:
-            while started < want and bg.spawn(guarded):
+            while started < want and bg.spawn(functools.partial(guarded, started)):
                 started += 1
             now = time.monotonic()
             if st.settled() or now >= end or started == 0:

@@ -30,13 +30,20 @@ MAX_CAPACITY = 100_000
 PROBE_CONCURRENCY = 32
 OK_TTL = 30.0
 FAIL_TTL = 5.0
-# First good answer wins (issue 17): a cold call probes this many orchestrators at once, returns at the
-# first usable answer and leaves the rest to finish in the background into the cache (later calls rank
-# them all). Wider only after RACE_WIDEN_AFTER without a usable answer (slow or hung peers). Measured
-# on the devnet with 50 orchestrators (bench/run.py): waiting for all 50 probes cost ~22x a 1-orchestrator
-# cold call, mostly TLS handshakes competing for the same 2 cores and ~6 ms thread starts under load.
-RACE_FIRST = 4
+# First good answer wins (issue 17): a cold call with more than RACE_MIN candidates to probe returns at the
+# first usable answer and leaves the rest to finish in the background into the cache (later calls rank them
+# all); up to RACE_MIN are one wave and all awaited (a small set is ranked whole). RACE_FIRST probes start at
+# once, more as those end, and up to PROBE_CONCURRENCY after RACE_WIDEN_AFTER without a usable answer (slow or
+# hung peers). Measured on the devnet (50 orchestrators in one process sharing 2 loaded cores with the client),
+# fresh Gateway per call, 8 interleaved rounds, median ms: waiting for all 476; first wave of 4: 122, of 2: 88,
+# of 1: 57; one orchestrator: 41. 2, not 1: on a real network the first answer is the faster of two round
+# trips, and one slow peer alone does not cost the widening delay.
+RACE_MIN = 4
+RACE_FIRST = 2
 RACE_WIDEN_AFTER = 0.1
+# Probes left after the race go on one at a time: less contention with the call that won, and a Gateway
+# closed right after its first call has at most one probe in flight to end.
+RACE_BACKGROUND = 1
 
 
 def route_kind(capability: str) -> str:
@@ -172,7 +179,7 @@ class Selector:
     ) -> Op[list[Probe]]:
         """Probe the candidates not in the cache (in parallel, bounded); a probe for every candidate.
 
-        First good answer wins: with more than ``RACE_FIRST`` to probe, this returns as soon as one usable answer arrived
+        First good answer wins: with more than ``RACE_MIN`` to probe, this returns as soon as one usable answer arrived
         (``rank``'s rules, ``max_price`` included); a candidate still being probed then has a placeholder
         that is not ``ok`` (reason "probe still running") and its probe lands in the cache when it ends.
         Only with ``first_wins`` (default: the Selector's): a caller that has tried every usable probe
@@ -286,9 +293,9 @@ class Selector:
                 for c in todo
             ]
             results: list[Reply | LivepeerError | None]
-            # Up to RACE_FIRST candidates are one wave in flight together: all are awaited, so a small
+            # Up to RACE_MIN candidates are one wave in flight together: all are awaited, so a small
             # set is ranked whole (waiting for all costs about one round trip more than the first).
-            if len(todo) > RACE_FIRST and background is not None and flights is not None:
+            if len(todo) > RACE_MIN and background is not None and flights is not None:
                 results = yield from self._race(
                     todo, calls, capability, model, kind, route, max_price, timeout, background,
                     flights, probes,
@@ -353,7 +360,7 @@ class Selector:
 
         results: list[Reply | LivepeerError | None] = yield Race(
             calls, PROBE_CONCURRENCY, enough=enough, late=late, drop=drop, timeout=timeout,
-            first=RACE_FIRST, widen_after=RACE_WIDEN_AFTER,
+            first=RACE_FIRST, widen_after=RACE_WIDEN_AFTER, background=RACE_BACKGROUND,
         )  # fmt: skip
         for c, r in zip(todo, results, strict=True):
             if r is None:
