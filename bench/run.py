@@ -501,15 +501,20 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
     Three interleaved arms per count: cold as shipped (every probe awaited), cold with first good answer wins
     (``Selector(first_wins=True)``: opt-in until the attempt loop waits for probes still running), warm.
     """
+    from livepeer.client import _selection
+
     out = []
     for count in (1, 10, 50):
         with devnet_process("--orchestrators", str(count)) as (info, _pid):
             token = str(info["token"])
 
             def cold(tok: str = token, first_wins: bool = False) -> None:
-                with Gateway(token=tok) as g:
-                    g._core.selector.first_wins = first_wins
-                    g.run(CAP, input=BODY)
+                _selection.FIRST_WINS = first_wins  # read when the Gateway builds its Selector
+                try:
+                    with Gateway(token=tok) as g:
+                        g.run(CAP, input=BODY)
+                finally:
+                    _selection.FIRST_WINS = False
 
             with Gateway(token=token) as gw:
                 gw.run(CAP, input=BODY)

@@ -30,6 +30,21 @@ Start = Callable[[int], list[FakeOrch]]
 
 
 @pytest.fixture
+def selectors(monkeypatch: pytest.MonkeyPatch) -> list[Selector]:
+    """Gateways made in this test race (``FIRST_WINS``); their Selectors, in creation order."""
+    made: list[Selector] = []
+    init = Selector.__init__
+
+    def record(self: Selector, **kw: Any) -> None:
+        init(self, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(_selection, "FIRST_WINS", True)
+    monkeypatch.setattr(Selector, "__init__", record)
+    return made
+
+
+@pytest.fixture
 def release() -> Iterator[threading.Event]:
     ev = threading.Event()
     yield ev
@@ -43,16 +58,15 @@ def _background(gw: Gateway) -> Background:
 
 
 def test_one_slow_orchestrator_does_not_hold_the_first_call(
-    fake_orchs: Start, release: threading.Event
+    fake_orchs: Start, release: threading.Event, selectors: list[Selector]
 ) -> None:
     n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0})
     with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
-        gw._core.selector.first_wins = True
         out = gw.run(CAP, input={"text": "ab"})
         assert out == {"original": "ab", "reversed": "ba"}
         assert not release.is_set()  # the slow orchestrator has not answered its probe yet
-        sel = gw._core.selector
+        (sel,) = selectors
         assert not sel.cached(orchs[0].url, CAP, None)
         # Its probe lands in the cache once it answers: the flight is released at that moment.
         flight = sel._flights[_selection._Key(orchs[0].url, CAP, None)]
@@ -149,13 +163,14 @@ def test_close_ends_background_probes_and_releases_their_flights(
     assert not any(sel.cached(o.url, CAP, None) for i, o in enumerate(orchs) if i in slow_at)
 
 
-def test_async_race_and_aclose(fake_orchs: Start, release: threading.Event) -> None:
+def test_async_race_and_aclose(
+    fake_orchs: Start, release: threading.Event, selectors: list[Selector]
+) -> None:
     n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0, 2})
 
     async def main() -> tuple[Background, Selector]:
         gw = Gateway(orch_url=[o.url for o in orchs], max_retries=0)
-        gw._core.selector.first_wins = True
         out: Any = await gw.run_async(CAP, input={"text": "ab"})
         assert out["reversed"] == "ba"
         assert not release.is_set()
@@ -163,7 +178,7 @@ def test_async_race_and_aclose(fake_orchs: Start, release: threading.Event) -> N
         assert bg is not None
         assert bg._scopes
         await gw.aclose()
-        return bg, gw._core.selector
+        return bg, selectors[0]
 
     bg, sel = anyio.run(main)
     assert not bg._scopes

@@ -39,6 +39,8 @@ FAIL_TTL = 5.0
 # of 1: 57; one orchestrator: 41. 2, not 1: on a real network the first answer is the faster of two round
 # trips, and one slow peer alone does not cost the widening delay.
 RACE_MIN = 4
+# The default of Selector(first_wins=...): docs/decisions.md D-perf-3 says what must change before it is True.
+FIRST_WINS = False
 RACE_FIRST = 2
 RACE_WIDEN_AFTER = 0.1
 # Probes left after the race go on one at a time: less contention with the call that won, and a Gateway
@@ -112,12 +114,16 @@ class Selector:
     """Probe cache and selection for one Gateway (thread-safe; shared by sync and async calls)."""
 
     def __init__(
-        self, *, ok_ttl: float = OK_TTL, fail_ttl: float = FAIL_TTL, first_wins: bool = False
+        self,
+        *,
+        ok_ttl: float = OK_TTL,
+        fail_ttl: float = FAIL_TTL,
+        first_wins: bool | None = None,
     ) -> None:
         self.ok_ttl = ok_ttl
-        # Off until the attempt loop waits for "probe still running" candidates before it gives up a
-        # round (see ``probe``); with it off every probe is awaited, as before.
-        self.first_wins = first_wins
+        # Off (FIRST_WINS) until the attempt loop waits for "probe still running" candidates before it
+        # gives up a round (see ``probe``); with it off every probe is awaited, as before.
+        self.first_wins = FIRST_WINS if first_wins is None else first_wins
         self.fail_ttl = fail_ttl
         self._cache: dict[_Key, Probe] = {}
         self._lock = threading.Lock()
