@@ -33,16 +33,17 @@ FAIL_TTL = 5.0
 # First good answer wins (issue 17): a cold call with more than RACE_MIN candidates to probe returns at the
 # first usable answer and leaves the rest to finish in the background into the cache (later calls rank them
 # all); up to RACE_MIN are one wave and all awaited (a small set is ranked whole). RACE_FIRST probes start at
-# once, more as those end, and up to PROBE_CONCURRENCY after RACE_WIDEN_AFTER without a usable answer (slow or
-# hung peers). Measured on the devnet (50 orchestrators in one process sharing 2 loaded cores with the client),
-# fresh Gateway per call, 8 interleaved rounds, median ms: waiting for all 476; first wave of 4: 122, of 2: 88,
-# of 1: 57; one orchestrator: 41. 2, not 1: on a real network the first answer is the faster of two round
-# trips, and one slow peer alone does not cost the widening delay.
+# once, the next as one ends, and the number in flight doubles every RACE_WIDEN_AFTER without a usable answer,
+# up to PROBE_CONCURRENCY (a hedge against slow or hung peers). Measured on the devnet (50 orchestrators in
+# one process sharing 2 loaded cores with the client), fresh Gateway per call, median ms: all awaited 476;
+# a first wave of 4: 122, of 2: 88, of 1: 57 (8 interleaved rounds); one orchestrator: 41. Per phase (6
+# alternating calls): with 2 in flight the winning call took 25-100 ms behind the second probe's TLS
+# handshake, with 1 in flight 10-20 ms, as with one orchestrator.
 RACE_MIN = 4
 # The default of Selector(first_wins=...): docs/decisions.md D-perf-3 says what must change before it is True.
 FIRST_WINS = False
-RACE_FIRST = 2
-RACE_WIDEN_AFTER = 0.1
+RACE_FIRST = 1
+RACE_WIDEN_AFTER = 0.05
 # Probes left after the race go on one at a time: less contention with the call that won, and a Gateway
 # closed right after its first call has at most one probe in flight to end.
 RACE_BACKGROUND = 1

@@ -135,6 +135,7 @@ class Background:
         self._scopes: set[object] = set()  # anyio.CancelScope of background tasks
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until they finish
         self._foreground = 0
+        self.finished = 0  # foreground requests finished so far (a generation count)
         self._quiet = threading.Condition(self._lock)
 
     @contextlib.contextmanager
@@ -150,25 +151,31 @@ class Background:
         finally:
             with self._lock:
                 self._foreground -= 1
+                self.finished += 1
                 if not self._foreground:
                     self._quiet.notify_all()
 
-    def quiet(self) -> None:
-        """Block (at most ``YIELD_MAX``) while foreground requests are in flight or until closed."""
+    def _busy(self, since: int | None) -> bool:
+        # Foreground requests in flight, or (``since``) none finished since then: the caller that won a
+        # race is still on its way to its own request.
+        return bool(self._foreground) or (since is not None and self.finished == since)
+
+    def quiet(self, since: int | None = None) -> None:
+        """Block (at most ``YIELD_MAX``) while the foreground is busy (``_busy``), or until closed."""
         end = time.monotonic() + self.YIELD_MAX
         with self._lock:
-            while self._foreground and not self.closed:
+            while self._busy(since) and not self.closed:
                 left = end - time.monotonic()
                 if left <= 0:
                     return
                 self._quiet.wait(left)
 
-    async def aquiet(self) -> None:
+    async def aquiet(self, since: int | None = None) -> None:
         """``quiet`` for a task: polls (background tasks are few and bounded; the caller never polls)."""
         import anyio
 
         end = time.monotonic() + self.YIELD_MAX
-        while self._foreground and not self.closed and time.monotonic() < end:  # noqa: ASYNC110 - counted across threads and loops
+        while self._busy(since) and not self.closed and time.monotonic() < end:  # noqa: ASYNC110 - counted across threads and loops
             await anyio.sleep(0.005)
 
     def thread(self, target: Callable[[], None]) -> bool:
