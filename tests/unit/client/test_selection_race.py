@@ -163,8 +163,9 @@ def test_close_ends_background_probes_and_releases_their_flights(
     assert not any(sel.cached(o.url, CAP, None) for i, o in enumerate(orchs) if i in slow_at)
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_async_race_and_aclose(
-    fake_orchs: Start, release: threading.Event, selectors: list[Selector]
+    fake_orchs: Start, release: threading.Event, selectors: list[Selector], backend: str
 ) -> None:
     n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0, 2})
@@ -178,9 +179,10 @@ def test_async_race_and_aclose(
         assert bg is not None
         assert bg._scopes
         await gw.aclose()
+        assert not bg._scopes  # ended by aclose itself, not by the end of the event loop
         return bg, selectors[0]
 
-    bg, sel = anyio.run(main)
+    bg, sel = anyio.run(main, backend=backend)
     assert not bg._scopes
     assert not bg._tasks
     assert not sel._flights

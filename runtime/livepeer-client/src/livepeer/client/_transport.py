@@ -250,16 +250,18 @@ class Background:
                 t.join(max(0.0, end - time.monotonic()))
 
     async def ajoin(self) -> None:
-        """Wait (bounded) for the cancelled asyncio tasks to unwind; threads are joined off the loop."""
+        """Wait (bounded) for the cancelled tasks to unwind; threads are joined off the loop."""
         import anyio
 
         with self._lock:
             tasks = list(self._tasks)
-        if tasks:
-            import asyncio
+        with anyio.move_on_after(self.JOIN_TIMEOUT):
+            if tasks:
+                import asyncio
 
-            with anyio.move_on_after(self.JOIN_TIMEOUT):
                 await asyncio.gather(*tasks, return_exceptions=True)
+            while self._scopes:  # noqa: ASYNC110 - trio system tasks have no handle; scopes leave the set
+                await anyio.sleep(0.001)
 
 
 def background_of(client: object) -> Background | None:
