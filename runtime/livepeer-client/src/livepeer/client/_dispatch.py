@@ -67,7 +67,7 @@ from ._routes import ai as ai_route
 from ._selection import Selector, rank
 from ._signer import Identity, Signer
 from ._spend import Spend
-from ._transport import PinStore, async_client, sync_client
+from ._transport import PinStore
 
 __all__ = ["Dispatcher"]
 
@@ -120,6 +120,9 @@ class Dispatcher:
         return httpx.Limits(max_connections=32, max_keepalive_connections=32)
 
     def sync_io(self) -> SyncIO:
+        # httpcore's pool comes with the first client, not with `import livepeer.client` (_netbackend).
+        from ._netbackend import sync_client
+
         with self._lock:
             if self._sync is None:
                 if isinstance(self._user_client, httpx.Client):
@@ -139,6 +142,8 @@ class Dispatcher:
 
     def async_io(self) -> AsyncIO:
         import anyio.lowlevel
+
+        from ._netbackend import async_client
 
         # httpx async pools belong to one event loop; a new loop (a second asyncio.run, say, with
         # the module-level default Gateway) gets fresh clients instead of a broken pool.
@@ -170,6 +175,8 @@ class Dispatcher:
         return await adrive(op, self.async_io())
 
     def _service_client(self) -> httpx.Client:
+        from ._netbackend import sync_client
+
         client = sync_client(
             verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
         )
@@ -178,6 +185,8 @@ class Dispatcher:
         return client
 
     def _async_service_client(self) -> httpx.AsyncClient:
+        from ._netbackend import async_client
+
         client = async_client(
             verify=verified_ssl_context(), http2=False, limits=self._limits(), pins=None
         )
@@ -310,14 +319,50 @@ class Dispatcher:
                     "; ".join(f"{u}: {r}" for u, r in last.items()) or "no usable orchestrator",
                 )  # fmt: skip
                 yield Sleep(pause)
+            # First good answer wins (D-perf-3): the probe round may return while other probes still run
+            # (placeholders with `pending`); they are waited for only if every usable answer failed.
             probes = yield from self.selector.probe(
-                candidates, capability, model, ident, deadline, retry_failed=rnd > 0, route=route
-            )
-            usable, rejected = rank(probes, self.settings.max_price)
-            for r in rejected:
-                last[r.orchestrator] = r.reason
-                log.debug("%s: %s not usable: %s", capability, r.orchestrator, r.reason)
-            if not usable:
+                candidates, capability, model, ident, deadline, retry_failed=rnd > 0, route=route,
+                max_price=self.settings.max_price,
+            )  # fmt: skip
+            tried: set[tuple[str, str]] = set()
+            any_usable = False
+            while True:
+                usable, rejected = rank(probes, self.settings.max_price)
+                any_usable = any_usable or bool(usable)
+                for r in rejected:
+                    last[r.orchestrator] = r.reason
+                    log.debug("%s: %s not usable: %s", capability, r.orchestrator, r.reason)
+                for probe in usable:
+                    if (probe.url, probe.kind) in tried or (
+                        rnd == 0 and sent and (probe.url, probe.kind) == (sent.url, sent.kind)
+                    ):
+                        continue
+                    tried.add((probe.url, probe.kind))
+                    attempts += 1
+                    log.debug(
+                        "%s: trying %s (%s route), attempt %d",
+                        capability, probe.url, probe.kind, attempts,
+                    )  # fmt: skip
+                    outcome = yield from self._try(
+                        probe, ident, deadline, capability, model, route, attempt
+                    )
+                    if not isinstance(outcome, Rejection):
+                        _log_done(capability, probe, outcome, started, attempts)
+                        return outcome, probe
+                    last[outcome.orchestrator] = outcome.reason
+                    log.info(
+                        "%s: failover from %s (%s route): %s",
+                        capability, probe.url, probe.kind, outcome.reason,
+                    )  # fmt: skip
+                    self.selector.mark_failed(probe, capability, model, outcome.reason, route)
+                if not any(p.pending for p in probes):
+                    break
+                probes = yield from self.selector.probe(
+                    candidates, capability, model, ident, deadline, route=route,
+                    max_price=self.settings.max_price, first_wins=False,
+                )  # fmt: skip
+            if not any_usable:
                 if (
                     check_unknown
                     and rnd == 0
@@ -328,29 +373,6 @@ class Dispatcher:
                 if all(p.ok for p in probes):
                     break  # every candidate is healthy but over max_price: retrying cannot help
                 continue
-            for probe in usable:
-                if rnd == 0 and sent and (probe.url, probe.kind) == (sent.url, sent.kind):
-                    continue
-                attempts += 1
-                log.debug(
-                    "%s: trying %s (%s route), attempt %d",
-                    capability,
-                    probe.url,
-                    probe.kind,
-                    attempts,
-                )
-                outcome = yield from self._try(
-                    probe, ident, deadline, capability, model, route, attempt
-                )
-                if not isinstance(outcome, Rejection):
-                    _log_done(capability, probe, outcome, started, attempts)
-                    return outcome, probe
-                last[outcome.orchestrator] = outcome.reason
-                log.info(
-                    "%s: failover from %s (%s route): %s",
-                    capability, probe.url, probe.kind, outcome.reason,
-                )  # fmt: skip
-                self.selector.mark_failed(probe, capability, model, outcome.reason, route)
             if deadline.remaining() <= 0:
                 break
         rejections = [Rejection(c.url, last.get(c.url, "not tried")) for c in candidates]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +30,7 @@ __all__ = [
     "InfoCall",
     "Op",
     "Parallel",
+    "Race",
     "Reply",
     "Sleep",
     "Step",
@@ -37,6 +38,7 @@ __all__ = [
     "backoff",
     "gather",
     "is_retryable_status",
+    "race",
     "request",
 ]
 
@@ -105,6 +107,29 @@ class Parallel:
     limit: int = 8
 
 
+@dataclass(kw_only=True)
+class Race(Parallel):
+    """``Parallel`` that returns at the first result ``enough`` accepts: first good answer wins.
+
+    ``first`` calls start at once; the rest start as workers free up, and every ``widen_after`` seconds
+    without an accepted result the number in flight doubles, up to ``limit`` (hedged requests: slow or
+    hung peers do not hold the race). The
+    step returns a list with ``None`` for every call not finished by then; those go on in the background
+    (on the client's ``_transport.Background``, ended when the client closes) and each is handed to
+    ``late`` when it finishes, or to ``drop`` when it will never run (client closed). At most ``timeout``
+    seconds in the caller. Without a background owner (a user's own httpx client) this is ``Parallel``.
+    ``enough`` and ``late`` run in worker threads or tasks: they must be quick and thread-safe.
+    """
+
+    enough: Callable[[int, Reply | LivepeerError], bool]
+    late: Callable[[int, Reply | LivepeerError], None]
+    drop: Callable[[int], None]
+    timeout: float
+    first: int = 4
+    widen_after: float = 0.1
+    background: int = 1  # workers that go on once the caller has returned
+
+
 @dataclass
 class Sleep:
     seconds: float
@@ -118,7 +143,7 @@ class Wait:
     timeout: float
 
 
-Step = Call | InfoCall | Parallel | Sleep | Wait
+Step = Call | InfoCall | Parallel | Race | Sleep | Wait
 
 
 class Flights:
@@ -178,6 +203,12 @@ def request(call: Call | InfoCall) -> Op[Reply]:
     """Yield one call; its ``Reply`` (a failure is raised into the op as a ``LivepeerError``)."""
     reply: Reply = yield call
     return reply
+
+
+def race(step: Race) -> Op[list[Reply | LivepeerError | None]]:
+    """Yield a ``Race`` step; None for every call still running in the background when it returned."""
+    results: list[Reply | LivepeerError | None] = yield step
+    return results
 
 
 def gather(step: Parallel) -> Op[list[Reply | LivepeerError]]:

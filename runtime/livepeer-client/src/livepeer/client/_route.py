@@ -98,6 +98,9 @@ class Probe:
     runner: Mapping[str, Any] | None = None
     balance: float | None = None
     created: float = field(default_factory=time.monotonic)
+    pending: bool = (
+        False  # a placeholder: the probe still runs in the background (first good answer wins)
+    )
 
 
 @dataclass(frozen=True)

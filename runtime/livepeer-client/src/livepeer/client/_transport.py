@@ -16,19 +16,22 @@ import contextlib
 import hashlib
 import json
 import os
-import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ._errors import CertificateError
 
-__all__ = ["PinStore", "async_client", "deadline", "sync_client"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["Background", "PinStore", "background_of", "deadline"]
 
 _END: ContextVar[float | None] = ContextVar("livepeer_client_deadline", default=None)
+# Set in background threads and tasks (``Background``): their requests do not count as foreground.
+_IN_BACKGROUND: ContextVar[bool] = ContextVar("livepeer_client_background", default=False)
 ENV_PINS = "LIVEPEER_PINS"
 
 
@@ -107,28 +110,157 @@ class PinStore:
             pass  # a read-only pin file still pins for this Gateway's life
 
 
-def sync_client(
-    *, verify: ssl.SSLContext | bool, limits: httpx.Limits, http2: bool, pins: PinStore | None
-) -> httpx.Client:
-    """An httpx client whose sockets obey ``deadline`` and (when ``pins``) certificate pins."""
-    from ._netbackend import _Backend
+class Background:
+    """Work a client's calls left running (probes that lost the race, ``_http.Race``); ends with the client.
 
-    transport = httpx.HTTPTransport(verify=verify, limits=limits, http2=http2)
-    pool = getattr(transport, "_pool", None)
-    # httpcore takes a network backend only at construction; httpx builds the pool itself, so ours is
-    # swapped in (checked by tests/hostile; a future httpx without the attribute fails loudly there).
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _Backend(pool._network_backend, pins)
-    return httpx.Client(transport=transport, limits=limits)
+    Closing the client (``Gateway.close``/``aclose`` close the clients they own) stops new work, cancels
+    what can be cancelled and joins the worker threads (each is bounded by its call's timeout). Threads
+    and tasks are registered here so that nothing outlives the Gateway that started it.
+    """
+
+    # A closing client waits at most this long for its background threads (a probe in flight on a hung
+    # orchestrator ends by its own timeout, _selection.PROBE_TIMEOUT = 2 s).
+    JOIN_TIMEOUT = 3.0
+    # Background work yields to the caller's own requests (the call that won the race is usually on
+    # its way to the same peers' machines and CPU), but at most this long per background request.
+    YIELD_MAX = 0.5
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._scopes: set[object] = set()  # anyio.CancelScope of background tasks
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until they finish
+        self._foreground = 0
+        self.finished = 0  # foreground requests finished so far (a generation count)
+        self._quiet = threading.Condition(self._lock)
+
+    @contextlib.contextmanager
+    def foreground(self) -> Iterator[None]:
+        """Count a request (until its response headers) unless it is background work itself."""
+        if _IN_BACKGROUND.get():
+            yield
+            return
+        with self._lock:
+            self._foreground += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._foreground -= 1
+                self.finished += 1
+                if not self._foreground:
+                    self._quiet.notify_all()
+
+    def _busy(self, since: int | None) -> bool:
+        # Foreground requests in flight, or (``since``) none finished since then: the caller that won a
+        # race is still on its way to its own request.
+        return bool(self._foreground) or (since is not None and self.finished == since)
+
+    def quiet(self, since: int | None = None) -> None:
+        """Block (at most ``YIELD_MAX``) while the foreground is busy (``_busy``), or until closed."""
+        end = time.monotonic() + self.YIELD_MAX
+        with self._lock:
+            while self._busy(since) and not self.closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                self._quiet.wait(left)
+
+    async def aquiet(self, since: int | None = None) -> None:
+        """``quiet`` for a task: polls (background tasks are few and bounded; the caller never polls)."""
+        import anyio
+
+        end = time.monotonic() + self.YIELD_MAX
+        while self._busy(since) and not self.closed and time.monotonic() < end:  # noqa: ASYNC110 - counted across threads and loops
+            await anyio.sleep(0.005)
+
+    def thread(self, target: Callable[[], None]) -> bool:
+        """Start ``target`` in a registered worker thread; False once closed."""
+
+        def run() -> None:
+            _IN_BACKGROUND.set(True)
+            try:
+                target()
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        with self._lock:
+            if self.closed:
+                return False
+            t = threading.Thread(target=run, name="livepeer-background", daemon=True)
+            self._threads.add(t)
+        t.start()
+        return True
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> bool:
+        """Start ``fn()`` as a task that outlives the caller's task (asyncio task or trio system task)."""
+        import asyncio
+
+        import anyio
+
+        async def run() -> None:
+            _IN_BACKGROUND.set(True)
+            with anyio.CancelScope() as scope:
+                with self._lock:
+                    if self.closed:
+                        return
+                    self._scopes.add(scope)
+                try:
+                    await fn()
+                finally:
+                    with self._lock:
+                        self._scopes.discard(scope)
+
+        with self._lock:
+            if self.closed:
+                return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: anyio's other backend, trio
+            import trio
+
+            trio.lowlevel.spawn_system_task(run)
+            return True
+        task = loop.create_task(run())
+        with self._lock:
+            self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def stop(self) -> list[threading.Thread]:
+        """No new work; cancel background tasks; return the threads still running."""
+        with self._lock:
+            self.closed = True
+            scopes = list(self._scopes)
+            threads = list(self._threads)
+            self._quiet.notify_all()
+        for scope in scopes:
+            scope.cancel()  # type: ignore[attr-defined]
+        return threads
+
+    def join(self, threads: list[threading.Thread]) -> None:
+        end = time.monotonic() + self.JOIN_TIMEOUT
+        for t in threads:
+            if t is not threading.current_thread():
+                t.join(max(0.0, end - time.monotonic()))
+
+    async def ajoin(self) -> None:
+        """Wait (bounded) for the cancelled tasks to unwind; threads are joined off the loop."""
+        import anyio
+
+        with self._lock:
+            tasks = list(self._tasks)
+        with anyio.move_on_after(self.JOIN_TIMEOUT):
+            if tasks:
+                import asyncio
+
+                await asyncio.gather(*tasks, return_exceptions=True)
+            while self._scopes:  # noqa: ASYNC110 - trio system tasks have no handle; scopes leave the set
+                await anyio.sleep(0.001)
 
 
-def async_client(
-    *, verify: ssl.SSLContext | bool, limits: httpx.Limits, http2: bool, pins: PinStore | None
-) -> httpx.AsyncClient:
-    from ._netbackend import _AsyncBackend
-
-    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, http2=http2)
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _AsyncBackend(pool._network_backend, pins)
-    return httpx.AsyncClient(transport=transport, limits=limits)
+def background_of(client: object) -> Background | None:
+    """The ``Background`` of a client built by ``sync_client``/``async_client`` (None for a user's client)."""
+    return getattr(getattr(client, "_transport", None), "background", None)

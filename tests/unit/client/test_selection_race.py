@@ -1,0 +1,188 @@
+"""First good answer wins (issue 17): a cold call does not wait for every orchestrator's probe.
+
+Loopback fake orchestrators; a "slow" one holds its /process/token answer until the test releases it
+(an event, never a sleep), so "the call returned before the slow probe" is certain, not timed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from starlette.applications import Starlette
+
+from livepeer.client import Gateway, _selection
+from livepeer.client._discovery import Candidate
+from livepeer.client._http import Deadline, drive
+from livepeer.client._selection import Selector
+from livepeer.client._signer import Identity
+from livepeer.client._transport import Background, background_of
+
+from .conftest import FakeOrch
+
+ZERO = Identity("0x" + "00" * 20, "0x")
+CAP = "text-reversal"
+Start = Callable[[int], list[FakeOrch]]
+
+
+@pytest.fixture
+def selectors(monkeypatch: pytest.MonkeyPatch) -> list[Selector]:
+    """Gateways made in this test race (``FIRST_WINS``); their Selectors, in creation order."""
+    made: list[Selector] = []
+    init = Selector.__init__
+
+    def record(self: Selector, **kw: Any) -> None:
+        init(self, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(_selection, "FIRST_WINS", True)
+    monkeypatch.setattr(Selector, "__init__", record)
+    return made
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    ev = threading.Event()
+    yield ev
+    ev.set()  # let held handlers finish so the servers can stop
+
+
+def _background(gw: Gateway) -> Background:
+    bg = background_of(gw._sync_io().orch)
+    assert bg is not None
+    return bg
+
+
+def test_one_slow_orchestrator_does_not_hold_the_first_call(
+    fake_orchs: Start, release: threading.Event, selectors: list[Selector]
+) -> None:
+    n = _selection.RACE_MIN + 2
+    orchs = _served(fake_orchs, release, n, slow_at={0})
+    with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
+        out = gw.run(CAP, input={"text": "ab"})
+        assert out == {"original": "ab", "reversed": "ba"}
+        assert not release.is_set()  # the slow orchestrator has not answered its probe yet
+        (sel,) = selectors
+        assert not sel.cached(orchs[0].url, CAP, None)
+        # Its probe lands in the cache once it answers: the flight is released at that moment.
+        flight = sel._flights[_selection._Key(orchs[0].url, CAP, None)]
+        others = list(sel._flights.values())
+        release.set()
+        assert flight.wait(10)
+        assert sel.cached(orchs[0].url, CAP, None)
+        assert all(ev.wait(10) for ev in others)
+        # Every other orchestrator was probed in the background as well: later calls rank them all.
+        assert all(sel.cached(o.url, CAP, None) for o in orchs)
+        assert sum(o.request_calls for o in orchs) == 1
+
+
+def _served(
+    fake_orchs: Start, release: threading.Event, n: int, slow_at: set[int]
+) -> list[FakeOrch]:
+    """``n`` fake orchestrators, those at ``slow_at`` holding their probe answers until ``release``."""
+    original = FakeOrch.app
+    index = iter(range(n))
+
+    def app(self: FakeOrch) -> Starlette:
+        i = next(index)
+        wrapped = original(self)
+        if i not in slow_at:
+            return wrapped
+
+        async def held(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/process/token":
+                await anyio.to_thread.run_sync(release.wait, 30.0)
+            await wrapped(scope, receive, send)
+
+        return held  # type: ignore[return-value]
+
+    FakeOrch.app = app  # type: ignore[method-assign]
+    try:
+        return fake_orchs(n)
+    finally:
+        FakeOrch.app = original  # type: ignore[method-assign]
+
+
+def test_probe_returns_at_the_first_usable_answer_with_placeholders(
+    fake_orchs: Start, release: threading.Event
+) -> None:
+    n = _selection.RACE_MIN + 3
+    orchs = _served(fake_orchs, release, n, slow_at={0, 2, 3})
+    with Gateway(orch_url=orchs[1].url) as gw:
+        sel = Selector(first_wins=True)
+        cands = [Candidate(o.url) for o in orchs]
+        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        assert [p.url for p in probes] == [o.url for o in orchs]  # one per candidate, in order
+        assert probes[1].ok
+        for i in (0, 2, 3):
+            assert (probes[i].ok, probes[i].reason) == (False, "probe still running")
+        usable, _ = _selection.rank(probes, None)
+        assert orchs[1].url in [p.url for p in usable]
+        # A second caller does not wait for the probes still out once it has a usable answer.
+        again = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        assert again[1].ok
+        assert not again[0].ok
+        release.set()
+
+
+def test_without_first_wins_every_probe_is_awaited(
+    fake_orchs: Start, release: threading.Event
+) -> None:
+    n = _selection.RACE_MIN + 2
+    orchs = _served(fake_orchs, release, n, slow_at={0})
+    with Gateway(orch_url=orchs[1].url) as gw:
+        sel = Selector()
+        cands = [Candidate(o.url) for o in orchs]
+        release.set()  # otherwise this would block until the slow one answers (that is the point)
+        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        assert all(p.ok for p in probes)
+
+
+def test_close_ends_background_probes_and_releases_their_flights(
+    fake_orchs: Start, release: threading.Event
+) -> None:
+    n = _selection.RACE_MIN + 4
+    slow_at = set(range(n)) - {1}
+    orchs = _served(fake_orchs, release, n, slow_at=slow_at)
+    gw = Gateway(orch_url=orchs[1].url)
+    sel = Selector(first_wins=True)
+    cands = [Candidate(o.url) for o in orchs]
+    probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+    assert probes[1].ok
+    assert sum(p.ok for p in probes) == 1
+    bg = _background(gw)
+    assert bg._threads  # probes still held by the slow orchestrators
+    gw.close()  # released nothing: close must end them itself
+    assert not bg._threads
+    assert not sel._flights  # nobody will wait for a probe that will never land
+    # Probes cut short by close are not cached as failures: a new Gateway would probe them afresh.
+    assert not any(sel.cached(o.url, CAP, None) for i, o in enumerate(orchs) if i in slow_at)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_race_and_aclose(
+    fake_orchs: Start, release: threading.Event, selectors: list[Selector], backend: str
+) -> None:
+    n = _selection.RACE_MIN + 2
+    orchs = _served(fake_orchs, release, n, slow_at={0, 2})
+
+    async def main() -> tuple[Background, Selector]:
+        gw = Gateway(orch_url=[o.url for o in orchs], max_retries=0)
+        out: Any = await gw.run_async(CAP, input={"text": "ab"})
+        assert out["reversed"] == "ba"
+        assert not release.is_set()
+        bg = background_of(gw._async_io().orch)
+        assert bg is not None
+        assert bg._scopes
+        await gw.aclose()
+        assert not bg._scopes  # ended by aclose itself, not by the end of the event loop
+        return bg, selectors[0]
+
+    bg, sel = anyio.run(main, backend=backend)
+    assert not bg._scopes
+    assert not bg._tasks
+    assert not sel._flights
