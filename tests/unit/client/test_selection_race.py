@@ -17,7 +17,8 @@ from starlette.applications import Starlette
 
 from livepeer.client import Gateway, _selection
 from livepeer.client._discovery import Candidate
-from livepeer.client._http import Deadline, drive
+from livepeer.client._io import drive
+from livepeer.client._ops import Deadline
 from livepeer.client._selection import Selector
 from livepeer.client._signer import Identity
 from livepeer.client._transport import Background, background_of
@@ -52,7 +53,7 @@ def release() -> Iterator[threading.Event]:
 
 
 def _background(gw: Gateway) -> Background:
-    bg = background_of(gw._sync_io().orch)
+    bg = background_of(gw._dispatch.sync_io().orch)
     assert bg is not None
     return bg
 
@@ -115,7 +116,7 @@ def test_probe_returns_at_the_first_usable_answer_with_placeholders(
     with Gateway(orch_url=orchs[1].url) as gw:
         sel = Selector(first_wins=True)
         cands = [Candidate(o.url) for o in orchs]
-        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._dispatch.sync_io())
         assert [p.url for p in probes] == [o.url for o in orchs]  # one per candidate, in order
         assert probes[1].ok
         for i in (0, 2, 3):
@@ -123,7 +124,7 @@ def test_probe_returns_at_the_first_usable_answer_with_placeholders(
         usable, _ = _selection.rank(probes, None)
         assert orchs[1].url in [p.url for p in usable]
         # A second caller does not wait for the probes still out once it has a usable answer.
-        again = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        again = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._dispatch.sync_io())
         assert again[1].ok
         assert not again[0].ok
         release.set()
@@ -135,10 +136,10 @@ def test_without_first_wins_every_probe_is_awaited(
     n = _selection.RACE_MIN + 2
     orchs = _served(fake_orchs, release, n, slow_at={0})
     with Gateway(orch_url=orchs[1].url) as gw:
-        sel = Selector()
+        sel = Selector(first_wins=False)
         cands = [Candidate(o.url) for o in orchs]
         release.set()  # otherwise this would block until the slow one answers (that is the point)
-        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+        probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._dispatch.sync_io())
         assert all(p.ok for p in probes)
 
 
@@ -151,7 +152,7 @@ def test_close_ends_background_probes_and_releases_their_flights(
     gw = Gateway(orch_url=orchs[1].url)
     sel = Selector(first_wins=True)
     cands = [Candidate(o.url) for o in orchs]
-    probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._sync_io())
+    probes = drive(sel.probe(cands, CAP, None, ZERO, Deadline(30)), gw._dispatch.sync_io())
     assert probes[1].ok
     assert sum(p.ok for p in probes) == 1
     bg = _background(gw)
@@ -175,7 +176,7 @@ def test_async_race_and_aclose(
         out: Any = await gw.run_async(CAP, input={"text": "ab"})
         assert out["reversed"] == "ba"
         assert not release.is_set()
-        bg = background_of(gw._async_io().orch)
+        bg = background_of(gw._dispatch.async_io().orch)
         assert bg is not None
         assert bg._scopes
         await gw.aclose()
@@ -186,3 +187,40 @@ def test_async_race_and_aclose(
     assert not bg._scopes
     assert not bg._tasks
     assert not sel._flights
+
+
+def test_a_failing_winner_waits_for_the_probes_still_running_in_the_same_round(
+    fake_orchs: Start, release: threading.Event
+) -> None:
+    # The dispatcher (Dispatcher.select), not only the selector: with max_retries=0 there is one round,
+    # so the orchestrators whose probes were still running when the winner failed must be tried in it.
+    n = _selection.RACE_MIN + 2
+    original = FakeOrch.app
+    index = iter(range(n))
+
+    def app(self: FakeOrch) -> Starlette:
+        i = next(index)
+        wrapped = original(self)
+
+        async def scripted(scope: Any, receive: Any, send: Any) -> None:
+            path = scope.get("path", "") if scope["type"] == "http" else ""
+            if i != 1 and path == "/process/token":
+                await anyio.to_thread.run_sync(release.wait, 30.0)  # slow probes
+            if i == 1 and path.startswith("/process/request"):
+                release.set()  # the winner's call arrives: only now do the others answer
+            await wrapped(scope, receive, send)
+
+        return scripted  # type: ignore[return-value]
+
+    FakeOrch.app = app  # type: ignore[method-assign]
+    try:
+        orchs = fake_orchs(n)
+    finally:
+        FakeOrch.app = original  # type: ignore[method-assign]
+    orchs[1].request_statuses = [503]
+    with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
+        assert gw._dispatch.selector.first_wins  # on by default
+        out = gw.run(CAP, input={"text": "ab"})
+    assert out == {"original": "ab", "reversed": "ba"}
+    assert orchs[1].request_calls == 1
+    assert sum(o.request_calls for o in orchs) == 2
