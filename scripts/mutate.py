@@ -119,6 +119,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/starters/test_ai_paid_route.py",
             "tests/unit/live",
             "tests/unit/starters/test_lv2v_start.py",
+            "tests/unit/client/test_ai_route_units.py",
         ],
     ),
     "routes.apps": (
