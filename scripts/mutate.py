@@ -126,6 +126,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_routes/apps.py",
         [
             "tests/unit/client/test_apps.py",
+            "tests/unit/client/test_apps_route.py",
             "tests/unit/client/test_routes.py",
             "tests/unit/live",
             "tests/unit/starters/test_apps_live_start.py",
