@@ -531,8 +531,9 @@ def settled_median_ms(pid: int, fn: Callable[[], object], calls: int) -> float:
 def orchestrator_scaling(res: Results, rounds: int) -> None:
     """Cold (fresh ``Gateway``: discovery, probes, call, close) and warm ``gw.run`` vs discovered orchestrators.
 
-    Three interleaved arms per count: cold as shipped (every probe awaited), cold with first good answer wins
-    (``Selector(first_wins=True)``: opt-in until the attempt loop waits for probes still running), warm.
+    Three interleaved arms per count: cold with every probe awaited (``FIRST_WINS = False``, the behaviour
+    before D-perf-3), cold with first good answer wins (the default since the dispatcher waits for probes still
+    running), warm.
     """
     from livepeer.client import _selection
 
@@ -547,7 +548,7 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
                     with Gateway(token=tok) as g:
                         g.run(CAP, input=BODY)
                 finally:
-                    _selection.FIRST_WINS = False
+                    _selection.FIRST_WINS = True  # the shipped default
 
             with Gateway(token=token) as gw:
                 gw.run(CAP, input=BODY)
@@ -596,8 +597,8 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
         "first usable probe answer and the other orchestrators are probed in the background into the cache.",
     )
     for label, i, b in (
-        ("every probe awaited, as shipped", 1, base),
-        ("first good answer wins", 2, base_race),
+        ("every probe awaited (before D-perf-3)", 1, base),
+        ("first good answer wins (the default)", 2, base_race),
     ):
         r50 = out[-1][i].median / b
         res.row(
