@@ -71,7 +71,8 @@ Handler = Callable[[Request, bytes], "Response | Awaitable[Response]"]
 
 @dataclass
 class ScriptedOrch:
-    price: int = 0  # pricePerUnit of GetOrchestrator's price_info (pixelsPerUnit 1)
+    price: int = 0  # pricePerUnit of GetOrchestrator's price_info
+    pixels: int = 1  # its pixelsPerUnit
     models: dict[int, dict[str, int]] = field(default_factory=dict)  # cap id -> model -> capacity
     transcoder: str | None = None  # None: this orchestrator's own URL
     grpc_error: str = ""  # non-empty: GetOrchestrator fails with this message
@@ -94,7 +95,7 @@ class ScriptedOrch:
             transcoder=self.url if self.transcoder is None else self.transcoder
         )
         info.price_info.pricePerUnit = self.price
-        info.price_info.pixelsPerUnit = 1
+        info.price_info.pixelsPerUnit = self.pixels
         if self.price:
             info.ticket_params.recipient = b"\x02" * 20
             info.ticket_params.face_value = (1000).to_bytes(2, "big")
