@@ -511,7 +511,7 @@ async def test_the_payment_reply_is_read_up_to_one_mib(
     servers: Servers, payment_clock: PaymentClock
 ) -> None:
     sizes = [MIB, MIB + 1]
-    orch, _, gw = await _paid_session(
+    _, _, gw = await _paid_session(
         servers, [], lambda req, body: Response(b"\x00" * sizes.pop(0))
     )
     async with gw:
