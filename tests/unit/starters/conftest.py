@@ -76,6 +76,8 @@ class ScriptedOrch:
     models: dict[int, dict[str, int]] = field(default_factory=dict)  # cap id -> model -> capacity
     transcoder: str | None = None  # None: this orchestrator's own URL
     grpc_error: str = ""  # non-empty: GetOrchestrator fails with this message
+    # GetOrchestrator call n answers info(answers[n-1]) (the last repeats); empty: info(n)
+    answers: list[int] = field(default_factory=list)
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     info_calls: int = 0
@@ -116,6 +118,8 @@ class ScriptedOrch:
         self.info_calls += 1
         if self.grpc_error:
             raise GrpcError(GrpcStatus.UNKNOWN, self.grpc_error)
+        if self.answers:
+            return self.info(self.answers[min(self.info_calls, len(self.answers)) - 1])
         return self.info(self.info_calls)
 
     def app(self) -> Callable[..., Awaitable[None]]:
