@@ -71,10 +71,13 @@ Handler = Callable[[Request, bytes], "Response | Awaitable[Response]"]
 
 @dataclass
 class ScriptedOrch:
-    price: int = 0  # pricePerUnit of GetOrchestrator's price_info (pixelsPerUnit 1)
+    price: int = 0  # pricePerUnit of GetOrchestrator's price_info
+    pixels: int = 1  # its pixelsPerUnit
     models: dict[int, dict[str, int]] = field(default_factory=dict)  # cap id -> model -> capacity
     transcoder: str | None = None  # None: this orchestrator's own URL
     grpc_error: str = ""  # non-empty: GetOrchestrator fails with this message
+    # GetOrchestrator call n answers info(answers[n-1]) (the last repeats); empty: info(n)
+    answers: list[int] = field(default_factory=list)
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     info_calls: int = 0
@@ -94,7 +97,7 @@ class ScriptedOrch:
             transcoder=self.url if self.transcoder is None else self.transcoder
         )
         info.price_info.pricePerUnit = self.price
-        info.price_info.pixelsPerUnit = 1
+        info.price_info.pixelsPerUnit = self.pixels
         if self.price:
             info.ticket_params.recipient = b"\x02" * 20
             info.ticket_params.face_value = (1000).to_bytes(2, "big")
@@ -115,6 +118,8 @@ class ScriptedOrch:
         self.info_calls += 1
         if self.grpc_error:
             raise GrpcError(GrpcStatus.UNKNOWN, self.grpc_error)
+        if self.answers:
+            return self.info(self.answers[min(self.info_calls, len(self.answers)) - 1])
         return self.info(self.info_calls)
 
     def app(self) -> Callable[..., Awaitable[None]]:

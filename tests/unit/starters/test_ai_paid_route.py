@@ -22,6 +22,9 @@ from livepeer.client._proto import lp_rpc_pb2 as pb
 
 from .conftest import TEXT_TO_IMAGE_CAP, ScriptedOrch, ScriptedSigner, Servers
 
+LLM_CAP = 33
+IMAGE_TO_IMAGE_CAP = 28
+
 T2I = "text-to-image"
 INPUT = {"prompt": "a cat", "width": 64, "height": 32}
 OUT = {"images": [{"url": "/stream/1.png", "seed": 1, "nsfw": False}]}
@@ -198,7 +201,13 @@ def test_a_second_lost_payment_is_returned_as_the_error(servers: Servers) -> Non
 
 
 @pytest.mark.parametrize(
-    "text", [b"bad request", b"  Insufficient balance", b"x" * 200 + b"invalid ticket senderNonce"]
+    "text",
+    [
+        b"bad request",
+        b"  Insufficient balance",
+        # only the first 200 bytes are searched: this phrase ends at byte 201
+        b"x" * 175 + b"invalid ticket senderNonce",
+    ],
 )
 def test_other_400s_are_not_repaid(servers: Servers, text: bytes) -> None:
     orch = _orch(servers, reply=lambda req, body: Response(text, status_code=400))
@@ -240,3 +249,63 @@ def test_a_priced_request_without_signer_is_refused(servers: Servers) -> None:
         _run(gw)
     assert str(info.value) == f"{orch.url} charges for {T2I}: a signer_url is needed to pay for it"
     assert orch.requests("POST", f"/{T2I}") == []
+
+
+def test_a_signer_that_keeps_asking_for_a_refresh_is_given_up_on(servers: Servers) -> None:
+    """Each attempt refreshes three times (four payments), the gateway re-probes three times: 16 in all."""
+    orch = _orch(servers)
+    signer = servers.signer(statuses=[480] * 40)
+    with _gw(orch, signer) as gw, pytest.raises(SignerError) as info:
+        _run(gw)
+    assert info.value.status_code == 480
+    assert len(signer.bodies) == 16
+    assert orch.requests("POST", f"/{T2I}") == []
+
+
+@pytest.mark.parametrize("first", [480, 482])
+def test_ticket_params_a_chain_used_are_not_reused_by_a_new_chain(
+    servers: Servers, first: int
+) -> None:
+    """The OrchestratorInfo fetched by a 480 refresh or for a 482 new chain counts as used: when a later
+    probe hands the same ticket parameters back, a new chain fetches fresh ones (a new chain restarts
+    sender nonces, which the orchestrator refuses under a recipientRandHash it has seen them for)."""
+    orch = _orch(servers)
+    orch.answers = [1, 2, 2, 3]  # the re-probe after the 481 answers the refreshed info again
+    signer = servers.signer(statuses=[first, 200, 481, 200])
+    with Gateway(orch_url=[orch.url], signer_url=signer.url, max_retries=1) as gw:
+        _run(gw)  # paid with info 2 (after the refresh, or on the new chain)
+        _run(gw)  # 481: chain dropped, orchestrator passed over, re-probed in the next round
+    assert signer.infos()[1] == orch.info(2)
+    assert signer.infos()[3] == orch.info(3)  # not info 2 again
+    assert orch.info_calls == 4
+
+
+def test_a_price_under_one_wei_per_pixel_is_paid(servers: Servers) -> None:
+    orch = servers.orch(price=1, pixels=2, models={TEXT_TO_IMAGE_CAP: {"m1": 4}})
+    orch.routes[("POST", f"/{T2I}")] = lambda req, body: JSONResponse(OUT)
+    signer = servers.signer()
+    with _gw(orch, signer) as gw:
+        _run(gw)
+    assert len(signer.bodies) == 1
+
+
+def test_a_request_whose_units_are_unknown_buys_one_unit(servers: Servers) -> None:
+    orch = servers.orch(price=3, models={IMAGE_TO_IMAGE_CAP: {"m1": 4}})
+    orch.routes[("POST", "/image-to-image")] = lambda req, body: JSONResponse(OUT)
+    signer = servers.signer()
+    with _gw(orch, signer) as gw:
+        gw.run("image-to-image", input={"prompt": "p", "image": b"not an image"}, model="m1")
+    (body,) = signer.bodies
+    assert body["inPixels"] == 1
+
+
+def test_only_streamed_llm_requests_ask_for_a_stream(servers: Servers) -> None:
+    orch = servers.orch(price=0, models={LLM_CAP: {"m1": 4}})
+    orch.routes[("POST", "/llm")] = lambda req, body: JSONResponse(
+        {"choices": [{"message": {"role": "assistant", "content": "hi"}}]}
+    )
+    with _gw(orch, None) as gw:
+        gw.run("llm", input={"messages": [{"role": "user", "content": "hi"}]}, model="m1")
+    (req,) = orch.requests("POST", "/llm")
+    assert "stream" not in req.json()
+    assert req.headers.get("accept") != "text/event-stream"

@@ -4,6 +4,7 @@ URL, its 402 challenge, ``/refresh-payment``, ``payment_url``) and a scripted si
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import anyio
@@ -508,3 +509,73 @@ async def test_a_failed_stop_is_ignored(servers: Servers) -> None:
                 pass
     assert session.closed
     assert orch.paths("POST")[-1] == f"{SESSION}/s1/stop"
+
+
+# -- bounds ---------------------------------------------------------------------------------------------
+
+MIB = 1 << 20  # the reply size cap of the session, refresh and payment calls
+
+
+def _padded(data: dict[str, Any], size: int, status: int = 200) -> Response:
+    raw = json.dumps(data).encode()
+    return Response(raw + b" " * (size - len(raw)), status_code=status)
+
+
+@pytest.mark.anyio
+async def test_a_persistent_runner_needs_no_session_path(servers: Servers) -> None:
+    orch = _orch(servers, price=None, mode="persistent", url="/apps/r1/open")
+    async with _gw([orch]) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(APP) as session:
+                assert session.stream_id == "s1"
+    assert len(orch.requests("POST", "/apps/r1/open")) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [MIB, MIB + 1])
+async def test_the_session_reply_is_read_up_to_one_mib(servers: Servers, size: int) -> None:
+    orch = _orch(servers, price=None, start=lambda req, body: _padded({"session_id": "s1"}, size))
+    async with _gw([orch]) as gw:
+        with anyio.fail_after(20):
+            if size == MIB:
+                async with gw.live(APP) as session:
+                    assert session.stream_id == "s1"
+            else:
+                with pytest.raises(NoOrchestratorError, match=f"over {MIB} bytes"):
+                    async with gw.live(APP):
+                        pass
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [MIB, MIB + 1])
+async def test_the_refreshed_challenge_is_read_up_to_one_mib(paid: Servers, size: int) -> None:
+    def refresh(req: Request, body: bytes) -> Response:
+        params = base64.b64encode(_params(2)).decode()
+        return _padded(
+            {"payment_params": params, "manifest_id": "m-2", "payment_url": "/pay"}, size
+        )
+
+    orch, _, failure = await _cycles(paid, [480], refresh_payment=refresh)
+    if size == MIB:
+        assert failure is None
+        assert len(orch.requests("POST", "/pay")) == 1
+    else:
+        assert f"over {MIB} bytes" in str(failure)
+
+
+@pytest.mark.anyio
+async def test_the_payment_reply_is_read_up_to_one_mib(paid: Servers) -> None:
+    sizes = [MIB, MIB + 1]
+    orch, _, failure = await _cycles(
+        paid, [], cycles=2, pay=lambda req, body: Response(b" " * sizes.pop(0))
+    )
+    assert len(orch.requests("POST", "/pay")) == 2
+    assert f"over {MIB} bytes" in str(failure)
+
+
+@pytest.mark.anyio
+async def test_a_long_payment_refusal_is_cut_to_200_characters(paid: Servers) -> None:
+    orch, _, failure = await _cycles(
+        paid, [], pay=lambda req, body: PlainTextResponse("z" * 300, status_code=409)
+    )
+    assert str(failure) == f"{orch.url} refused the session payment (409): " + "z" * 200

@@ -13,7 +13,14 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from livepeer.client import APIStatusError, ConfigError, Gateway, NoOrchestratorError, PaymentError
+from livepeer.client import (
+    APIStatusError,
+    ConfigError,
+    Gateway,
+    LimitError,
+    NoOrchestratorError,
+    PaymentError,
+)
 
 from .conftest import PaymentClock, ScriptedOrch, Servers
 
@@ -31,10 +38,10 @@ CHANNELS = {
 
 
 def token(
-    *, price: int = 0, balance: int = 0, onchain: bool = False, seq: int = 1
+    *, price: int = 0, balance: int = 0, onchain: bool = False, seq: int = 1, pixels: int = 1
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "price": {"pricePerUnit": price, "pixelsPerUnit": 1},
+        "price": {"pricePerUnit": price, "pixelsPerUnit": pixels},
         "balance": balance,
         "available_capacity": 2,
     }
@@ -112,11 +119,10 @@ async def test_offchain_start_request_channels_and_stop(
     job = _job(start)
     assert job["id"] == "st-1"
     assert job["request"] == "{}"
-    assert json.loads(job["parameters"]) == {
-        "enable_video_ingress": True,
-        "enable_video_egress": True,
-        "enable_data_output": True,
-    }
+    # Compact JSON, as go-livepeer's gateway writes it (the orchestrator reads it as a string).
+    assert job["parameters"] == (
+        '{"enable_video_ingress":true,"enable_video_egress":true,"enable_data_output":true}'
+    )
     assert job["capability"] == CAP
     assert job["timeout_seconds"] == 70  # go-livepeer's stream request timeout
     (stop,) = orch.requests("POST", STOP)
@@ -165,6 +171,7 @@ async def test_a_start_without_usable_channels_is_stopped_and_failed_over(
     (stop,) = a.requests("POST", STOP)
     assert _job(stop)["id"] == "st-3"
     assert _job(stop)["request"] == '{"stream_id":"st-3"}'
+    assert stop.json() == {}
 
 
 @pytest.mark.anyio
@@ -470,3 +477,132 @@ async def test_priced_stop_refreshes_and_pays_when_low(servers: Servers) -> None
     assert len(orch.requests("GET", "/process/token")) == tokens + 1
     (stop,) = orch.requests("POST", STOP)
     assert stop.headers["livepeer-payment"]
+
+
+# -- bounds ---------------------------------------------------------------------------------------------
+
+MIB = 1 << 20  # the reply size cap of every stream call
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("tok", "interval"),
+    [
+        (token(price=10), []),  # priced but offchain: nothing to pay with
+        (token(price=0, onchain=True), []),  # on-chain but free
+        (token(price=1, pixels=2, onchain=True), [50.0]),  # half a wei per second is still priced
+    ],
+)
+async def test_only_priced_onchain_streams_are_paid_periodically(
+    servers: Servers, payment_clock: PaymentClock, tok: dict[str, Any], interval: list[float]
+) -> None:
+    orch = _orch(servers, tokens=[tok])
+    async with Gateway(orch_url=[orch.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP):
+                pass
+    assert payment_clock.intervals == interval
+
+
+@pytest.mark.anyio
+async def test_a_402_is_repaid_for_a_price_under_one_wei_per_second(servers: Servers) -> None:
+    statuses = [402]
+
+    def start(req: Request, body: bytes) -> Response:
+        if statuses:
+            return PlainTextResponse("Insufficient balance", status_code=statuses.pop())
+        return Response(headers=CHANNELS)
+
+    a = _orch(
+        servers, tokens=[token(price=1, pixels=2, balance=100_000, onchain=True)], start=start
+    )
+    async with Gateway(orch_url=[a.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP):
+                pass
+    assert len(a.requests("POST", START)) == 2
+
+
+@pytest.mark.anyio
+async def test_a_refused_priced_start_is_stopped_without_tickets(servers: Servers) -> None:
+    a = _orch(
+        servers,
+        tokens=[LOW],
+        start=lambda req, body: Response(headers={"X-Events-Url": "/ch/events"}),
+    )
+    async with Gateway(orch_url=[a.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20), pytest.raises(NoOrchestratorError):
+            async with gw.live(CAP):
+                pass
+    (start,) = a.requests("POST", START)
+    assert start.headers["livepeer-payment"]
+    (stop,) = a.requests("POST", STOP)
+    assert "livepeer-payment" not in stop.headers
+
+
+@pytest.mark.anyio
+async def test_stopping_a_refused_start_is_bounded_by_the_deadline(servers: Servers) -> None:
+    release = anyio.Event()
+
+    async def stall(req: Request, body: bytes) -> Response:
+        with anyio.move_on_after(15):
+            await release.wait()
+        return Response()
+
+    a = _orch(servers, start=lambda req, body: Response(headers={"X-Events-Url": "/ch/events"}))
+    a.routes[("POST", STOP)] = stall
+    try:
+        async with Gateway(orch_url=[a.url], max_retries=0, timeout=3.0) as gw:
+            started = anyio.current_time()
+            with anyio.fail_after(8), pytest.raises(NoOrchestratorError):
+                async with gw.live(CAP):
+                    pass
+            elapsed = anyio.current_time() - started
+    finally:
+        release.set()
+    assert elapsed >= 2.0  # it waited for the rest of the 3 s deadline, no less
+    assert len(a.requests("POST", STOP)) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [MIB, MIB + 1])
+async def test_the_start_reply_is_read_up_to_one_mib(servers: Servers, size: int) -> None:
+    a = _orch(servers, start=lambda req, body: Response(b"x" * size, headers=CHANNELS))
+    async with Gateway(orch_url=[a.url], max_retries=0) as gw:
+        with anyio.fail_after(20):
+            if size == MIB:
+                async with gw.live(CAP) as session:
+                    assert session.orchestrator == a.url
+            else:
+                with pytest.raises(NoOrchestratorError, match=f"over {MIB} bytes"):
+                    async with gw.live(CAP):
+                        pass
+
+
+@pytest.mark.anyio
+async def test_control_replies_are_read_up_to_one_mib(servers: Servers) -> None:
+    sizes = [MIB, MIB + 1]
+    orch = _orch(servers)
+    orch.routes[("POST", "/ai/stream/update")] = lambda req, body: Response(b"x" * sizes.pop(0))
+    async with Gateway(orch_url=[orch.url], max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP) as session:
+                await session.update({"n": 1})
+                with pytest.raises(LimitError, match=f"over {MIB} bytes"):
+                    await session.update({"n": 2})
+
+
+@pytest.mark.anyio
+async def test_a_long_stream_payment_refusal_is_cut_to_200_characters(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
+    orch, gw = _paid(
+        servers, [LOW], payment=lambda req, body: PlainTextResponse("y" * 300, status_code=500)
+    )
+    async with gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP) as session:
+                await payment_clock.cycle(session)
+                with pytest.raises(PaymentError) as info:
+                    await session.update({"x": 1})
+    assert str(info.value) == f"{orch.url} refused the stream payment (500): " + "y" * 200

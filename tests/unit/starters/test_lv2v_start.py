@@ -465,3 +465,131 @@ async def test_update_is_a_control_message(servers: Servers) -> None:
     control = [s for s in orch.seen if s.method == "POST" and s.path.startswith("/ch/control/")]
     messages = [json.loads(line) for s in control for line in s.body.splitlines() if line.strip()]
     assert {"prompt": "z"} in messages
+
+
+# -- limits, bounds and the signer state per stream ----------------------------------------------------
+
+MIB = 1 << 20  # the reply size cap of the start and payment calls
+
+
+@pytest.mark.anyio
+async def test_a_price_under_one_wei_per_pixel_is_still_paid(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
+    orch = _orch(servers, price=1, pixels=2)
+    signer = servers.signer()
+    async with Gateway(orch_url=[orch.url], signer_url=signer.url, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(LV2V, model="noop"):
+                pass
+    assert len(signer.bodies) == 1
+    assert payment_clock.intervals == [5.0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [MIB, MIB + 1])
+async def test_the_start_reply_is_read_up_to_one_mib(servers: Servers, size: int) -> None:
+    def start(req: Request, body: bytes) -> Response:
+        data = json.dumps(lv2v_reply(orch)).encode()
+        return Response(data + b" " * (size - len(data)), media_type="application/json")
+
+    orch = _orch(servers, start=start)
+    async with Gateway(orch_url=[orch.url], max_retries=0) as gw:
+        with anyio.fail_after(20):
+            if size == MIB:
+                async with gw.live(LV2V, model="noop") as session:
+                    assert session.manifest_id == "mid-1"
+            else:
+                # LimitError is a ConnectionError: this orchestrator is passed over
+                with pytest.raises(NoOrchestratorError, match=f"over {MIB} bytes"):
+                    async with gw.live(LV2V, model="noop"):
+                        pass
+
+
+@pytest.mark.anyio
+async def test_the_payment_reply_is_read_up_to_one_mib(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
+    sizes = [MIB, MIB + 1]
+    orch, _, gw = await _paid_session(
+        servers, [], lambda req, body: Response(b"\x00" * sizes.pop(0))
+    )
+    async with gw:
+        with anyio.fail_after(20):
+            async with gw.live(LV2V, model="noop") as session:
+                await payment_clock.cycle(session)
+                await payment_clock.cycle(session)
+                assert session.closed
+                with pytest.raises(PaymentError, match=str(MIB)):
+                    await session.update({})
+    assert len(orch.requests("POST", "/payment")) == 2  # the first cycle's reply was accepted
+
+
+@pytest.mark.anyio
+async def test_a_long_payment_refusal_is_cut_to_200_characters(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
+    orch, _, gw = await _paid_session(
+        servers, [], lambda req, body: PlainTextResponse("x" * 300, status_code=402)
+    )
+    async with gw:
+        with anyio.fail_after(20):
+            async with gw.live(LV2V, model="noop") as session:
+                await payment_clock.cycle(session)
+                with pytest.raises(PaymentError) as info:
+                    await session.update({})
+    assert str(info.value) == f"{orch.url} refused the payment (402): " + "x" * 200
+
+
+@pytest.mark.anyio
+async def test_a_refused_start_drops_the_stream_s_payment_state(servers: Servers) -> None:
+    """The signer state of a stream is per orchestrator and stream id (not model): a start refused after
+    payment must not leave it for the next start of that stream there."""
+
+    def start(req: Request, body: bytes) -> Response:
+        if json.loads(body)["model_id"] == "a":
+            return PlainTextResponse("busy", status_code=503)
+        return JSONResponse(lv2v_reply(orch))
+
+    orch = servers.orch(price=7, models={LV2V_CAP: {"a": 2, "b": 2}})
+    orch.routes[("POST", f"/{LV2V}")] = start
+    signer = servers.signer()
+    async with Gateway(orch_url=[orch.url], signer_url=signer.url, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            with pytest.raises(NoOrchestratorError):
+                async with gw.live(LV2V, model="a", stream_id="st-x"):
+                    pass
+            async with gw.live(LV2V, model="b", stream_id="st-x"):
+                pass
+    assert len(signer.bodies) == 2
+    assert "state" not in signer.bodies[1]
+
+
+@pytest.mark.anyio
+async def test_closing_a_refused_start_s_publish_channel_is_bounded_by_the_deadline(
+    servers: Servers,
+) -> None:
+    """The DELETE of a refused start's publish channel waits at most what is left of the call's deadline."""
+    release = anyio.Event()
+
+    async def stall(req: Request, body: bytes) -> Response:
+        with anyio.move_on_after(15):
+            await release.wait()
+        return Response()
+
+    orch = _orch(servers)
+    orch.routes[("POST", f"/{LV2V}")] = lambda req, body: JSONResponse(
+        lv2v_reply(orch, control_url=None)
+    )
+    orch.routes[("DELETE", "/ch/pub")] = stall
+    try:
+        async with Gateway(orch_url=[orch.url], max_retries=0, timeout=3.0) as gw:
+            started = anyio.current_time()
+            with anyio.fail_after(8), pytest.raises(NoOrchestratorError):
+                async with gw.live(LV2V, model="noop"):
+                    pass
+            elapsed = anyio.current_time() - started
+    finally:
+        release.set()
+    assert elapsed >= 2.0  # not cut short: it waited for the rest of the 3 s deadline
+    assert len(orch.requests("DELETE", "/ch/pub")) == 1
