@@ -35,6 +35,7 @@ __all__ = [
     "Probe",
     "Request",
     "Route",
+    "RouteDefaults",
     "RouteName",
     "body_fields",
     "check_path",
@@ -201,6 +202,31 @@ class Route(Protocol):
     ) -> Op[LiveStart | Rejection]:
         """Start a live job on the probed orchestrator, or say why not (the dispatcher fails over)."""
         ...
+
+
+class RouteDefaults:
+    """What a route does where it has nothing of its own: no reply classification (the common rules),
+    the decoded value as is, no listing of its own. Routes inherit these and override what they have."""
+
+    @staticmethod
+    def classify(
+        reply: Reply, probe: Probe, req: Request, *, repaid: bool
+    ) -> str | Rejection | None:
+        return None
+
+    @staticmethod
+    def result(
+        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
+    ) -> object:
+        return value
+
+    @staticmethod
+    def listing_call(url: str, ident: Identity, timeout: float) -> Call | InfoCall | None:
+        return None
+
+    @staticmethod
+    def offerings(url: str, reply: Reply) -> list[Offering]:
+        return []
 
 
 class LiveIO(Protocol):

@@ -48,6 +48,7 @@ from livepeer.client._route import (
     Offering,
     Probe,
     Request,
+    RouteDefaults,
     body_fields,
     failed_reply,
     reply_text,
@@ -56,7 +57,7 @@ from livepeer.client._route import (
 from livepeer.client._signer import ZERO_ADDRESS, Identity, PaymentTokens, Signer
 
 if TYPE_CHECKING:
-    from livepeer.client._files import FileOutput
+    pass
 
 __all__ = [
     "ROUTE",
@@ -495,7 +496,7 @@ def offerings_from_discovery(url: str, reply: Reply) -> list[Offering]:
     return out
 
 
-class _AppsRoute:
+class _AppsRoute(RouteDefaults):
     """The ``Route`` of live-runner apps (``livepeer.client._route.Route``)."""
 
     kind: str = "apps"
@@ -519,18 +520,6 @@ class _AppsRoute:
             url, "apps", ok=False, reason=f"no live-runner app {capability!r}", offers=False,
             reachable=not isinstance(result, LivepeerError),
         )  # fmt: skip
-
-    @staticmethod
-    def classify(
-        reply: Reply, probe: Probe, req: Request, *, repaid: bool
-    ) -> str | Rejection | None:
-        return None
-
-    @staticmethod
-    def result(
-        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
-    ) -> object:
-        return value
 
     @staticmethod
     def listing_call(url: str, ident: Identity, timeout: float) -> Call:

@@ -40,9 +40,9 @@ from livepeer.client._route import (
     LiveIO,
     LiveRequest,
     LiveStart,
-    Offering,
     Probe,
     Request,
+    RouteDefaults,
     body_fields,
     failed_reply,
     reply_text,
@@ -58,7 +58,6 @@ from livepeer.client._signer import (
 )
 
 if TYPE_CHECKING:
-    from livepeer.client._files import FileOutput
     from livepeer.client._live._session import LiveChannels
 
 __all__ = [
@@ -538,7 +537,7 @@ def classify(reply: Reply, probe: Probe, req: Request, *, repaid: bool) -> str |
     return None
 
 
-class _ByocRoute:
+class _ByocRoute(RouteDefaults):
     """The ``Route`` of BYOC capabilities (``livepeer.client._route.Route``)."""
 
     kind: str = "byoc"
@@ -560,19 +559,7 @@ class _ByocRoute:
     ) -> Probe:
         return read_probe(url, capability, result)
 
-    @staticmethod
-    def result(
-        capability: str, ctype: str, value: object, probe: Probe, media: Callable[[str], FileOutput]
-    ) -> object:
-        return value
-
-    @staticmethod
-    def listing_call(url: str, ident: Identity, timeout: float) -> None:
-        return None  # BYOC prices are listed by GetOrchestrator (the ai route's listing)
-
-    @staticmethod
-    def offerings(url: str, reply: Reply) -> list[Offering]:
-        return []
+    # No listing of its own: BYOC prices are listed by GetOrchestrator (the ai route's listing).
 
 
 ROUTE = _ByocRoute()
