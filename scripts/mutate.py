@@ -84,7 +84,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "signer": (
         f"{CLIENT}/_signer.py",
-        ["tests/unit/client/test_payments.py", "tests/unit/client/test_error_paths.py"],
+        [
+            "tests/unit/client/test_payments.py",
+            "tests/unit/client/test_error_paths.py",
+            "tests/unit/client/test_signer_mutants.py",
+        ],
     ),
     # _http.py was split (issue 16): the drivers (_io) and the pure step vocabulary (_ops).
     "io": (
