@@ -142,6 +142,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_gateway.py",
             "tests/unit/live",
             "tests/unit/starters/test_byoc_live_start.py",
+            "tests/unit/starters/test_byoc_route_mutants.py",
         ],
     ),
     # The one select-and-try loop (was _gateway._Core and _live/_failover).

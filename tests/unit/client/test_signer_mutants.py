@@ -120,9 +120,11 @@ def test_the_local_key_memoizes_at_most_64_job_signatures() -> None:
     assert key is not None
     key._signed.update({f"text-{i}": "0x" for i in range(63)})
     first = key.personal_sign_hash("a")
-    assert len(key._signed) == 64 and key._signed["a"] == first
+    assert len(key._signed) == 64
+    assert key._signed["a"] == first
     key.personal_sign_hash("b")
-    assert len(key._signed) == 64 and "b" not in key._signed
+    assert len(key._signed) == 64
+    assert "b" not in key._signed
 
 
 # -- BYOC tickets -----------------------------------------------------------------------------------
@@ -180,7 +182,8 @@ def test_ticket_params_from_a_job_token() -> None:
     assert params is not None
     assert params.expiration_params.creation_round == 0
     assert params.expiration_params.creation_round_block_hash == block
-    assert params.face_value == FACE and params.recipient == b"\x02" * 20
+    assert params.face_value == FACE
+    assert params.recipient == b"\x02" * 20
 
 
 @pytest.mark.parametrize(
@@ -221,7 +224,8 @@ def test_a_signer_payment_is_charged_with_its_unit(
     s = Signer(srv.url, {})
     with Gateway(orch_url=srv.url) as gw:
         tokens = run(s.payment(("https://o", "cap"), b"i", billing=billing), gw)
-    assert tokens is not None and tokens.seg_creds == "c"
+    assert tokens is not None
+    assert tokens.seg_creds == "c"
     assert s.spend.entries == [Charge("cap", "https://o", 2, 2 * EV, 7, 3, unit, None)]
 
 
@@ -241,7 +245,8 @@ def test_an_unreadable_signer_payment_is_sent_uncounted_without_a_budget(srv: Lo
     s = Signer(srv.url, {})
     with Gateway(orch_url=srv.url) as gw:
         tokens = run(s.payment(("https://o", "cap"), b"i", billing="lv2v"), gw)
-        assert tokens is not None and tokens.payment == "p!"
+        assert tokens is not None
+        assert tokens.payment == "p!"
         assert s.states[("https://o", "cap")].state == {"S": 1}
         s.spend = Spend(max_spend_per_call=10**18)
         with pytest.raises(PaymentError) as info:
@@ -262,9 +267,15 @@ def test_pay_refreshing_passes_every_payment_field(srv: Loopback) -> None:
     with Gateway(orch_url=srv.url) as gw:
         tokens, info = run(
             s.pay_refreshing(
-                ("o", "c"), b"\x01", refresh, billing=None, manifest_id="m", app="a",
-                in_pixels=9, max_price={"pricePerUnit": 1},
-            ),  # fmt: skip
+                ("o", "c"),
+                b"\x01",
+                refresh,
+                billing=None,
+                manifest_id="m",
+                app="a",
+                in_pixels=9,
+                max_price={"pricePerUnit": 1},
+            ),
             gw,
         )
     assert (tokens.payment, info) == ("p", b"\x01")

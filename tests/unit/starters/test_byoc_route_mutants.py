@@ -1,0 +1,150 @@
+"""The BYOC route's remaining branches through the public API (``gw.run``, ``gw.live``) against a scripted
+orchestrator, pinned for mutation testing (docs/testing.md, "Mutation testing"): JobTokens a hostile
+orchestrator may send, balance headers that are not numbers, a refused start whose stop fails, and a token
+refresh that loses its connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from livepeer.client import Gateway, NoOrchestratorError
+
+from .conftest import PaymentClock, Servers
+from .test_byoc_live_start import CAP, CHANNELS, START, STOP, _job, _orch, _paid, token
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([], "/process/token reply is not a JSON object"),
+        ({"available_capacity": -1}, "/process/token has an invalid available_capacity: '-1'"),
+        ({"available_capacity": 1.5}, "/process/token has an invalid available_capacity: '1.5'"),
+        ({"available_capacity": True}, "/process/token has an invalid available_capacity: 'True'"),
+        ({"available_capacity": 2, "balance": -2}, "/process/token has an invalid balance: '-2'"),
+        (
+            {"available_capacity": 2, "balance": "y" * 60},
+            f"/process/token has an invalid balance: {'y' * 40!r}",
+        ),
+        ({"available_capacity": 2, "price": "cheap"}, "/process/token has an invalid price"),
+        (
+            {"available_capacity": 2, "price": {"pricePerUnit": -1}},
+            "/process/token has an invalid pricePerUnit: '-1'",
+        ),
+        (
+            {"available_capacity": 2, "price": {"pixelsPerUnit": "a"}},
+            "/process/token has an invalid pixelsPerUnit: 'a'",
+        ),
+        (
+            {"available_capacity": 2, "ticket_params": "x"},
+            "/process/token has invalid ticket_params",
+        ),
+        (
+            {"available_capacity": 2, "service_addr": 5},
+            "/process/token has an invalid service_addr",
+        ),
+    ],
+)
+def test_a_hostile_job_token_is_a_rejection(servers: Servers, body: object, reason: str) -> None:
+    """The token probe runs when a price ceiling is set (and for every live start)."""
+    orch = servers.orch()
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(body)
+    with (
+        Gateway(orch_url=[orch.url], max_retries=0, max_price=10) as gw,
+        pytest.raises(NoOrchestratorError) as info,
+    ):
+        gw.run(CAP, input={"text": "x"})
+    assert str(info.value) == f"no orchestrator available for {CAP!r}: {orch.url}: {reason}"
+    assert orch.paths("POST") == []
+
+
+def test_valid_token_numbers_are_accepted(servers: Servers) -> None:
+    """Zero price, zero balance, integral float prices and a string service address are all fine."""
+    orch = servers.orch()
+    body = {
+        "available_capacity": 1,
+        "balance": 0,
+        "price": {"pricePerUnit": 0.0, "pixelsPerUnit": 1.0},
+        "ticket_params": None,
+        "service_addr": "https://x",
+    }
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(body)
+    orch.routes[("POST", "/process/request/")] = lambda req, raw: JSONResponse({"ok": 1})
+    # A price ceiling makes the run probe /process/token first.
+    with Gateway(orch_url=[orch.url], max_retries=0, max_price=10) as gw:
+        assert gw.run(CAP, input={"text": "x"}) == {"ok": 1}
+    assert len(orch.requests("GET", "/process/token")) == 1
+    (sent,) = orch.requests("POST", "/process/request/")
+    assert json.loads(sent.body) == {"text": "x"}
+    assert "livepeer-payment" not in sent.headers
+
+
+@pytest.mark.anyio
+async def test_a_start_balance_that_is_not_a_number_is_ignored(
+    servers: Servers, payment_clock: PaymentClock
+) -> None:
+    orch, gw = _paid(
+        servers,
+        [token(price=10, balance=100_000, onchain=True)],
+        start=lambda req, body: Response(headers={**CHANNELS, "Livepeer-Balance": "lots"}),
+        payment=lambda req, body: Response(),
+    )
+    async with gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP) as session:
+                # No fresh token: the credit the cycle sees is the start token's (plenty), not 0.
+                orch.routes[("GET", "/process/token")] = lambda req, body: JSONResponse(
+                    {"error": "down"}, status_code=500
+                )
+                await payment_clock.cycle(session)
+                assert not session.closed
+    assert orch.requests("POST", "/ai/stream/payment") == []
+
+
+@pytest.mark.anyio
+async def test_a_refused_start_whose_stop_reply_is_too_large_is_still_a_rejection(
+    servers: Servers,
+) -> None:
+    a = _orch(servers, start=lambda req, body: Response(headers={"X-Control-Url": "/c"}))
+    a.routes[("POST", STOP)] = lambda req, body: Response(b"x" * (2 << 20))
+    async with Gateway(orch_url=[a.url], max_retries=0) as gw:
+        with anyio.fail_after(20), pytest.raises(NoOrchestratorError) as info:
+            async with gw.live(CAP, stream_id="st-9"):
+                pass
+    assert str(info.value) == (
+        f"no orchestrator available for {CAP!r}: {a.url}: "
+        f"{a.url} started the stream without control and events URLs"
+    )
+    (stop,) = a.requests("POST", STOP)
+    assert _job(stop)["id"] == "st-9"
+    assert len(a.requests("POST", START)) == 1
+
+
+def _aborted(req: Request, body: bytes) -> Response:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b'{"available_capacity": '
+        raise RuntimeError("connection lost")
+
+    return StreamingResponse(broken(), media_type="application/json")
+
+
+@pytest.mark.anyio
+async def test_an_update_whose_token_refresh_fails_uses_the_last_token(servers: Servers) -> None:
+    orch, gw = _paid(
+        servers, [token(price=10, balance=100_000, onchain=True)], update=lambda r, b: Response()
+    )
+    async with gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP, stream_id="st-r") as session:
+                orch.routes[("GET", "/process/token")] = _aborted
+                await session.update({"prompt": "p"})
+                assert not session.closed
+    (update,) = orch.requests("POST", "/ai/stream/update")
+    assert update.json() == {"prompt": "p"}
+    assert "livepeer-payment" not in update.headers  # the last token's balance still covers it
+    assert _job(update)["request"] == '{"stream_id":"st-r"}'
