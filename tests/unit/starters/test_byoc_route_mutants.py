@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from livepeer.client import Gateway, NoOrchestratorError
+from livepeer.client import APIStatusError, Gateway, LivepeerError, NoOrchestratorError
 
 from .conftest import PaymentClock, Servers
-from .test_byoc_live_start import CAP, CHANNELS, START, STOP, _job, _orch, _paid, token
+from .test_byoc_live_start import CAP, CHANNELS, KEY, START, STOP, _job, _orch, _paid, token
 
 
 @pytest.mark.parametrize(
@@ -148,3 +149,70 @@ async def test_an_update_whose_token_refresh_fails_uses_the_last_token(servers: 
     assert update.json() == {"prompt": "p"}
     assert "livepeer-payment" not in update.headers  # the last token's balance still covers it
     assert _job(update)["request"] == '{"stream_id":"st-r"}'
+
+
+BIG = 3 << 19  # 1.5 MiB: over the 1 MiB every BYOC reply we read whole may have
+
+
+def test_a_job_token_over_one_mebibyte_is_a_rejection(servers: Servers) -> None:
+    orch = servers.orch()
+    body = {"available_capacity": 2, "pad": "x" * BIG}
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(body)
+    gw = Gateway(orch_url=[orch.url], max_retries=0, max_price=10)
+    with gw, pytest.raises(NoOrchestratorError) as info:
+        gw.run(CAP, input={"text": "x"})
+    assert f"is over {1 << 20} bytes" in str(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("route", ["start", "update"])
+async def test_stream_replies_over_one_mebibyte_are_refused(servers: Servers, route: str) -> None:
+    orch = _orch(servers)
+    huge = Response(b"x" * BIG, headers=CHANNELS if route == "start" else {})
+    orch.routes[("POST", f"/ai/stream/{route}")] = lambda req, body: huge
+    async with Gateway(orch_url=[orch.url], max_retries=0) as gw:
+        with anyio.fail_after(20), pytest.raises(LivepeerError) as info:
+            async with gw.live(CAP) as session:
+                await session.update({"p": 1})
+    assert f"is over {1 << 20} bytes" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_stream_jobs_carry_go_livepeers_70_second_timeout(servers: Servers) -> None:
+    orch = _orch(servers)
+    orch.routes[("POST", "/ai/stream/update")] = lambda req, body: Response()
+    async with Gateway(orch_url=[orch.url], max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP) as session:
+                await session.update({"p": 1})
+    sent = [s for s in orch.seen if s.path.startswith("/ai/stream/")]
+    assert [s.path for s in sent] == [START, "/ai/stream/update", STOP]
+    assert [_job(s)["timeout_seconds"] for s in sent] == [70, 70, 70]
+
+
+def _priced_batch(servers: Servers, reply: bytes) -> Any:
+    orch = servers.orch()
+    tok = token(price=1, balance=100_000, onchain=True)
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(tok)
+    orch.routes[("POST", "/process/request/")] = lambda req, raw: Response(reply, status_code=400)
+    return orch
+
+
+def test_insufficient_balance_is_read_from_the_first_500_bytes_only(servers: Servers) -> None:
+    orch = _priced_batch(servers, b"x" * 481 + b"Insufficient balance")  # ends at byte 501
+    gw = Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10)
+    with gw, pytest.raises(APIStatusError) as info:
+        gw.run(CAP, input={"text": "x"})
+    assert info.value.status_code == 400
+    assert (
+        len(orch.requests("POST", "/process/request/")) == 1
+    )  # not taken for low credit: no repay
+
+
+def test_job_creds_are_read_from_the_first_300_bytes_only(servers: Servers) -> None:
+    orch = _priced_batch(servers, b"x" * 285 + b"verify job creds")  # ends at byte 301
+    gw = Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10)
+    with gw, pytest.raises(APIStatusError) as info:
+        gw.run(CAP, input={"text": "x"})
+    assert "private_key=" not in str(info.value)  # no creds hint
+    assert len(orch.requests("POST", "/process/request/")) == 1
