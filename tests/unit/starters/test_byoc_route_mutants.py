@@ -216,3 +216,17 @@ def test_job_creds_are_read_from_the_first_300_bytes_only(servers: Servers) -> N
         gw.run(CAP, input={"text": "x"})
     assert "private_key=" not in str(info.value)  # no creds hint
     assert len(orch.requests("POST", "/process/request/")) == 1
+
+
+def test_a_token_without_a_balance_means_no_credit(servers: Servers) -> None:
+    """1 wei per 200 s: the re-pay threshold is 0.6 wei, so only a balance of exactly nothing pays."""
+    orch = servers.orch()
+    tok = token(price=1, onchain=True)
+    tok["price"]["pixelsPerUnit"] = 200
+    del tok["balance"]
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(tok)
+    orch.routes[("POST", "/process/request/")] = lambda req, raw: JSONResponse({"ok": 1})
+    with Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10) as gw:
+        assert gw.run(CAP, input={"text": "x"}) == {"ok": 1}
+    (sent,) = orch.requests("POST", "/process/request/")
+    assert sent.headers["livepeer-payment"]
