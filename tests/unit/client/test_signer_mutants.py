@@ -22,6 +22,7 @@ from livepeer.client import (
     SignerError,
     SignerSkipError,
 )
+from livepeer.client._ops import Call
 from livepeer.client._proto import lp_rpc_pb2 as pb
 from livepeer.client._signer import Identity, PaymentTokens, Signer, ticket_params_from_token
 from livepeer.client._spend import Charge, Spend
@@ -286,3 +287,23 @@ def test_pay_refreshing_passes_every_payment_field(srv: Loopback) -> None:
         "inPixels": 9,
         "maxPrice": {"pricePerUnit": 1},
     }
+
+
+def test_a_failed_identity_fetch_leaves_no_flight_behind(srv: Loopback) -> None:
+    """Ops stepped by hand: after the leader failed, the next caller leads (a Call), it does not wait."""
+    srv.queue("/sign-orchestrator-info", (500, b"down"))
+    srv.json(
+        "/sign-orchestrator-info", {"address": "0x" + "ab" * 20, "signature": "0x" + "11" * 65}
+    )
+    with Gateway(orch_url=srv.url) as gw:
+        io = gw._dispatch.sync_io()
+        leader = Signer(srv.url, {}).identity()
+        first = next(leader)
+        with pytest.raises(SignerError, match="failed with 500"):
+            leader.send(io.run(first))
+        again = Signer(srv.url, {}).identity()
+        step = next(again)
+        assert isinstance(step, Call)
+        with pytest.raises(StopIteration) as done:
+            again.send(io.run(step))
+    assert done.value.value.address == "0x" + "ab" * 20
