@@ -5,6 +5,7 @@ refresh that loses its connection."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,14 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from livepeer.client import APIStatusError, Gateway, LivepeerError, NoOrchestratorError
+from livepeer.client import (
+    APIStatusError,
+    ConfigError,
+    Gateway,
+    LivepeerError,
+    NoOrchestratorError,
+)
+from livepeer.client._proto import lp_rpc_pb2 as pb
 
 from .conftest import PaymentClock, Servers
 from .test_byoc_live_start import CAP, CHANNELS, KEY, START, STOP, _job, _orch, _paid, token
@@ -230,3 +238,193 @@ def test_a_token_without_a_balance_means_no_credit(servers: Servers) -> None:
         assert gw.run(CAP, input={"text": "x"}) == {"ok": 1}
     (sent,) = orch.requests("POST", "/process/request/")
     assert sent.headers["livepeer-payment"]
+
+
+# -- batch: prices, headers, credit ----------------------------------------------------------------
+
+
+def _batch(servers: Servers, tok: dict[str, Any], reply: Any = None) -> Any:
+    orch = servers.orch()
+    orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(tok)
+    orch.routes[("POST", "/process/request/")] = reply or (
+        lambda req, raw: JSONResponse({"ok": 1}, headers={"Livepeer-Balance": "99"})
+    )
+    return orch
+
+
+def test_the_price_is_per_pixels_per_unit(servers: Servers) -> None:
+    """10 wei per 200 units is 0.05 per unit: under a ceiling of 1 (10 or 2000 would not be)."""
+    tok = token(price=10, balance=100_000)
+    tok["price"]["pixelsPerUnit"] = 200
+    orch = _batch(servers, tok)
+    with Gateway(orch_url=[orch.url], max_retries=0, max_price=1) as gw:
+        assert gw.run(CAP, input={"text": "x"}) == {"ok": 1}
+
+
+def test_a_price_without_pixels_per_unit_is_per_one_unit(servers: Servers) -> None:
+    tok = token(price=10, balance=100_000)
+    del tok["price"]["pixelsPerUnit"]
+    orch = _batch(servers, tok)
+    gw = Gateway(orch_url=[orch.url], max_retries=0, max_price=7)
+    with gw, pytest.raises(NoOrchestratorError):
+        gw.run(CAP, input={"text": "x"})
+    assert orch.paths("POST") == []
+
+
+def test_a_paid_batch_request_its_headers_job_ledger_and_credit(servers: Servers) -> None:
+    tok = token(price=1, onchain=True)
+    tok["price"]["pixelsPerUnit"] = 200
+    tok["balance"] = 0
+    orch = _batch(servers, tok)
+    gw = Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10, timeout=20)
+    with gw:
+        assert gw.run(CAP, input={"text": "x"}) == {"ok": 1}
+        entries = gw.spend.entries
+        credit = gw.spend.summary().credit
+    (sent,) = orch.requests("POST", "/process/request/")
+    assert sent.headers["livepeer-capability"] == CAP
+    assert sent.headers["x-request-id"]
+    assert "accept" not in sent.headers or sent.headers["accept"] != "text/event-stream"
+    job = _job(sent)
+    assert job["id"] == sent.headers["x-request-id"]
+    assert job["timeout_seconds"] == 20
+    payment = pb.Payment()
+    payment.ParseFromString(base64.b64decode(sent.headers["livepeer-payment"]))
+    assert (payment.expected_price.pricePerUnit, payment.expected_price.pixelsPerUnit) == (1, 200)
+    assert [(c.orchestrator, c.tickets) for c in entries] == [(orch.url, 1)]
+    assert credit == {f"{orch.url} {CAP}": 99.0}
+
+
+def test_a_paid_token_without_pixels_per_unit_pays_per_one_unit(servers: Servers) -> None:
+    tok = token(price=1, onchain=True)
+    del tok["price"]["pixelsPerUnit"]
+    orch = _batch(servers, tok)
+    with Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10) as gw:
+        gw.run(CAP, input={"text": "x"})
+    (sent,) = orch.requests("POST", "/process/request/")
+    payment = pb.Payment()
+    payment.ParseFromString(base64.b64decode(sent.headers["livepeer-payment"]))
+    assert (payment.expected_price.pricePerUnit, payment.expected_price.pixelsPerUnit) == (1, 1)
+
+
+def test_a_cheap_priced_onchain_capability_still_needs_the_local_key(servers: Servers) -> None:
+    """0.5 wei per unit is priced: refused before any request, naming the capability."""
+    tok = token(price=1, onchain=True)
+    tok["price"]["pixelsPerUnit"] = 2
+    orch = _batch(servers, tok)
+    gw = Gateway(orch_url=[orch.url], max_retries=0, max_price=10)
+    with gw, pytest.raises(ConfigError, match=repr(CAP)):
+        gw.run(CAP, input={"text": "x"})
+    assert orch.paths("POST") == []
+
+
+def test_job_creds_refusal_is_raised_with_the_hint(servers: Servers) -> None:
+    orch = _batch(
+        servers,
+        token(price=1, balance=100_000, onchain=True),
+        lambda req, raw: Response(b"Could not verify job creds", status_code=400),
+    )
+    gw = Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10)
+    with gw, pytest.raises(APIStatusError) as info:
+        gw.run(CAP, input={"text": "x"})
+    (sent,) = orch.requests("POST", "/process/request/")
+    assert info.value.status_code == 400
+    assert info.value.request_id == sent.headers["x-request-id"]
+    assert "pass private_key= or set LIVEPEER_PRIVATE_KEY" in str(info.value)
+
+
+def test_low_credit_from_a_free_onchain_orchestrator_is_not_repaid(servers: Servers) -> None:
+    orch = _batch(
+        servers,
+        token(price=0, onchain=True),
+        lambda req, raw: Response(b"Insufficient balance", status_code=400),
+    )
+    gw = Gateway(orch_url=[orch.url], max_retries=0, private_key=KEY, max_price=10)
+    with gw, pytest.raises(NoOrchestratorError, match="insufficient balance after re-pay"):
+        gw.run(CAP, input={"text": "x"})
+    assert len(orch.requests("POST", "/process/request/")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (500, "e" * 300, "/process/token answered 500: " + "e" * 200),
+        (404, " gone \n", "/process/token answered 404: gone"),
+    ],
+)
+def test_a_failed_token_probe_is_a_rejection(
+    servers: Servers, status: int, body: str, reason: str
+) -> None:
+    orch = servers.orch()
+    orch.routes[("GET", "/process/token")] = lambda req, raw: Response(body, status_code=status)
+    gw = Gateway(orch_url=[orch.url], max_retries=0, max_price=10)
+    with gw, pytest.raises(NoOrchestratorError) as info:
+        gw.run(CAP, input={"text": "x"})
+    assert str(info.value).endswith(f"{orch.url}: {reason}")
+    assert orch.paths("POST") == []
+
+
+# -- live: what is priced, the refused start's stop ------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("tok", "intervals"),
+    [
+        (token(price=10), []),  # offchain: never paid
+        (token(price=0, onchain=True), []),  # free
+        ({**token(onchain=True), "price": {"pricePerUnit": 1, "pixelsPerUnit": 2}}, [50.0]),
+    ],
+)
+async def test_only_priced_onchain_streams_are_paid_periodically(
+    servers: Servers, payment_clock: PaymentClock, tok: dict[str, Any], intervals: list[float]
+) -> None:
+    orch = _orch(servers, tokens=[tok])
+    async with Gateway(orch_url=[orch.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP):
+                pass
+    assert payment_clock.intervals == intervals
+
+
+@pytest.mark.anyio
+async def test_a_cheap_onchain_stream_is_repaid_on_402(servers: Servers) -> None:
+    statuses = [402]
+
+    def start(req: Request, body: bytes) -> Response:
+        if statuses:
+            return Response(b"Insufficient balance", status_code=statuses.pop())
+        return Response(headers=CHANNELS)
+
+    tok = {**token(onchain=True, balance=100_000), "price": {"pricePerUnit": 1, "pixelsPerUnit": 2}}
+    orch = _orch(servers, tokens=[tok], start=start)
+    async with Gateway(orch_url=[orch.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20):
+            async with gw.live(CAP) as session:
+                assert session.orchestrator == orch.url
+    first, second = orch.requests("POST", START)
+    assert "livepeer-payment" not in first.headers
+    assert second.headers["livepeer-payment"]
+
+
+@pytest.mark.anyio
+async def test_the_stop_of_a_refused_priced_start_is_unpaid_with_an_empty_body(
+    servers: Servers,
+) -> None:
+    a = _orch(
+        servers,
+        tokens=[token(price=10, balance=0, onchain=True)],
+        start=lambda req, body: Response(headers={"X-Events-Url": "/e"}),
+    )
+    async with Gateway(orch_url=[a.url], private_key=KEY, max_retries=0) as gw:
+        with anyio.fail_after(20), pytest.raises(NoOrchestratorError):
+            async with gw.live(CAP):
+                pass
+    (start,) = a.requests("POST", START)
+    assert start.headers["livepeer-payment"]
+    assert _job(start)["parameters"] == (
+        '{"enable_video_ingress":true,"enable_video_egress":true,"enable_data_output":true}'
+    )
+    (stop,) = a.requests("POST", STOP)
+    assert "livepeer-payment" not in stop.headers
+    assert json.loads(stop.body) == {}
