@@ -84,7 +84,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "signer": (
         f"{CLIENT}/_signer.py",
-        ["tests/unit/client/test_payments.py", "tests/unit/client/test_error_paths.py"],
+        [
+            "tests/unit/client/test_payments.py",
+            "tests/unit/client/test_error_paths.py",
+            "tests/unit/client/test_signer_mutants.py",
+        ],
     ),
     # _http.py was split (issue 16): the drivers (_io) and the pure step vocabulary (_ops).
     "io": (
@@ -140,6 +144,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_gateway.py",
             "tests/unit/live",
             "tests/unit/starters/test_byoc_live_start.py",
+            "tests/unit/starters/test_byoc_route_mutants.py",
         ],
     ),
     # The one select-and-try loop (was _gateway._Core and _live/_failover).
