@@ -76,6 +76,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "selection": (
         f"{CLIENT}/_selection.py",
         [
+            "tests/unit/client/test_selection_race.py",
             "tests/unit/client/test_selection.py",
             "tests/unit/client/test_selection_mutants.py",
             "tests/unit/client/test_routes.py",
@@ -97,6 +98,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_lifecycle.py",
             "tests/unit/client/test_error_paths.py",
             "tests/unit/client/test_routes.py",
+            # the Race step's drivers (first good answer wins, background probes, close)
+            "tests/unit/client/test_selection_race.py",
         ],
     ),
     "ops": (
