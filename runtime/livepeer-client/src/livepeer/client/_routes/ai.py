@@ -206,22 +206,25 @@ def _pay(
         if _session(info) in signer.ai_sessions:
             info = yield from fresh()
         signer.ai_sessions.add(_session(info))
-    for chain in ("current", "new"):
+
+    def pay(info: bytes) -> Op[PaymentTokens | None]:
         try:
-            tokens, info = yield from signer.pay_refreshing(
+            tokens, _ = yield from signer.pay_refreshing(
                 key, info, fresh, billing=None, manifest_id=mid, in_pixels=units
             )
         except SignerError as exc:
             if exc.status_code in (400, 481):
-                signer.forget(key)
+                signer.forget(key)  # the chain is unusable
             raise
-        if tokens is not None:
-            return tokens
-        if chain == "new":
-            break
+        return tokens
+
+    tokens = yield from pay(info)
+    if tokens is None:  # 482 on a chain that must pay: a new chain on fresh ticket parameters
         signer.forget(key)
-        info = yield from fresh()
-    raise PaymentError("the signer answered 482 (no tickets) for a new state chain")
+        tokens = yield from pay((yield from fresh()))
+        if tokens is None:
+            raise PaymentError("the signer answered 482 (no tickets) for a new state chain")
+    return tokens
 
 
 def _session(info: bytes) -> bytes:
