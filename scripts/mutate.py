@@ -109,7 +109,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # The router and the shared route vocabulary (was _routes/__init__.py).
     "routes": (
         f"{CLIENT}/_routes/__init__.py",
-        ["tests/unit/client/test_routes.py", "tests/unit/client/test_routes_mutants.py"],
+        [
+            "tests/unit/client/test_routes.py",
+            "tests/unit/client/test_routes_mutants.py",
+            "tests/unit/client/test_routing.py",
+        ],
     ),
     "route": (
         f"{CLIENT}/_route.py",
@@ -149,6 +153,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/starters/test_byoc_live_start.py",
             "tests/unit/starters/test_byoc_route_mutants.py",
         ],
+    ),
+    # The Go gateway's AI request defaults and billing units (what the signer is asked to pay for).
+    "routes.ai_request": (
+        f"{CLIENT}/_routes/ai_request.py",
+        ["tests/unit/client/test_routes.py", "tests/fidelity/test_ai_vectors.py"],
     ),
     # The one select-and-try loop (was _gateway._Core and _live/_failover).
     "dispatch": (

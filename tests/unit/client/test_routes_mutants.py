@@ -88,3 +88,68 @@ def test_downgrades() -> None:
     assert not downgrades("https://o.example/x", "https://o.example")
     assert not downgrades("http://o.example/x", "http://o.example")
     assert not downgrades("https://o.example/x", "http://o.example")
+
+
+def test_routes_for_orders_the_routes_a_name_may_use() -> None:
+    from livepeer.client._routes import ROUTES, route_kind, routes_for
+
+    def kinds(capability: str, route: str | None) -> list[str]:
+        return [r.kind for r in routes_for(capability, route)]
+
+    assert {name: r.kind for name, r in ROUTES.items()} == {
+        "ai": "ai",
+        "byoc": "byoc",
+        "apps": "apps",
+    }
+    assert kinds("text-to-image", None) == ["ai"]
+    assert kinds("text-to-image", "app") == [
+        "ai"
+    ]  # a built-in pipeline has one route whatever is asked
+    assert kinds("text-reversal", None) == ["byoc", "apps"]  # BYOC first, then a live-runner app
+    assert kinds("text-reversal", "byoc") == ["byoc"]
+    assert kinds("text-reversal", "app") == ["apps"]
+    assert route_kind("llm") == "ai"
+    assert route_kind("text-reversal") == "byoc"
+
+
+def test_route_records_are_frozen_and_probes_not_pending_by_default() -> None:
+    import dataclasses
+
+    from livepeer.client._route import LiveRequest, Offering
+
+    live = LiveRequest("c", None, {}, "r", "s")
+    offer = Offering("c", "https://o:1", "byoc")
+    for record in (live, offer):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.capability = "other"  # type: ignore[misc]
+    assert Probe("https://o:1", "byoc", ok=True).pending is False
+
+
+def test_failed_reply_moves_on_or_stops_with_the_request_named() -> None:
+    from livepeer.client import APIStatusError
+    from livepeer.client._ops import Reply
+    from livepeer.client._route import failed_reply, reply_text
+
+    probe = Probe("https://o:1", "byoc", ok=True)
+    moved = failed_reply(Reply(503, {}, b" busy \n", "u", 0.0), probe, "req-1")
+    assert (moved.orchestrator, moved.reason) == ("https://o:1", "HTTP 503: busy")
+    with pytest.raises(APIStatusError) as info:
+        failed_reply(Reply(404, {}, b"no", "u", 0.0), probe, "req-1")
+    assert (info.value.orchestrator, info.value.request_id) == ("https://o:1", "req-1")
+    assert reply_text(Reply(500, {}, b"x" * 300, "u", 0.0)) == "x" * 200
+
+
+@pytest.mark.parametrize("path", ["a/./b", "a/../b", ".", "..", "a//b"])
+def test_check_path_refuses_dot_segments(path: str) -> None:
+    from livepeer.client import ConfigError
+    from livepeer.client._route import check_path
+
+    with pytest.raises(ConfigError, match="cannot reach the worker"):
+        check_path("text-reversal", path)
+    check_path("text-reversal", "a.b/c..d")  # dots inside a segment are fine
+
+
+def test_request_url_keeps_segment_safe_characters() -> None:
+    from livepeer.client._route import request_url
+
+    assert request_url("https://o:1", "a:b@c/x y") == "https://o:1/process/request/a:b@c/x%20y"
