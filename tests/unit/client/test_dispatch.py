@@ -311,10 +311,22 @@ def test_connection_error_at_the_deadline_is_a_timeout(
                 disp._try(Probe(dead_url, "byoc", ok=True), None, spent, "c", None, None, failing)  # type: ignore[arg-type]
             )
         live = Deadline(5.0)
+        monkeypatch.setattr(live, "remaining", lambda: 0.5)  # little time left is still time
         out = disp.run(
             disp._try(Probe(dead_url, "byoc", ok=True), None, live, "c", None, None, failing)  # type: ignore[arg-type]
         )
     assert out.reason == "boom"
+
+
+def test_a_silent_signer_gets_the_nothing_answered_hint(dead_url: str) -> None:
+    from livepeer.client import ConnectionError as LpConnectionError
+
+    with (
+        Gateway(orch_url="http://127.0.0.1:9", signer_url=dead_url) as gw,
+        pytest.raises(LpConnectionError) as info,
+    ):
+        gw.run("text-reversal", input={"text": "x"})
+    assert dispatch_mod.NOTHING_ANSWERED in str(info.value)
 
 
 # -- the unprobed first try -----------------------------------------------------------------------
@@ -469,17 +481,22 @@ async def test_file_output_async_fetch(media: str) -> None:
         out = gw._dispatch.file_output("/out/b.png", media)
         assert await out.aread() == b"\x89PNG-bytes"
         assert out.content_type == "image/png"
+        assert gw._dispatch._sync is None  # fetched with async I/O, not the blocking fallback
 
 
 # -- owned clients --------------------------------------------------------------------------------
 
 
 def _verifies(client: httpx.Client | httpx.AsyncClient) -> bool:
-    pool = client._transport._pool  # type: ignore[union-attr]
-    ctx = pool._ssl_context
+    """TLS verified, HTTP/1.1 only, 32 kept-alive connections: how signer/discovery clients are built."""
     import ssl
 
-    return bool(ctx.verify_mode == ssl.CERT_REQUIRED)
+    pool = client._transport._pool  # type: ignore[union-attr]
+    return bool(
+        pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
+        and pool._http2 is False
+        and pool._max_connections == 32
+    )
 
 
 def test_service_clients_verify_and_are_closed() -> None:
@@ -512,3 +529,91 @@ def test_a_new_event_loop_gets_fresh_owned_clients() -> None:
     assert first not in disp._owned
     gw.close()
     assert second.is_closed
+
+
+# -- single-flight discovery ----------------------------------------------------------------------
+
+
+def test_concurrent_calls_share_one_discovery(fake_orchs: Start) -> None:
+    """A call that finds discovery in flight waits for it and uses its answer (one request)."""
+    import json
+
+    (orch,) = fake_orchs(1)
+    release, arrived = threading.Event(), threading.Event()
+    requests: list[str] = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            arrived.set()
+            release.wait(5.0)
+            body = json.dumps([{"address": orch.url, "capabilities": []}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with Gateway(discovery_url=f"http://127.0.0.1:{srv.server_address[1]}") as gw:
+            flights = gw._dispatch._flights
+            joined = threading.Event()
+            join = flights.join
+
+            def spy(key: object) -> threading.Event | None:
+                ev = join(key)
+                if ev is not None:
+                    joined.set()
+                return ev
+
+            flights.join = spy  # type: ignore[method-assign]
+            outs: list[object] = []
+            first = threading.Thread(
+                target=lambda: outs.append(gw.run("text-reversal", input={"text": "ab"}))
+            )
+            first.start()
+            assert arrived.wait(5.0)  # the leader's discovery request is in flight
+            second = threading.Thread(
+                target=lambda: outs.append(gw.run("text-reversal", input={"text": "cd"}))
+            )
+            second.start()
+            assert joined.wait(5.0)
+            release.set()
+            first.join(5.0)
+            second.join(5.0)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert len(outs) == 2
+    assert len(requests) == 1
+    assert orch.request_calls == 2
+
+
+class _Flip(list[dict[str, Any]]):
+    """``app_calls`` that make the orchestrator offer the name as BYOC too once the app was called."""
+
+    def __init__(self, orch: Any) -> None:
+        super().__init__()
+        self.orch = orch
+
+    def append(self, item: dict[str, Any]) -> None:
+        self.orch.capabilities = {"paid-app": 2}
+        super().append(item)
+
+
+def test_the_480_reprobe_keeps_the_route_it_found(fake_orchs: Start, fake_signer: Any) -> None:
+    """Without ``route=``: the app was selected, so the refresh re-probes the app route only, even
+    when the orchestrator has meanwhile started offering the name as a (cheaper) BYOC capability."""
+    (orch,) = fake_orchs(1)
+    _paid_app(orch, 7)
+    orch.app_calls = _Flip(orch)
+    fake_signer.payment_statuses = [480]
+    with Gateway(orch_url=[orch.url], signer_url=fake_signer.url, max_retries=0) as gw:
+        out = gw.run("paid-app", input={"q": 4})
+    assert out == {"echo": {"q": 4}, "path": "/apps/paid-app/app"}
+    assert orch.request_calls == 0
