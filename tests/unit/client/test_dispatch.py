@@ -627,3 +627,52 @@ def test_the_480_reprobe_keeps_the_route_it_found(fake_orchs: Start, fake_signer
         out = gw.run("paid-app", input={"q": 4})
     assert out == {"echo": {"q": 4}, "path": "/apps/paid-app/app"}
     assert orch.request_calls == 0
+
+
+# -- limits of the listing and the media fetch ------------------------------------------------------
+
+
+def test_listing_calls_are_bounded(
+    fake_orchs: Start, fake_signer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each route's listing gets at most 5 s, and at most 8 run at once."""
+    from livepeer.client._routes import ROUTES
+
+    orchs = fake_orchs(2)
+    fake_signer.discovery = [{"address": o.url, "capabilities": []} for o in orchs]
+    timeouts: list[float] = []
+    for r in ROUTES.values():
+        listing = r.listing_call
+
+        def spy(url: str, ident: Any, timeout: float, listing: Any = listing) -> Any:
+            timeouts.append(timeout)
+            return listing(url, ident, timeout)
+
+        monkeypatch.setattr(r, "listing_call", spy)
+    limits: list[int] = []
+    gather = dispatch_mod.gather
+
+    def gather_spy(p: Any) -> Any:
+        limits.append(p.limit)
+        return gather(p)
+
+    monkeypatch.setattr(dispatch_mod, "gather", gather_spy)
+    with Gateway(signer_url=fake_signer.url, timeout=60.0) as gw:
+        gw.list_capabilities()
+    assert timeouts
+    assert set(timeouts) == {5.0}
+    assert limits == [8]
+
+
+def test_media_fetch_timeout(media: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    request = dispatch_mod.request
+
+    def spy(call: Any) -> Any:
+        calls.append(call)
+        return request(call)
+
+    monkeypatch.setattr(dispatch_mod, "request", spy)
+    with Gateway(orch_url=media) as gw:
+        assert gw._dispatch.file_output("/c.png", media).read() == b"\x89PNG-bytes"
+    assert [(c.method, c.timeout) for c in calls] == [("GET", 60.0)]
