@@ -650,7 +650,7 @@ def test_listing_calls_are_bounded(
 
         monkeypatch.setattr(r, "listing_call", spy)
     limits: list[int] = []
-    gather = dispatch_mod.gather
+    from livepeer.client._ops import gather
 
     def gather_spy(p: Any) -> Any:
         limits.append(p.limit)
@@ -666,7 +666,7 @@ def test_listing_calls_are_bounded(
 
 def test_media_fetch_timeout(media: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    request = dispatch_mod.request
+    from livepeer.client._ops import request
 
     def spy(call: Any) -> Any:
         calls.append(call)
