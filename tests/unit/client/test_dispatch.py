@@ -676,3 +676,21 @@ def test_media_fetch_timeout(media: str, monkeypatch: pytest.MonkeyPatch) -> Non
     with Gateway(orch_url=media) as gw:
         assert gw._dispatch.file_output("/c.png", media).read() == b"\x89PNG-bytes"
     assert [(c.method, c.timeout) for c in calls] == [("GET", 60.0)]
+
+
+def test_list_capabilities_fills_capacity_of_a_priced_row(
+    fake_orchs: Start, fake_signer: Any
+) -> None:
+    (orch,) = fake_orchs(1)
+    fake_signer.discovery = [{"address": orch.url, "capabilities": []}]
+    orch.runners = [
+        {
+            "app": "my-app",
+            "url": "/apps/my-app/app",
+            "price_info": {"price": 3, "currency": "wei", "unit": "fixed"},
+        },
+        {"app": "my-app", "url": "/apps/my-app/app", "capacity_available": 4},
+    ]
+    with Gateway(signer_url=fake_signer.url) as gw:
+        (row,) = gw.list_capabilities()
+    assert (row.price_per_unit, row.capacity) == (3.0, 4)
