@@ -166,6 +166,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_gateway.py",
             "tests/unit/client/test_routing.py",
             "tests/unit/client/test_error_paths.py",
+            "tests/unit/client/test_dispatch.py",
             "tests/unit/starters",
         ],
     ),
