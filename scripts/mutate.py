@@ -104,7 +104,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "ops": (
         f"{CLIENT}/_ops.py",
-        ["tests/unit/client/test_error_paths.py", "tests/unit/client/test_routes.py"],
+        [
+            "tests/unit/client/test_ops.py",
+            "tests/unit/client/test_error_paths.py",
+            "tests/unit/client/test_routes.py",
+        ],
     ),
     # The router and the shared route vocabulary (was _routes/__init__.py).
     "routes": (
@@ -157,7 +161,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # The Go gateway's AI request defaults and billing units (what the signer is asked to pay for).
     "routes.ai_request": (
         f"{CLIENT}/_routes/ai_request.py",
-        ["tests/unit/client/test_routes.py", "tests/fidelity/test_ai_vectors.py"],
+        [
+            "tests/unit/client/test_routes.py",
+            "tests/unit/starters/test_ai_paid_route.py",
+            "tests/unit/client/test_ai_route_units.py",
+        ],
     ),
     # The one select-and-try loop (was _gateway._Core and _live/_failover).
     "dispatch": (
