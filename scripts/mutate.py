@@ -163,8 +163,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_routes/ai_request.py",
         [
             "tests/unit/client/test_routes.py",
+            "tests/fidelity/test_ai_vectors.py",
             "tests/unit/starters/test_ai_paid_route.py",
-            "tests/unit/client/test_ai_route_units.py",
         ],
     ),
     # The one select-and-try loop (was _gateway._Core and _live/_failover).
