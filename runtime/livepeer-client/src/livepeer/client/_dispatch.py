@@ -25,6 +25,7 @@ from . import _config
 from . import _telemetry as telemetry
 from ._discovery import Candidate, discover
 from ._errors import (
+    APIStatusError,
     CapabilityError,
     ConnectionError,
     LivepeerError,
@@ -596,8 +597,6 @@ def unreachable_hint(rejections: Sequence[Rejection]) -> str:
 
 
 def _fetch_op(url: str) -> Op[Reply]:
-    from ._errors import APIStatusError
-
     reply = yield from request(Call("GET", url, timeout=60.0))
     if reply.status != 200:
         raise APIStatusError(reply.status, reply.body, orchestrator=url)

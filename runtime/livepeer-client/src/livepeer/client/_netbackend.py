@@ -215,17 +215,25 @@ class _AsyncTransport(httpx.AsyncHTTPTransport):
             await anyio.to_thread.run_sync(self.background.join, threads)
 
 
-def sync_client(
-    *, verify: ssl.SSLContext | bool, limits: httpx.Limits, http2: bool, pins: PinStore | None
-) -> httpx.Client:
-    """An httpx client whose sockets obey ``deadline`` and (when ``pins``) certificate pins."""
-    transport = _Transport(verify=verify, limits=limits, http2=http2)
+def _with_our_backend(
+    transport: _Transport | _AsyncTransport,
+    backend: type[_Backend] | type[_AsyncBackend],
+    pins: PinStore | None,
+) -> None:
     transport.background = Background()
     pool = getattr(transport, "_pool", None)
     # httpcore takes a network backend only at construction; httpx builds the pool itself, so ours is
     # swapped in (checked by tests/hostile; a future httpx without the attribute fails loudly there).
     if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _Backend(pool._network_backend, pins)
+        pool._network_backend = backend(pool._network_backend, pins)
+
+
+def sync_client(
+    *, verify: ssl.SSLContext | bool, limits: httpx.Limits, http2: bool, pins: PinStore | None
+) -> httpx.Client:
+    """An httpx client whose sockets obey ``deadline`` and (when ``pins``) certificate pins."""
+    transport = _Transport(verify=verify, limits=limits, http2=http2)
+    _with_our_backend(transport, _Backend, pins)
     return httpx.Client(transport=transport, limits=limits)
 
 
@@ -233,8 +241,5 @@ def async_client(
     *, verify: ssl.SSLContext | bool, limits: httpx.Limits, http2: bool, pins: PinStore | None
 ) -> httpx.AsyncClient:
     transport = _AsyncTransport(verify=verify, limits=limits, http2=http2)
-    transport.background = Background()
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _AsyncBackend(pool._network_backend, pins)
+    _with_our_backend(transport, _AsyncBackend, pins)
     return httpx.AsyncClient(transport=transport, limits=limits)

@@ -15,15 +15,16 @@ from livepeer.client._errors import (
     ConfigError,
     ConnectionError,
     LivepeerError,
+    PaymentError,
     Rejection,
 )
 from livepeer.client._files import has_files, multipart_body
-from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, is_retryable_status
+from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, is_retryable_status, request
 
 if TYPE_CHECKING:
     from livepeer.client._files import FileOutput
     from livepeer.client._live._session import LiveChannels, LiveJob
-    from livepeer.client._signer import Identity, Signer
+    from livepeer.client._signer import Identity, PaymentTokens, Signer
 
 __all__ = [
     "BUILTIN_PIPELINES",
@@ -41,6 +42,7 @@ __all__ = [
     "check_path",
     "downgrades",
     "failed_reply",
+    "post_tickets",
     "reply_text",
     "request_url",
     "safe_url",
@@ -243,6 +245,25 @@ class LiveIO(Protocol):
 def reply_text(reply: Reply, limit: int = 200) -> str:
     """The start of an error reply's body, for messages (bounded, never raises)."""
     return reply.body[:limit].decode("utf-8", "replace").strip()
+
+
+def post_tickets(
+    url: str, tokens: PaymentTokens, *, orchestrator: str, what: str, timeout: float
+) -> Op[Reply]:
+    """POST a live job's tickets to its payment URL (LV2V ``/payment``, an app session's ``payment_url``);
+    anything but 200 ends the session with ``PaymentError`` naming ``what`` was refused."""
+    reply = yield from request(
+        Call(
+            "POST",
+            url,
+            headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
+            timeout=timeout,
+            limit=1 << 20,
+        )
+    )
+    if reply.status != 200:
+        raise PaymentError(f"{orchestrator} refused {what} ({reply.status}): {reply_text(reply)}")
+    return reply
 
 
 def failed_reply(reply: Reply, probe: Probe, request_id: str) -> Rejection:

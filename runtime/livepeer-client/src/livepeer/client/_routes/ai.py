@@ -52,7 +52,7 @@ from livepeer.client._route import (
     Request,
     body_fields,
     failed_reply,
-    reply_text,
+    post_tickets,
     safe_url,
 )
 from livepeer.client._routes.ai_request import billed_units, model_field, prepare
@@ -483,19 +483,10 @@ class Lv2vJob:
             raise PaymentError(f"live payment failed: {exc}") from None
         if tokens is None:
             return  # 482: credit still covers the fee
-        reply = yield from request(
-            Call(
-                "POST",
-                f"{st.base}/payment",
-                headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
-                timeout=PAYMENT_TIMEOUT,
-                limit=1 << 20,
-            )
-        )
-        if reply.status != 200:
-            raise PaymentError(
-                f"{st.probe.url} refused the payment ({reply.status}): {reply_text(reply)}"
-            )
+        reply = yield from post_tickets(
+            f"{st.base}/payment", tokens, orchestrator=st.probe.url, what="the payment",
+            timeout=PAYMENT_TIMEOUT,
+        )  # fmt: skip
         self._info = _payment_info(reply.body) or self._info
         self.payments += 1
 

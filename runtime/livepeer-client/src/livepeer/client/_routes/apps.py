@@ -51,7 +51,7 @@ from livepeer.client._route import (
     RouteDefaults,
     body_fields,
     failed_reply,
-    reply_text,
+    post_tickets,
     safe_url,
 )
 from livepeer.client._signer import ZERO_ADDRESS, Identity, PaymentTokens, Signer
@@ -409,19 +409,10 @@ class AppJob:
             raise PaymentError(f"app session payment failed: {exc}") from None
         if tokens is None:
             return  # 482: credit still covers the fee
-        reply = yield from request(
-            Call(
-                "POST",
-                self._challenge.payment_url,
-                headers={"Livepeer-Payment": tokens.payment, "Livepeer-Segment": tokens.seg_creds},
-                timeout=REQUEST_TIMEOUT,
-                limit=1 << 20,
-            )
-        )
-        if reply.status != 200:
-            raise PaymentError(
-                f"{s.probe.url} refused the session payment ({reply.status}): {reply_text(reply)}"
-            )
+        yield from post_tickets(
+            self._challenge.payment_url, tokens, orchestrator=s.probe.url,
+            what="the session payment", timeout=REQUEST_TIMEOUT,
+        )  # fmt: skip
         self.payments += 1
 
     async def pay(self) -> None:
