@@ -132,3 +132,19 @@ def test_orchestrator_url_credentials_stay_out_of_errors(hostile: Any) -> None:
     assert info.value.body.startswith("Basic ")
     # ... and neither they nor that echo show in the message.
     assert _leaks(str(info.value), [PASSWORD, f"agent:{PASSWORD}"]) == []
+
+
+def test_error_messages_show_orchestrator_urls_without_credentials() -> None:
+    # URLs from a token's `orchestrators` or from discovery reach errors as they were given; the message
+    # (and so repr, logs of the exception, the CLI) must show where, never the credentials.
+    from livepeer.client import APIStatusError, NoOrchestratorError, Rejection
+
+    url = f"https://agent:{PASSWORD}@orch.example:8935/base?key={QUERY}"
+    errors = [
+        APIStatusError(503, b"busy", orchestrator=url),
+        NoOrchestratorError("echo", [Rejection(url, "capacity")]),
+    ]
+    for err in errors:
+        text = str(err) + repr(err)
+        assert _leaks(text, [PASSWORD, QUERY]) == [], text
+        assert "https://orch.example:8935/base" in text

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livepeer.client import ConfigError, Gateway
-from livepeer.client._config import parse_token, redact_url, resolve
+from livepeer.client._config import parse_token, resolve
+from livepeer.client._redact import redact_url
 
 
 def test_token_fields_are_parsed(token_factory: Callable[..., str]) -> None:

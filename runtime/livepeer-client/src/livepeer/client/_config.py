@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import ConfigError
+from ._redact import redact_url
 from ._validate import (
     check_count,
     check_headers,
@@ -32,7 +33,6 @@ __all__ = [
     "join_path",
     "normalize_url",
     "parse_token",
-    "redact_url",
     "resolve",
 ]
 
@@ -106,19 +106,6 @@ def join_path(base: str, path: str) -> str:
     """``base`` + ``path``, keeping a query string (signer credentials sometimes live there) last."""
     parts = urlsplit(base)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
-
-
-def redact_url(url: str | None) -> str | None:
-    """Drop user info and query strings, where credentials hide."""
-    if url is None:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = "<redacted>" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _headers(value: object, name: str) -> dict[str, str]:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import limits
-from ._config import Settings, join_path, normalize_url, redact_url
+from ._config import Settings, join_path, normalize_url
 from ._errors import ConfigError, ConnectionError, ProtocolError, Rejection, TimeoutError
 from ._json import loads
 from ._ops import Call, Op, request
+from ._redact import redact_url
 
 __all__ = ["Candidate", "discover", "parse_discovery"]
 

@@ -6,6 +6,8 @@ import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ._redact import redact_url
+
 __all__ = [
     "APIStatusError",
     "CapabilityError",
@@ -55,13 +57,14 @@ class ValidationError(LivepeerError, ValueError):
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why one orchestrator was not used (or failed)."""
+    """Why one orchestrator was not used (or failed). ``orchestrator`` is the URL as configured or
+    discovered; the message shows it without user info or query string, where credentials hide."""
 
     orchestrator: str
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.orchestrator}: {self.reason}"
+        return f"{redact_url(self.orchestrator)}: {self.reason}"
 
 
 class NoOrchestratorError(LivepeerError):
@@ -129,7 +132,8 @@ class PaymentError(LivepeerError):
 
 
 class APIStatusError(LivepeerError):
-    """An orchestrator answered with an error status."""
+    """An orchestrator answered with an error status. ``orchestrator`` is its URL as configured or
+    discovered; the message shows it without user info or query string (credentials)."""
 
     def __init__(
         self,
@@ -147,7 +151,7 @@ class APIStatusError(LivepeerError):
         rid = f" (request id {request_id})" if request_id else ""
         tail = f" — {hint}" if hint else ""
         super().__init__(
-            f"{orchestrator} answered {status_code}{rid}: {bounded(self.body, 300)}{tail}"
+            f"{redact_url(orchestrator)} answered {status_code}{rid}: {bounded(self.body, 300)}{tail}"
         )
 
 

@@ -20,11 +20,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import anyio
 import httpx
 
-from ._config import redact_url
 from ._errors import ConnectionError, LimitError, LivepeerError, ProtocolError, TimeoutError
 from ._ops import Call, InfoCall, Op, Parallel, Race, Reply, Sleep, Step, Wait
 from ._orchinfo import OrchInfoClient
-from ._redact import redact_headers
+from ._redact import redact_headers, redact_url
 from ._streaming import AsyncOpenStream, OpenStream
 from ._transport import Background, background_of, deadline
 

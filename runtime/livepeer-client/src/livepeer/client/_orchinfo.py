@@ -16,8 +16,8 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._config import redact_url
 from ._errors import ConnectionError, LivepeerError, TimeoutError
+from ._redact import redact_url
 from ._transport import PinStore
 
 __all__ = ["OrchInfoClient", "info_request"]

@@ -17,12 +17,13 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "SAFE_HEADERS",
     "headers_secrets",
     "redact_headers",
+    "redact_url",
     "register_secrets",
     "scrub",
     "secrets_of_url",
@@ -157,3 +158,16 @@ def _install() -> None:
 def install() -> None:
     """Scrub URL queries and user info from the loggers above even before any secret is registered."""
     _install()
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop user info and query strings, where credentials hide."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = "<redacted>" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
