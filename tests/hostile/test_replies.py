@@ -61,3 +61,39 @@ def test_offchain_fast_path_does_not_send_the_request_twice(hostile: Any) -> Non
     with Gateway(orch_url=orch.url, max_retries=0) as gw, pytest.raises(NoOrchestratorError):
         gw.run("echo", input={})
     assert count(orch, "POST", "/process/request/") == 1
+
+
+def test_byoc_jobs_go_to_the_tokens_service_addr(hostile: Any) -> None:
+    # go-livepeer's gateway POSTs to orchToken.ServiceAddr (byoc/job_gateway.go:197), which an orchestrator's
+    # -serviceAddr may set to an address other than the one it was discovered at (here: another port).
+    from .server import json_reply, token
+
+    # A second candidate (without capacity) so the client probes: a lone free orchestrator is called unprobed.
+    front, back, full = hostile(), hostile(), hostile()
+    full.routes[("GET", "/process/token")] = lambda req: json_reply(token(capacity=0))
+    front.routes[("GET", "/process/token")] = lambda req: json_reply(
+        token(service_addr=back.url + "/")
+    )
+    back.routes[("POST", "/process/request/")] = lambda req: json_reply({"served_by": "back"})
+    with Gateway(orch_url=[front.url, full.url], max_retries=0) as gw:
+        assert gw.run("echo", input={}) == {"served_by": "back"}
+    assert count(front, "GET", "/process/token") == 1
+    assert count(front, "POST", "/process/request/") == 0
+    assert count(back, "POST", "/process/request/") == 1
+
+
+def test_a_service_addr_on_another_host_is_refused_before_any_job(hostile: Any) -> None:
+    from .server import json_reply, token
+
+    orch, full = hostile(), hostile()
+    full.routes[("GET", "/process/token")] = lambda req: json_reply(token(capacity=0))
+    orch.routes[("GET", "/process/token")] = lambda req: json_reply(
+        token(service_addr="https://elsewhere.invalid:8935")
+    )
+    orch.routes[("POST", "/process/request/")] = lambda req: json_reply({"ok": 1})
+    with (
+        Gateway(orch_url=[orch.url, full.url], max_retries=0) as gw,
+        pytest.raises(NoOrchestratorError, match="another host"),
+    ):
+        gw.run("echo", input={})
+    assert count(orch, "POST", "/process/request/") == 0

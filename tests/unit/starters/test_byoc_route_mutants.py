@@ -80,7 +80,7 @@ def test_valid_token_numbers_are_accepted(servers: Servers) -> None:
         "balance": 0,
         "price": {"pricePerUnit": 0.0, "pixelsPerUnit": 1.0},
         "ticket_params": None,
-        "service_addr": "https://x",
+        "service_addr": orch.url,  # a string on its host: followed (fidelity G7)
     }
     orch.routes[("GET", "/process/token")] = lambda req, raw: JSONResponse(body)
     orch.routes[("POST", "/process/request/")] = lambda req, raw: JSONResponse({"ok": 1})

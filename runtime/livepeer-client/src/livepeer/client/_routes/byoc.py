@@ -149,7 +149,9 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
         )
     try:
         token = _checked_token(result.body)
-    except ProtocolError as exc:
+        if token.get("service_addr"):
+            safe_url(token["service_addr"], url)  # refused here, before anything is paid or sent
+    except (ProtocolError, ConnectionError) as exc:
         return Probe(url, "byoc", ok=False, reason=str(exc), latency=result.elapsed)
     capacity = int(token.get("available_capacity") or 0)
     balance = token.get("balance")
@@ -166,6 +168,16 @@ def read_probe(url: str, capability: str, result: Reply | LivepeerError) -> Prob
         balance=float(balance) if isinstance(balance, (int, float)) else 0.0,
     )
     return probe
+
+
+def service_url(probe: Probe) -> str:
+    """Where everything after the token goes: the JobToken's ``service_addr``, as go-livepeer's gateway
+    sends jobs, stream calls, payments and token refreshes to ``orchToken.ServiceAddr``
+    (byoc/job_gateway.go:197, byoc/stream_gateway.go:298, 411). An orchestrator's ``-serviceAddr`` may differ
+    from the address it was discovered at; one on another host was refused by ``read_probe``. The probed
+    URL stays the orchestrator's identity (selection, rejections, spend, payment state)."""
+    addr = (probe.token or {}).get("service_addr")
+    return safe_url(addr, probe.url).rstrip("/") if isinstance(addr, str) and addr else probe.url
 
 
 def is_onchain(probe: Probe) -> bool:
@@ -242,7 +254,7 @@ def attempt(
     reply = yield from request(
         Call(
             "POST",
-            request_url(probe.url, req.path),
+            request_url(service_url(probe), req.path),
             headers=headers,
             timeout=timeout,
             stream=req.stream,
@@ -352,7 +364,7 @@ def start_live(
             reply = yield from request(
                 Call(
                     "POST",
-                    f"{probe.url}/ai/stream/start",
+                    f"{service_url(probe)}/ai/stream/start",
                     headers=headers,
                     json={"params": dict(live.params)},
                     timeout=deadline.cap(REQUEST_TIMEOUT),
@@ -412,7 +424,7 @@ def _stop_refused(
         yield from request(
             Call(
                 "POST",
-                f"{probe.url}/ai/stream/stop",
+                f"{service_url(probe)}/ai/stream/stop",
                 headers=headers,
                 json={},
                 timeout=max(0.5, min(REQUEST_TIMEOUT, deadline.remaining())),
@@ -447,7 +459,7 @@ class ByocLiveJob:
         reply = yield from request(
             Call(
                 "POST",
-                f"{s.probe.url}/ai/stream/{route}",
+                f"{service_url(s.probe)}/ai/stream/{route}",
                 headers=headers,
                 json=dict(body),
                 timeout=REQUEST_TIMEOUT,
@@ -464,7 +476,7 @@ class ByocLiveJob:
         s = self._s
         try:
             token = yield from request(
-                probe_call(s.probe.url, s.capability, s.ident, REQUEST_TIMEOUT)
+                probe_call(service_url(s.probe), s.capability, s.ident, REQUEST_TIMEOUT)
             )
         except (ConnectionError, TimeoutError):
             return  # keep the last token; the call that follows reports the failure
