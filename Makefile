@@ -22,7 +22,7 @@ help:
 	@echo "make setup     install uv if missing, then sync the locked workspace into .venv"
 	@echo "make demo      start the local devnet and run the README quickstart against it"
 	@echo "make test      run the whole test suite (slow and interop suites included)"
-	@echo "make check     ruff, format, mypy --strict, import circles, PEP 420 check, workflow schemas, generated-code freshness"
+	@echo "make check     ruff, format, mypy --strict, import circles and module sizes, PEP 420 check, workflow schemas, generated-code freshness"
 	@echo "make generate  regenerate generated/ and the protobuf modules from what is committed"
 	@echo "make schemas   re-import capability schemas from the sources in schemas/SOURCES.md"
 	@echo "make mutate    mutation-test the protocol modules (MODULES=\"sse signer ...\" or all; see docs/testing.md)"
@@ -59,9 +59,11 @@ typecheck:
 	$(PY) -m mypy $(TYPED)
 
 # No import circles in any runtime package, lazy (function-level) imports included (docs/architecture.md).
+# The product runtime also keeps every module under 700 lines (docs/decisions.md D-arch-size).
 imports:
 	$(PY) scripts/check_imports.py livepeer.client livepeer.trickle livepeer.devnet livepeer.runner \
 		livepeer.capabilities livepeer.codegen
+	$(PY) scripts/check_imports.py --max-lines 700 livepeer.client livepeer.trickle
 
 namespace: build
 	$(PY) scripts/check_namespace.py --wheels dist

@@ -3,6 +3,7 @@
     python scripts/check_imports.py livepeer.client livepeer.devnet livepeer.runner livepeer.trickle
     python scripts/check_imports.py --eager-only livepeer.client      # import-time circles only
     python scripts/check_imports.py --list-lazy livepeer.devnet       # also list every function-level import
+    python scripts/check_imports.py --max-lines 700 livepeer.client   # also: no module over 700 lines
 
 Each package name is resolved to its source directory under ``runtime/*/src`` (``livepeer.devnet`` ->
 ``runtime/livepeer-devnet/src/livepeer/devnet``; ``generated/src`` and ``codegen/src`` are searched too). The graph is built statically with ``ast``, nothing is
@@ -23,6 +24,9 @@ What counts as an edge, and why:
   it into an ImportError. ``--eager-only`` drops them (the import-time graph); cycles print lazy edges as
   ``~>`` and eager ones as ``->`` so the two can be told apart, and ``--list-lazy`` lists every lazy import.
 - Dynamic imports (``importlib.import_module``, ``__import__``) are invisible to this check.
+
+``--max-lines N`` also fails on any hand-written module of the packages longer than N lines (``wc -l``;
+generated ``_proto`` modules excepted): the per-module size bound of docs/decisions.md D-arch-size.
 
 Exit status 1 and one line per circle (a shortest cycle through each strongly connected component) if any
 package has one; 0 otherwise.
@@ -224,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--list-lazy", action="store_true", help="also list every function-level import"
     )
+    parser.add_argument(
+        "--max-lines", type=int, default=0, help="fail on a module longer than this (D-arch-size)"
+    )
     args = parser.parse_args(argv)
 
     failed = False
@@ -240,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             print(f"  circle among {len(component)} modules: {', '.join(component)}")
             print(f"    {format_cycle(shortest_cycle(graph, component))}")
+        if args.max_lines:
+            for path in sorted(find_package_dir(args.root, package).rglob("*.py")):
+                lines = len(path.read_text().splitlines())
+                if "_proto" not in path.parts and lines > args.max_lines:
+                    failed = True
+                    print(f"  {path.relative_to(args.root)}: {lines} lines > {args.max_lines}")
         if args.list_lazy:
             for edge in sorted(
                 (e for v in graph.values() for e in v if e.lazy), key=lambda e: e.source
@@ -247,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  lazy: {edge.source} ~> {edge.target} (line {edge.line})")
     if failed:
         print(
-            "check_imports: import circles found (-> import-time, ~> function-level)",
+            "check_imports: import circles (-> import-time, ~> function-level) or oversized modules",
             file=sys.stderr,
         )
         return 1
