@@ -531,9 +531,15 @@ def settled_median_ms(pid: int, fn: Callable[[], object], calls: int) -> float:
 def orchestrator_scaling(res: Results, rounds: int) -> None:
     """Cold (fresh ``Gateway``: discovery, probes, call, close) and warm ``gw.run`` vs discovered orchestrators.
 
-    Three interleaved arms per count: cold with every probe awaited (``FIRST_WINS = False``, the behaviour
+    Four interleaved arms per count: cold with every probe awaited (``FIRST_WINS = False``, the behaviour
     before D-perf-3), cold with first good answer wins (the default since the dispatcher waits for probes still
-    running), warm.
+    running), the same with ``max_price`` set, warm.
+
+    Why the ``max_price`` arm: a lone free offchain orchestrator is called unprobed (one request), while with
+    several the client must probe at least one before it can choose, so "50 vs 1" also compares a probed call
+    with an unprobed one. A price ceiling makes the client probe the lone orchestrator too, as it must any
+    priced on-chain one (its tickets need the token), so that arm isolates what the number of orchestrators
+    costs.
     """
     from livepeer.client import _selection
 
@@ -542,10 +548,12 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
         with devnet_process("--orchestrators", str(count)) as (info, pid):
             token = str(info["token"])
 
-            def cold(tok: str = token, first_wins: bool = False) -> None:
+            def cold(
+                tok: str = token, first_wins: bool = False, max_price: float | None = None
+            ) -> None:
                 _selection.FIRST_WINS = first_wins  # read when the Gateway builds its Selector
                 try:
-                    with Gateway(token=tok) as g:
+                    with Gateway(token=tok, max_price=max_price) as g:
                         g.run(CAP, input=BODY)
                 finally:
                     _selection.FIRST_WINS = True  # the shipped default
@@ -556,6 +564,9 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
                     {
                         "cold": lambda: settled_median_ms(pid, cold, 3),
                         "race": lambda: settled_median_ms(pid, lambda: cold(first_wins=True), 3),
+                        "probed": lambda: settled_median_ms(
+                            pid, lambda: cold(first_wins=True, max_price=1e18), 3
+                        ),
                         "warm": lambda: settled_median_ms(pid, lambda: gw.run(CAP, input=BODY), 10),
                     },
                     rounds,
@@ -565,18 +576,22 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
                     count,
                     Stat.of(got["cold"], "ms"),
                     Stat.of(got["race"], "ms"),
+                    Stat.of(got["probed"], "ms"),
                     Stat.of(got["warm"], "ms"),
                 )
             )
     base = out[0][1].median
     base_race = out[0][2].median
+    base_probed = out[0][3].median
     res.table(
         "`gw.run` vs number of discovered orchestrators (token: signer + discovery on the devnet)",
         [
             "orchestrators",
-            "cold ms, every probe awaited (as shipped)",
+            "cold ms, every probe awaited (before D-perf-3)",
             "cold / cold@1",
-            "cold ms, first good answer wins",
+            "cold ms, first good answer wins (as shipped)",
+            "cold / cold@1 (same arm)",
+            "cold ms, as shipped, `max_price` set (1 orchestrator probed too)",
             "cold / cold@1 (same arm)",
             "warm ms",
         ],
@@ -587,18 +602,23 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
                 f"{co.median / base:.2f}x",
                 ra.fmt(),
                 f"{ra.median / base_race:.2f}x",
+                pr.fmt(),
+                f"{pr.median / base_probed:.2f}x",
                 w.fmt(),
             ]
-            for c, co, ra, w in out
+            for c, co, ra, pr, w in out
         ],
         "Cold = a fresh `Gateway` per call: discovery, probes, the call and `close` (which ends background "
         "probes). Before every timed call (all arms) the bench waits until the devnet process uses no CPU for "
         "50 ms (at most 3 s), so no arm is timed against the previous call's connection teardown. Budget: cold with 50 <= 1.5x cold with 1. With first good answer wins the call goes to the "
-        "first usable probe answer and the other orchestrators are probed in the background into the cache.",
+        "first usable probe answer and the other orchestrators are probed in the background into the cache. "
+        "A lone free offchain orchestrator is called unprobed; with `max_price` set it is probed first, as a "
+        "priced on-chain orchestrator always is, so that arm compares the same work at 1 and at 50.",
     )
     for label, i, b in (
         ("every probe awaited (before D-perf-3)", 1, base),
-        ("first good answer wins (the default)", 2, base_race),
+        ("first good answer wins, as shipped", 2, base_race),
+        ("as shipped, `max_price` set so the lone orchestrator is probed too", 3, base_probed),
     ):
         r50 = out[-1][i].median / b
         res.row(

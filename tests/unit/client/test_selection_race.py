@@ -224,3 +224,71 @@ def test_a_failing_winner_waits_for_the_probes_still_running_in_the_same_round(
     assert out == {"original": "ab", "reversed": "ba"}
     assert orchs[1].request_calls == 1
     assert sum(o.request_calls for o in orchs) == 2
+
+
+def _watched_orchs(fake_orchs: Start, n: int, seen: list[str]) -> list[FakeOrch]:
+    """Fake orchestrators that log each probe and each call's arrival, holding every call for 1 s."""
+    original = FakeOrch.app
+
+    def app(self: FakeOrch) -> Starlette:
+        wrapped = original(self)
+
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/process/token":
+                seen.append("probe")
+            if scope["type"] == "http" and scope["path"].startswith("/process/request"):
+                seen.append("call")
+                # Hold the call: a probe started early would arrive meanwhile (it needs only a handshake).
+                await anyio.sleep(1.0)
+                seen.append("call answered")
+            await wrapped(scope, receive, send)
+
+        return watched  # type: ignore[return-value]
+
+    FakeOrch.app = app  # type: ignore[method-assign]
+    try:
+        return fake_orchs(n)
+    finally:
+        FakeOrch.app = original  # type: ignore[method-assign]
+
+
+# The worker whose probe won the race moved on to the next probe at once, before the caller had even woken;
+# that probe's TLS handshake then shared the CPU with the winning call (a cold call with 10 devnet
+# orchestrators: 80 ms -> 41 ms once it waited). No probe may start while the call is in flight.
+
+
+def test_the_winning_call_goes_before_the_next_background_probe(
+    fake_orchs: Start, selectors: list[Selector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Background, "YIELD_MAX", 60.0)  # "at most 0.5 s" must not end the wait here
+    seen: list[str] = []
+    n = _selection.RACE_MIN + 2
+    orchs = _watched_orchs(fake_orchs, n, seen)
+    with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
+        assert gw.run(CAP, input={"text": "ab"}) == {"original": "ab", "reversed": "ba"}
+        (sel,) = selectors
+        # The other orchestrators are still probed in the background, after the call.
+        for ev in list(sel._flights.values()):
+            assert ev.wait(10)
+        assert all(sel.cached(o.url, CAP, None) for o in orchs)
+    assert seen[:3] == ["probe", "call", "call answered"], seen
+    assert seen.count("probe") == n
+
+
+@pytest.mark.anyio
+async def test_the_winning_async_call_goes_before_the_next_background_probe(
+    fake_orchs: Start, selectors: list[Selector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Background, "YIELD_MAX", 60.0)
+    seen: list[str] = []
+    n = _selection.RACE_MIN + 2
+    orchs = _watched_orchs(fake_orchs, n, seen)
+    async with Gateway(orch_url=[o.url for o in orchs], max_retries=0) as gw:
+        out = await gw.run_async(CAP, input={"text": "ab"})
+        assert out == {"original": "ab", "reversed": "ba"}
+        (sel,) = selectors
+        with anyio.fail_after(10):
+            while not all(sel.cached(o.url, CAP, None) for o in orchs):  # noqa: ASYNC110
+                await anyio.sleep(0.02)  # background tasks run on this loop: poll, never block it
+    assert seen[:3] == ["probe", "call", "call answered"], seen
+    assert seen.count("probe") == n

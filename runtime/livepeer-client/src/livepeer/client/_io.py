@@ -58,14 +58,15 @@ class _RaceState:
         with self.lock:
             if self.next >= self.n:
                 return None
-            # Once the caller has returned, workers 0 .. background-1 carry on (worker 0 always exists).
-            if self.returned and (bg.closed or worker >= self.step.background):
+            # Once the race is won (the caller is on its way back) or the caller has returned, workers
+            # 0 .. background-1 carry on (worker 0 always exists).
+            if (self.returned or self.won) and (bg.closed or worker >= self.step.background):
                 return None
             i = self.next
             self.next += 1
             return i
 
-    def put(self, i: int, r: Reply | LivepeerError) -> bool:
+    def put(self, i: int, r: Reply | LivepeerError, bg: Background) -> bool:
         """Record a result; False when the caller has returned (the result goes to ``late``)."""
         try:
             good = self.step.enough(i, r)
@@ -77,7 +78,11 @@ class _RaceState:
             if self.returned:
                 return False
             self.results[i] = r
-            self.won = self.won or good
+            if good and not self.won:
+                # The worker that won goes on to the next call before the caller has even woken: the
+                # caller's next request must still go first (``since``; the trace of a cold call with 10
+                # orchestrators had the next probe's TLS handshake start 5 ms after the winning call did).
+                self.won, self.since = True, bg.finished
         self.wake()
         return True
 
@@ -106,7 +111,7 @@ class _RaceState:
             return
         log.debug("race: call %d failed", i, exc_info=True)
         r = ConnectionError(f"cannot reach {redact_url(self.step.calls[i].url)}: internal error")
-        if not self.put(i, r):
+        if not self.put(i, r, bg):
             self.deliver_late(i, r, bg)
 
     def _drop(self, which: Sequence[int]) -> None:
@@ -299,7 +304,7 @@ class SyncIO:
 
         def worker(k: int) -> None:
             while (i := st.take(bg, k)) is not None:
-                if st.returned:
+                if st.returned or st.won:
                     # The race is over: the caller's next request goes first (measured on the devnet, the
                     # winning call otherwise shared the CPU with the next probe's TLS handshake).
                     bg.quiet(st.since)
@@ -311,7 +316,7 @@ class SyncIO:
                 except Exception:  # the client closed under us (httpx: RuntimeError), or a bug
                     st.fail(i, bg)
                     continue
-                if not st.put(i, r):
+                if not st.put(i, r, bg):
                     st.deliver_late(i, r, bg)
             if bg.closed:
                 st.drop_rest()
@@ -555,7 +560,7 @@ class AsyncIO:
         async def worker(k: int) -> None:
             while (i := st.take(bg, k)) is not None:
                 current.add(i)
-                if st.returned:
+                if st.returned or st.won:
                     await bg.aquiet(st.since)
                     st.since = None
                 try:
@@ -567,7 +572,7 @@ class AsyncIO:
                     st.fail(i, bg)
                     continue
                 current.discard(i)
-                if not st.put(i, r):
+                if not st.put(i, r, bg):
                     st.deliver_late(i, r, bg)
             if bg.closed:
                 st.drop_rest()
