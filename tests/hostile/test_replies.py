@@ -97,3 +97,30 @@ def test_a_service_addr_on_another_host_is_refused_before_any_job(hostile: Any) 
     ):
         gw.run("echo", input={})
     assert count(orch, "POST", "/process/request/") == 0
+
+
+def test_a_file_object_is_sent_whole_to_the_orchestrator_a_failover_reaches(hostile: Any) -> None:
+    # Each attempt builds its body anew; a file object read by the first one left the failover an empty part.
+    import io
+
+    from .server import raw_reply
+
+    posts: list[bytes] = []
+
+    def first_busy(req: Any) -> bytes:
+        posts.append(req.body)
+        if len(posts) == 1:
+            return raw_reply(503, b"busy\n")
+        return raw_reply(200, b'{"ok": true}', content_type="application/json")
+
+    orchs = [hostile(), hostile()]
+    for orch in orchs:
+        orch.routes[("POST", "/process/request/")] = first_busy
+    upload = io.BytesIO(b"PAYLOAD-" * 64)
+    upload.name = "/tmp/clip.bin"
+    with Gateway(orch_url=[o.url for o in orchs], max_retries=1) as gw:
+        assert gw.run("echo", input={"clip": upload, "n": 1}) == {"ok": True}
+    assert len(posts) == 2  # the busy one, then the failover
+    for body in posts:
+        assert b"PAYLOAD-" * 64 in body
+        assert b'filename="clip.bin"' in body

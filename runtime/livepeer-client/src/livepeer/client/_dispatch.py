@@ -35,7 +35,7 @@ from ._errors import (
     SignerRefreshError,
     TimeoutError,
 )
-from ._files import FileOutput
+from ._files import FileOutput, read_file_objects
 from ._io import AsyncIO, SyncIO, adrive, drive, verified_ssl_context
 from ._ops import (
     Call,
@@ -441,6 +441,7 @@ class Dispatcher:
         The verbs have validated the arguments before any span, scope or I/O.
         """
         check_path(capability, path)
+        payload = read_file_objects(payload)  # once: every attempt sends the same bytes
         if capability in BUILTIN_PIPELINES:
             # The Go gateway's defaults (model id included) apply before orchestrators are selected.
             payload, model = ai_route.prepare(capability, payload, model)

@@ -20,6 +20,7 @@ __all__ = [
     "is_file_list",
     "multipart_body",
     "multipart_parts",
+    "read_file_objects",
     "replace_urls",
 ]
 
@@ -129,6 +130,41 @@ def multipart_body(
     return data, parts
 
 
+class _Loaded(bytes):
+    """A file object's content, read once before the first attempt, with the file's name."""
+
+    filename: str
+
+
+def read_file_objects(payload: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """``payload`` with each file object (``read()``) replaced by its content, read now and once.
+
+    Every attempt builds its body anew; a file object read by the first attempt would give a retry or a
+    failover nothing but an empty part. Reading before selection also refuses a text-mode file before any
+    request, and lets the AI route size an image or a WAV given as a file object (it reads bytes and paths).
+    """
+    if payload is None or not has_files(payload):
+        return payload
+    out: dict[str, object] = {}
+    for key, value in payload.items():
+        if isinstance(value, (list, tuple)) and is_file_list(value):
+            out[key] = [_load(key, v) for v in value]
+        else:
+            out[key] = _load(key, value) if is_file(value) else value
+    return out
+
+
+def _load(name: str, value: object) -> object:
+    if isinstance(value, (Path, bytes, bytearray, memoryview)):
+        return value
+    data = value.read()  # type: ignore[attr-defined]
+    if not isinstance(data, bytes):
+        raise ValidationError(f"input {name!r}: file objects must be opened in binary mode")
+    loaded = _Loaded(data)
+    loaded.filename = os.path.basename(str(getattr(value, "name", name))) or name
+    return loaded
+
+
 def _file_tuple(name: str, value: Any) -> tuple[str, bytes | IO[bytes], str]:
     if isinstance(value, Path):
         try:
@@ -137,7 +173,7 @@ def _file_tuple(name: str, value: Any) -> tuple[str, bytes | IO[bytes], str]:
             raise ValidationError(f"cannot read input file {name!r}: {exc.strerror}") from None
         filename = value.name
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        content, filename = bytes(value), name
+        content, filename = bytes(value), getattr(value, "filename", name)
     else:
         data = value.read()
         if not isinstance(data, bytes):
