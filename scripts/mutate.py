@@ -162,6 +162,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "routes.ai_request": (
         f"{CLIENT}/_routes/ai_request.py",
         [
+            "tests/unit/client/test_ai_request.py",
             "tests/unit/client/test_routes.py",
             "tests/fidelity/test_ai_vectors.py",
             "tests/unit/starters/test_ai_paid_route.py",

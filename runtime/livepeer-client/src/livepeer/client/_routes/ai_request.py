@@ -130,9 +130,10 @@ def _file_bytes(value: object) -> bytes | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, Path):
+        # The whole file: a JPEG's frame header can follow up to 64 KiB per EXIF/ICC/MPF segment, and a
+        # prefix that misses it bills one unit for the whole image. The multipart body reads it whole anyway.
         try:
-            with value.open("rb") as f:
-                return f.read(1 << 16)  # headers are near the start
+            return value.read_bytes()
         except OSError:
             return None
     return None
@@ -165,9 +166,20 @@ def _wav_seconds(data: bytes | None) -> int | None:
         return None
     import wave
 
+    buf = io.BytesIO(data)
     try:
-        with wave.open(io.BytesIO(data)) as w:
+        with wave.open(buf) as w:
             rate = w.getframerate()
-            return int(w.getnframes() / rate) if rate else None
-    except (wave.Error, EOFError, struct.error):
+            # wave.open stops right after the data chunk's header.
+            start = buf.tell()
+            size = struct.unpack("<I", data[start - 4 : start])[0]
+            if size in (0, 0xFFFFFFFF):
+                # A WAV written to a pipe (ffmpeg's wavenc) keeps these placeholders; ffmpeg, which measures
+                # the duration for the orchestrator (wavdec.c), reads them as "up to the end of the file".
+                # Taken literally, 0xFFFFFFFF would buy hours of credit for seconds of audio.
+                size = len(data) - start
+            frames = size // (w.getnchannels() * w.getsampwidth())
+            return int(frames / rate) if rate else None
+    # RuntimeError: a chunk whose length runs past the RIFF chunk (chunk.Chunk.seek).
+    except (wave.Error, EOFError, struct.error, RuntimeError):
         return None
