@@ -77,8 +77,10 @@ T = TypeVar("T")
 DISCOVERY_TTL = 60.0
 ORCH_HTTP2 = False
 MAX_SIGNER_REFRESH = 3
+# One size for both pool limits (Dispatcher._limits): every connection the pool may open is kept alive.
+POOL_SIZE = 32
 # A route's attempt: (identity, ranked probe, deadline) -> its result, or why this orchestrator was skipped.
-Attempt = Callable[[Identity, Probe, Deadline], Op["T | Rejection"]]
+Attempt = Callable[[Identity, Probe, Deadline], Op[T | Rejection]]
 
 _UNREACHABLE = ("refused", "connect", "unreachable", "name or service", "resolve")
 NOTHING_ANSWERED = (
@@ -118,7 +120,7 @@ class Dispatcher:
         # Few peers, many requests: a small pool of kept-alive connections beats hundreds of TLS
         # handshakes (measured: 500 concurrent calls on the devnet, 32 connections ~1.5x faster
         # than 256); callers queue for a connection within their own deadline.
-        return httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        return httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
 
     def sync_io(self) -> SyncIO:
         # httpcore's pool comes with the first client, not with `import livepeer.client` (_netbackend).
