@@ -2,7 +2,7 @@
 httpx streaming POST/GET through a trivial relay, in the same run (DESIGN.md §7 budget: throughput >= 0.8x raw,
 added per-segment latency p50 <= 5 ms).
 
-    .venv/bin/python bench/trickle.py [--segments-64k 300] [--segments-1m 40] [--rounds 5]
+    .venv/bin/python bench/trickle.py [--segments-64k 540] [--segments-1m 72] [--rounds 9]
 
 Each segment is written, then read to its last byte by a subscriber, before the next one starts; per-segment
 latency is write start -> last byte read, throughput is total bytes / total time of that loop. Every round
@@ -210,7 +210,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segments-64k", type=int, default=300)
-    parser.add_argument("--segments-1m", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--segments-64k", type=int, default=540)
+    parser.add_argument("--segments-1m", type=int, default=72)
+    parser.add_argument("--rounds", type=int, default=9)
     anyio.run(main, parser.parse_args())
