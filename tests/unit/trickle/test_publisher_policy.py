@@ -147,6 +147,94 @@ async def test_slow_server_drops_segment_and_memory_stays_bounded() -> None:
     assert sum(seen) <= 32 * 1024
 
 
+async def test_a_chunk_larger_than_the_buffer_goes_in_once_the_buffer_is_empty() -> None:
+    bodies: list[bytes] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(200)
+        bodies.append(await request.aread())
+        return httpx.Response(200)
+
+    async with (
+        _client(handler) as client,
+        TricklePublisher(
+            "http://t/c", start_seq=0, client=client, preconnect=False, buffer_size=1024
+        ) as pub,
+    ):
+        for first in (b"", b"a" * 512):  # the buffer starts empty / holds bytes still to upload
+            async with pub.segment() as seg:
+                if first:
+                    await seg.write(first)
+                await seg.write(b"b" * 4096)
+            await seg.wait()
+            assert not seg.dropped
+        assert pub.stats.dropped_segments == 0
+    assert bodies == [b"b" * 4096, b"a" * 512 + b"b" * 4096]
+
+
+async def test_the_buffer_takes_writes_up_to_exactly_its_size() -> None:
+    release = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method != "DELETE":
+            await release.wait()  # a server that reads nothing yet
+        return httpx.Response(200)
+
+    async with (
+        _client(handler) as client,
+        TricklePublisher(
+            "http://t/c",
+            start_seq=0,
+            client=client,
+            preconnect=False,
+            buffer_size=1024,
+            write_timeout=0.2,
+        ) as pub,
+    ):
+        async with pub.segment() as seg:
+            await seg.write(b"x" * 512)
+            await seg.write(b"x" * 512)
+            assert not seg.dropped  # exactly full: taken without waiting
+            await seg.write(b"x")
+            assert seg.dropped  # one byte more waited for room, then the segment was dropped
+            assert seg.size == 1024
+        release.set()
+
+
+async def test_a_waiting_write_goes_in_when_the_upload_frees_exactly_enough_room() -> None:
+    release = anyio.Event()
+    seen: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(200)
+        async for chunk in request.stream:  # type: ignore[union-attr]
+            seen.append(len(chunk))
+            await release.wait()  # one chunk read, then a stall
+        return httpx.Response(200)
+
+    async with (
+        _client(handler) as client,
+        TricklePublisher(
+            "http://t/c",
+            start_seq=0,
+            client=client,
+            preconnect=False,
+            buffer_size=1024,
+            write_timeout=0.2,
+        ) as pub,
+    ):
+        async with pub.segment() as seg:
+            for _ in range(3):  # the third waits for room; the upload takes one 512-byte chunk
+                await seg.write(b"x" * 512)
+            assert not seg.dropped
+            assert seg.size == 1536
+        release.set()
+        await seg.wait()
+    assert sum(seen) == 1536
+
+
 async def test_slow_server_raise_policy() -> None:
     async def handler(request: httpx.Request) -> httpx.Response:
         await anyio.sleep(30)

@@ -82,17 +82,23 @@ class _ByteQueue:
         await self._changed.wait()
 
     async def put(self, data: bytes, patience: float) -> Literal["ok", "timeout", "aborted"]:
-        with anyio.move_on_after(patience):
-            # A chunk larger than the capacity still goes in once the queue is empty.
-            while self.size and self.size + len(data) > self.capacity and not self.aborted:
-                await self._wait()
-            if self.aborted:
-                return "aborted"
-            self._items.append(data)
-            self.size += len(data)
-            self._notify()
-            return "ok"
-        return "timeout"
+        # A chunk larger than the capacity still goes in once the queue is empty.
+        if self.size and self.size + len(data) > self.capacity:
+            # Only a full queue needs the timeout scope: one per chunk shows up on small segments.
+            with anyio.move_on_after(patience) as scope:
+                while True:
+                    await self._wait()
+                    # abort() empties the queue, so it ends this wait too.
+                    if not self.size or self.size + len(data) <= self.capacity:
+                        break
+            if scope.cancelled_caught:
+                return "timeout"
+        if self.aborted:
+            return "aborted"
+        self._items.append(data)
+        self.size += len(data)
+        self._notify()
+        return "ok"
 
     async def get(self) -> bytes | None:
         while not self._items and not self._eof and not self.aborted:
@@ -163,7 +169,13 @@ class SegmentWriter:
             if self._post.dropped or self._post.queue.aborted:
                 self._pub._raise_if_terminal()
                 return
-            piece = bytes(view[start : start + _CHUNK])
+            # bytes are immutable: slice them (a whole-range slice is the object itself, no copy); copy
+            # anything else, which the caller may reuse once write returns.
+            piece = (
+                data[start : start + _CHUNK]
+                if type(data) is bytes
+                else bytes(view[start : start + _CHUNK])
+            )
             outcome = await self._post.queue.put(piece, self._pub.write_timeout)
             if outcome == "timeout":
                 self._pub._drop(self._post, "buffer full")

@@ -44,14 +44,14 @@ _SEQ_RE = re.compile(r"[+-]?[0-9]{1,18}")
 class _Segment:
     """One segment's bytes; readers follow it with their own position while it is being written."""
 
-    __slots__ = ("_changed", "chunks", "closed", "seq", "size")
+    __slots__ = ("_waiters", "chunks", "closed", "seq", "size")
 
     def __init__(self, seq: int) -> None:
         self.seq = seq
         self.chunks: list[bytes] = []
         self.size = 0
         self.closed = False
-        self._changed: anyio.Event | None = None
+        self._waiters: list[anyio.CancelScope] = []
 
     @property
     def fresh(self) -> bool:
@@ -68,17 +68,28 @@ class _Segment:
             self._notify()
 
     def _notify(self) -> None:
-        event, self._changed = self._changed, None
-        if event is not None:
-            event.set()
+        waiters, self._waiters = self._waiters, []
+        for scope in waiters:
+            scope.cancel()
 
-    async def wait_changed(self, wake_after: float) -> None:
-        """Wait until the segment grows or closes, or ``wake_after`` seconds pass."""
-        if self._changed is None:
-            self._changed = anyio.Event()
-        event = self._changed
-        with anyio.move_on_after(wake_after):
-            await event.wait()
+    async def receive_unless_changed(self, receive: Receive, wake_after: float) -> Message | None:
+        """The request's next ASGI message, or None once the segment grows or closes or ``wake_after`` passes.
+
+        A handler waiting for the segment must also notice its client going away, which only ``receive()``
+        tells. Waiting on ``receive()`` itself, under a scope that a change of the segment cancels, does
+        both in the handler's own task: the helper task (and its task group and cancellation) that a
+        second waiter would need cost more than the rest of the server's per-segment work on small
+        segments (bench/NOTES.md, 2026-12-04). ASGI servers' ``receive()`` is cancel-safe (hypercorn: an
+        ``asyncio.Queue``/trio channel; uvicorn: an event), so a cancelled wait loses no message.
+        """
+        with anyio.CancelScope(deadline=anyio.current_time() + wake_after) as scope:
+            self._waiters.append(scope)
+            try:
+                return await receive()
+            finally:
+                if scope in self._waiters:
+                    self._waiters.remove(scope)
+        return None
 
 
 class _Channel:
@@ -409,19 +420,12 @@ class TrickleServer:
 
     async def _first_body_message(self, segment: _Segment, receive: Receive) -> Message | None:
         """The first body message, or None if the segment closed first (a preconnect being released)."""
-        result: Message | None = None
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                while not segment.closed:
-                    await segment.wait_changed(self.sweep_interval)
-                    self._maybe_sweep()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
-            result = await receive()
-            tg.cancel_scope.cancel()
-        return result
+        while not segment.closed:
+            message = await segment.receive_unless_changed(receive, self.sweep_interval)
+            if message is not None:
+                return message
+            self._maybe_sweep()
+        return None
 
     async def _get(self, channel: _Channel, seq: int, receive: Receive, send: Send) -> None:
         segment, latest = channel.get_for_read(seq)
@@ -438,24 +442,10 @@ class TrickleServer:
                 status = 200
             await _respond(send, status, b"Entry not found", extra)
             return
-        disconnected = False
-        async with anyio.create_task_group() as tg:
-
-            async def watch_disconnect() -> None:
-                nonlocal disconnected
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                disconnected = True
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watch_disconnect)
-            await self._stream_segment(channel, segment, latest, send)
-            tg.cancel_scope.cancel()
-        if disconnected:
-            raise _Disconnected
+        await self._stream_segment(channel, segment, latest, receive, send)
 
     async def _stream_segment(
-        self, channel: _Channel, segment: _Segment, latest: int, send: Send
+        self, channel: _Channel, segment: _Segment, latest: int, receive: Receive, send: Send
     ) -> None:
         position = 0
         sent = 0
@@ -476,7 +466,10 @@ class TrickleServer:
                 continue
             if segment.closed:
                 break
-            await segment.wait_changed(self.sweep_interval)
+            # The request's own message (a GET has an empty body) comes first; then only a disconnect.
+            message = await segment.receive_unless_changed(receive, self.sweep_interval)
+            if message is not None and message["type"] == "http.disconnect":
+                raise _Disconnected
             self._maybe_sweep()
         if sent:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
