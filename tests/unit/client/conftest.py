@@ -247,7 +247,11 @@ class FakeSigner:
     url: str = ""
 
     def app(self) -> Starlette:
+        # Every handler reads its request body: one left unread makes the server close the kept-alive
+        # connection after the response, and the client's next request on it then fails now and then
+        # (RemoteProtocolError), which Go's net/http avoids by draining the body or sending "Connection: close".
         async def info(request: Request) -> Response:
+            await request.body()
             self.info_calls += 1
             return JSONResponse({"address": "0x" + "Ab" * 20, "signature": "0x" + "11" * 65})
 
@@ -267,6 +271,7 @@ class FakeSigner:
             )
 
         async def sign_job(request: Request) -> Response:
+            await request.body()
             self.sign_calls += 1
             if not self.byoc_sign:
                 return PlainTextResponse("404 page not found", status_code=404)
