@@ -137,6 +137,9 @@ class Signer:
     # -- routes -----------------------------------------------------------------------------------------
 
     async def sign_orchestrator_info(self, request: Request) -> Response:
+        # The body is ignored, but read: Go's net/http drains an unread body (up to 256 KiB) so the
+        # connection stays usable; left unread here, the client's next request on it failed now and then.
+        await request.body()
         return JSONResponse(
             {"address": self.key.address, "signature": "0x" + self.address_signature.hex()}
         )
