@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import httpx
@@ -156,12 +157,7 @@ async def test_a_chunk_larger_than_the_buffer_goes_in_once_the_buffer_is_empty()
         bodies.append(await request.aread())
         return httpx.Response(200)
 
-    async with (
-        _client(handler) as client,
-        TricklePublisher(
-            "http://t/c", start_seq=0, client=client, preconnect=False, buffer_size=1024
-        ) as pub,
-    ):
+    async with _kib_buffer(handler) as pub:
         for first in (b"", b"a" * 512):  # the buffer starts empty / holds bytes still to upload
             async with pub.segment() as seg:
                 if first:
@@ -173,14 +169,9 @@ async def test_a_chunk_larger_than_the_buffer_goes_in_once_the_buffer_is_empty()
     assert bodies == [b"b" * 4096, b"a" * 512 + b"b" * 4096]
 
 
-async def test_the_buffer_takes_writes_up_to_exactly_its_size() -> None:
-    release = anyio.Event()
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        if request.method != "DELETE":
-            await release.wait()  # a server that reads nothing yet
-        return httpx.Response(200)
-
+@contextlib.asynccontextmanager
+async def _kib_buffer(handler: Handler, **options: float) -> AsyncIterator[TricklePublisher]:
+    """A publisher with a 1 KiB buffer on ``handler``, no preconnect: the buffer-accounting tests."""
     async with (
         _client(handler) as client,
         TricklePublisher(
@@ -189,9 +180,21 @@ async def test_the_buffer_takes_writes_up_to_exactly_its_size() -> None:
             client=client,
             preconnect=False,
             buffer_size=1024,
-            write_timeout=0.2,
+            **options,  # type: ignore[arg-type]
         ) as pub,
     ):
+        yield pub
+
+
+async def test_the_buffer_takes_writes_up_to_exactly_its_size() -> None:
+    release = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method != "DELETE":
+            await release.wait()  # a server that reads nothing yet
+        return httpx.Response(200)
+
+    async with _kib_buffer(handler, write_timeout=0.2) as pub:
         async with pub.segment() as seg:
             await seg.write(b"x" * 512)
             await seg.write(b"x" * 512)
@@ -214,17 +217,7 @@ async def test_a_waiting_write_goes_in_when_the_upload_frees_exactly_enough_room
             await release.wait()  # one chunk read, then a stall
         return httpx.Response(200)
 
-    async with (
-        _client(handler) as client,
-        TricklePublisher(
-            "http://t/c",
-            start_seq=0,
-            client=client,
-            preconnect=False,
-            buffer_size=1024,
-            write_timeout=0.2,
-        ) as pub,
-    ):
+    async with _kib_buffer(handler, write_timeout=0.2) as pub:
         async with pub.segment() as seg:
             for _ in range(3):  # the third waits for room; the upload takes one 512-byte chunk
                 await seg.write(b"x" * 512)
