@@ -81,16 +81,29 @@ def test_one_slow_orchestrator_does_not_hold_the_first_call(
         assert sum(o.request_calls for o in orchs) == 1
 
 
-def _served(
-    fake_orchs: Start, release: threading.Event, n: int, slow_at: set[int]
+def _wrapped_orchs(
+    fake_orchs: Start, n: int, wrap: Callable[[int, Starlette], Starlette]
 ) -> list[FakeOrch]:
-    """``n`` fake orchestrators, those at ``slow_at`` holding their probe answers until ``release``."""
+    """``n`` fake orchestrators, the app of the ``i``-th (from 0) replaced by ``wrap(i, app)``."""
     original = FakeOrch.app
     index = iter(range(n))
 
     def app(self: FakeOrch) -> Starlette:
-        i = next(index)
-        wrapped = original(self)
+        return wrap(next(index), original(self))
+
+    FakeOrch.app = app  # type: ignore[method-assign]
+    try:
+        return fake_orchs(n)
+    finally:
+        FakeOrch.app = original  # type: ignore[method-assign]
+
+
+def _served(
+    fake_orchs: Start, release: threading.Event, n: int, slow_at: set[int]
+) -> list[FakeOrch]:
+    """``n`` fake orchestrators, those at ``slow_at`` holding their probe answers until ``release``."""
+
+    def wrap(i: int, wrapped: Starlette) -> Starlette:
         if i not in slow_at:
             return wrapped
 
@@ -101,11 +114,7 @@ def _served(
 
         return held  # type: ignore[return-value]
 
-    FakeOrch.app = app  # type: ignore[method-assign]
-    try:
-        return fake_orchs(n)
-    finally:
-        FakeOrch.app = original  # type: ignore[method-assign]
+    return _wrapped_orchs(fake_orchs, n, wrap)
 
 
 def test_probe_returns_at_the_first_usable_answer_with_placeholders(
@@ -228,11 +237,8 @@ def test_a_failing_winner_waits_for_the_probes_still_running_in_the_same_round(
 
 def _watched_orchs(fake_orchs: Start, n: int, seen: list[str]) -> list[FakeOrch]:
     """Fake orchestrators that log each probe and each call's arrival, holding every call for 1 s."""
-    original = FakeOrch.app
 
-    def app(self: FakeOrch) -> Starlette:
-        wrapped = original(self)
-
+    def wrap(i: int, wrapped: Starlette) -> Starlette:
         async def watched(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and scope["path"] == "/process/token":
                 seen.append("probe")
@@ -245,11 +251,7 @@ def _watched_orchs(fake_orchs: Start, n: int, seen: list[str]) -> list[FakeOrch]
 
         return watched  # type: ignore[return-value]
 
-    FakeOrch.app = app  # type: ignore[method-assign]
-    try:
-        return fake_orchs(n)
-    finally:
-        FakeOrch.app = original  # type: ignore[method-assign]
+    return _wrapped_orchs(fake_orchs, n, wrap)
 
 
 # The worker whose probe won the race moved on to the next probe at once, before the caller had even woken;
