@@ -75,6 +75,51 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
+# Go's net/http reads what a handler left unread of a request body, up to 256 KiB (maxPostHandlerReadBytes,
+# net/http/server.go), so the connection can carry the client's next request. hypercorn instead closes a
+# connection whose request body had not fully arrived when the response ended (h11 ``_maybe_recycle``: their
+# state is not DONE) — after the response, with no ``Connection: close`` — and a client that reuses it meets
+# a dropped connection. That happened now and then when the body came in a TCP segment after the headers
+# (a devnet 400 sent before the body was read; tests/devnet/test_byoc.py's second request failed 1 run in 3).
+# hypercorn ends the stream on the response's last body message, not when the app returns, so the rest of the
+# request body is read just before that message is passed on.
+DRAIN_LIMIT = 256 << 10
+# A client still sending a large body after its refusal is not waited for long: the connection then closes.
+DRAIN_TIMEOUT = 1.0
+
+
+def draining(app: ASGIApp) -> ASGIApp:
+    """``app``, reading what it left unread of an HTTP request body before its response ends (as Go does)."""
+
+    async def wrapped(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        more = True  # the request may still have body to come
+
+        async def tracked() -> MutableMapping[str, Any]:
+            nonlocal more
+            message = await receive()
+            more = message.get("type") == "http.request" and bool(message.get("more_body"))
+            return message
+
+        async def ending(message: MutableMapping[str, Any]) -> None:
+            if message.get("type") == "http.response.body" and not message.get("more_body"):
+                drained = 0
+                with anyio.move_on_after(DRAIN_TIMEOUT):
+                    while more and drained <= DRAIN_LIMIT:
+                        drained += len((await tracked()).get("body", b""))
+            await send(message)
+
+        await app(scope, tracked, ending)
+
+    return wrapped
+
+
 @asynccontextmanager
 async def hosted(
     app: ASGIApp,
@@ -90,6 +135,8 @@ async def hosted(
     ``async with hosted(app) as srv: httpx.get(srv.url + "/health")``
     """
     from hypercorn.config import Config
+
+    app = draining(app)
 
     own_socket = sock is None
     listener = bind_socket(host, port) if sock is None else sock
