@@ -514,6 +514,31 @@ async def test_sync_close_while_racing_drops_the_calls_not_started(server: Serve
     assert ended(bg)
 
 
+async def test_async_close_does_not_drop_a_call_that_already_failed(server: Server) -> None:
+    # A worker whose call failed (here: a URL httpx refuses) goes on to a held call; the close releases
+    # what is still running or never ran, not the call whose failure was already handed over.
+    release = threading.Event()  # never set
+    u = server.url
+    for i in (0, 3, 4):
+        server.route(f"/{i}", held(release))
+    server.route("/1", answer(200, b"good"))
+    book = Book()
+    gw = Gateway(orch_url=u)
+    calls = [Call("GET", f"{u}/0"), Call("GET", f"{u}/1"), Call("GET", "http://[::1")]
+    calls += [Call("GET", f"{u}/3"), Call("GET", f"{u}/4")]
+    step = book.race(calls, timeout=NEVER, first=2, widen_after=NEVER, background=2)
+    results = await race(gw, "async", step)
+    assert status(results[1]) == 200
+    assert await anyio.to_thread.run_sync(server.saw, "/3", 20.0)
+    failed = [r for r in [results[2], book.lates().get(2)] if r is not None]
+    assert len(failed) == 1
+    assert "internal error" in str(failed[0])
+    bg = await close(gw, "async")
+    assert ended(bg)
+    await book.until(lambda: len(book.dropped) >= 3)
+    assert sorted(book.dropped) == [0, 3, 4]
+
+
 async def test_async_close_while_racing_drops_every_call(server: Server) -> None:
     u = server.url
     server.route("/0", held(threading.Event()))
@@ -660,7 +685,15 @@ def test_accept_encoding_defaults_to_what_we_can_inflate_in_bounded_steps() -> N
     io = mock_io(handler)
     one(Call("GET", "http://o.test/a"), io)
     one(Call("GET", "http://o.test/b", headers={"Accept-Encoding": "identity"}), io)
-    assert [r.headers["accept-encoding"] for r in seen] == ["gzip, deflate", "identity"]
+    # A client whose own default names encodings we cannot inflate in bounded steps (httpx adds br/zstd
+    # when their libraries are installed; a user's http_client may set anything).
+    client = httpx.Client(transport=httpx.MockTransport(handler), headers={"Accept-Encoding": "br"})
+    one(Call("GET", "http://o.test/c"), SyncIO(client, lambda: client, None))  # type: ignore[arg-type]
+    assert [r.headers["accept-encoding"] for r in seen] == [
+        "gzip, deflate",
+        "identity",
+        "gzip, deflate",
+    ]
 
 
 def test_url_credentials_become_an_authorization_header() -> None:
@@ -674,12 +707,17 @@ def test_url_credentials_become_an_authorization_header() -> None:
     one(Call("GET", "http://us%40er:p%3Ass@o.test:81/a?x=1"), io)
     one(Call("GET", "http://u:p@o.test/b", headers={"authorization": "Bearer mine"}), io)
     one(Call("GET", "http://o.test/c"), io)
-    first, second, third = seen
+    one(
+        Call("GET", "http://a@b:c@o.test/d"), io
+    )  # an unescaped "@" in the credentials: the last one ends them
+    first, second, third, fourth = seen
     assert str(first.url) == "http://o.test:81/a?x=1"  # httpx logs the URL: no credentials in it
     assert first.headers["authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
     assert str(second.url) == "http://o.test/b"
     assert second.headers["authorization"] == "Bearer mine"  # the caller's own header wins
     assert "authorization" not in third.headers
+    assert str(fourth.url) == "http://o.test/d"
+    assert fourth.headers["authorization"] == "Basic " + base64.b64encode(b"a@b:c").decode()
 
 
 def _reply(
