@@ -100,6 +100,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/client/test_routes.py",
             # the Race step's drivers (first good answer wins, background probes, close)
             "tests/unit/client/test_selection_race.py",
+            # both drivers' race branches, transport errors, decoding, Wait/Info steps (~30 s)
+            "tests/unit/client/test_io_drivers.py",
         ],
     ),
     "ops": (
