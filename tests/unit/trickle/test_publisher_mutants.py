@@ -7,7 +7,8 @@ handler records every request. Backoff sleeps are recorded, not slept.
 
 from __future__ import annotations
 
-import sys
+import gc
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -227,17 +228,20 @@ async def test_a_dropped_segment_lets_go_of_the_buffered_bytes_at_once() -> None
             await anyio.sleep_forever()  # reads nothing
         return httpx.Response(200)
 
+    def buffered(obj: bytes) -> bool:
+        # Referrers, not refcounts: a line tracer (the mutation runner's) holds references of its own.
+        return any(isinstance(r, deque) for r in gc.get_referrers(obj))
+
     data = bytes(range(256)) * 2
-    before = sys.getrefcount(data)
     async with (
         _publisher(Server(handler), buffer_size=1024, write_timeout=0.1) as pub,
         pub.segment() as seg,
     ):
         await seg.write(data)  # a whole bytes chunk is buffered as is, not copied
-        assert sys.getrefcount(data) == before + 1
+        assert buffered(data)
         await seg.write(bytes(1024))  # no room: dropped
         assert seg.dropped
-        assert sys.getrefcount(data) == before  # no await since the drop: dropping freed it
+        assert not buffered(data)  # no await since the drop: dropping itself let go of it
 
 
 async def test_an_error_answer_ends_a_write_waiting_for_room_at_once() -> None:
