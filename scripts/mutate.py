@@ -67,6 +67,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/trickle/test_publisher_policy.py",
             "tests/unit/trickle/test_json.py",
             "tests/unit/trickle/test_publisher_errors.py",
+            "tests/unit/trickle/test_publisher_mutants.py",
         ],
     ),
     "sse": (

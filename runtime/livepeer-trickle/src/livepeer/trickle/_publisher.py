@@ -167,7 +167,7 @@ class SegmentWriter:
         view = memoryview(data)
         for start in range(0, len(view), _CHUNK):
             if self._post.dropped or self._post.queue.aborted:
-                self._pub._raise_if_terminal()
+                self._pub._raise_if_terminal()  # why the POST ended, as for a put that found it aborted
                 return
             # bytes are immutable: slice them (a whole-range slice is the object itself, no copy); copy
             # anything else, which the caller may reuse once write returns.
@@ -399,7 +399,7 @@ class TricklePublisher:
             post = self._preconnected
             self._preconnected = None
             if post is not None and (post.seq != seq or post.done.is_set()):
-                post.scope.cancel()
+                post.scope.cancel()  # never reuse a finished or mismatched POST
                 post = None
             if post is None:
                 post = self._start_post(seq)
