@@ -495,7 +495,8 @@ async def test_sync_close_while_racing_drops_the_calls_not_started(server: Serve
     book = Book()
     gw = Gateway(orch_url=u)
     calls = [Call("GET", f"{u}/{i}") for i in range(3)]
-    step = book.race(calls, timeout=2.0, first=1, limit=1, widen_after=NEVER)
+    # No race timeout: only the close can end the caller's wait (it slept out the timeout before).
+    step = book.race(calls, timeout=NEVER, first=1, limit=1, widen_after=NEVER)
     out: list[list[Reply | LivepeerError | None]] = []
 
     async def run() -> None:
@@ -545,7 +546,8 @@ async def test_async_close_while_racing_drops_every_call(server: Server) -> None
     book = Book()
     gw = Gateway(orch_url=u)
     calls = [Call("GET", f"{u}/{i}") for i in range(3)]
-    step = book.race(calls, timeout=2.0, first=1, limit=1, widen_after=NEVER)
+    # No race timeout: only the close can end the caller's wait (it slept out the timeout before).
+    step = book.race(calls, timeout=NEVER, first=1, limit=1, widen_after=NEVER)
     out: list[list[Reply | LivepeerError | None]] = []
 
     async def run() -> None:

@@ -15,7 +15,7 @@ import anyio.to_thread
 import pytest
 from starlette.applications import Starlette
 
-from livepeer.client import Gateway, _selection
+from livepeer.client import Gateway, LivepeerError, _selection
 from livepeer.client._discovery import Candidate
 from livepeer.client._io import drive
 from livepeer.client._ops import Deadline
@@ -294,3 +294,89 @@ async def test_the_winning_async_call_goes_before_the_next_background_probe(
                 await anyio.sleep(0.02)  # background tasks run on this loop: poll, never block it
     assert seen[:3] == ["probe", "call", "call answered"], seen
     assert seen.count("probe") == n
+
+
+def _all_held(
+    fake_orchs: Start, release: threading.Event, arrived: threading.Event
+) -> list[FakeOrch]:
+    """Orchestrators that all hold their probe answers until ``release`` (``arrived``: one was asked)."""
+
+    def wrap(i: int, wrapped: Starlette) -> Starlette:
+        async def held(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/process/token":
+                arrived.set()
+                await anyio.to_thread.run_sync(release.wait, 30.0)
+            await wrapped(scope, receive, send)
+
+        return held  # type: ignore[return-value]
+
+    return _wrapped_orchs(fake_orchs, _selection.RACE_MIN + 2, wrap)
+
+
+def test_close_from_another_thread_ends_a_call_still_racing(
+    fake_orchs: Start,
+    release: threading.Event,
+    selectors: list[Selector],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every probe is held: the call still waits for its first good answer when another thread closes
+    # the Gateway. It must end then with one of our errors, not sleep out the race's timeout (the
+    # probe timeout, raised here so that only the close can end the wait) and not raise httpx's
+    # RuntimeError for a closed client.
+    monkeypatch.setattr(_selection, "PROBE_TIMEOUT", 600.0)
+    arrived = threading.Event()
+    orchs = _all_held(fake_orchs, release, arrived)
+    gw = Gateway(orch_url=[o.url for o in orchs], max_retries=0, timeout=600)
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(gw.run(CAP, input={"text": "ab"}))
+        except Exception as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    assert arrived.wait(30)
+    gw.close()
+    caller.join(60)
+    assert not caller.is_alive()
+    (exc,) = outcome
+    assert isinstance(exc, LivepeerError), exc
+    assert "the Gateway was closed" in str(exc)
+    assert not release.is_set()  # no probe was answered: the close alone ended the call
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_aclose_from_another_task_ends_a_call_still_racing(
+    fake_orchs: Start,
+    release: threading.Event,
+    selectors: list[Selector],
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    monkeypatch.setattr(_selection, "PROBE_TIMEOUT", 600.0)
+    arrived = threading.Event()
+    orchs = _all_held(fake_orchs, release, arrived)
+    outcome: list[object] = []
+
+    async def main() -> None:
+        gw = Gateway(orch_url=[o.url for o in orchs], max_retries=0, timeout=600)
+
+        async def call() -> None:
+            try:
+                outcome.append(await gw.run_async(CAP, input={"text": "ab"}))
+            except Exception as exc:
+                outcome.append(exc)
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                assert await anyio.to_thread.run_sync(arrived.wait, 30)
+                await gw.aclose()
+
+    anyio.run(main, backend=backend)
+    (exc,) = outcome
+    assert isinstance(exc, LivepeerError), exc
+    assert "the Gateway was closed" in str(exc)
+    assert not release.is_set()

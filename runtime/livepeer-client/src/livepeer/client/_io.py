@@ -120,6 +120,9 @@ class _RaceState:
                 self.step.drop(i)
             except Exception:
                 log.debug("race: drop() failed", exc_info=True)
+        # Only a close drops calls, and a dropped call never counts as done: without this the caller
+        # would sleep out the race's timeout (the probe timeout) after another thread closed the client.
+        self.wake()
 
     def drop_taken(self, taken: set[int]) -> None:
         which = sorted(taken)
@@ -187,6 +190,12 @@ def _transport_error(exc: httpx.HTTPError, url: str) -> LivepeerError:
     return ConnectionError(f"cannot reach {where}: {type(exc).__name__}")
 
 
+def _closed_error(call: Call) -> ConnectionError:
+    # httpx raises a bare RuntimeError for a request on a closed client; a Gateway closed by another
+    # thread or task while this call ran is a connection lost, in our hierarchy.
+    return ConnectionError(f"cannot reach {redact_url(call.url)}: the Gateway was closed")
+
+
 def _log(call: Call, status: int | str, elapsed: float) -> None:
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
@@ -227,6 +236,10 @@ class SyncIO:
             except httpx.HTTPError as exc:
                 _log(call, type(exc).__name__, time.perf_counter() - start)
                 raise _transport_error(exc, call.url) from None
+            except RuntimeError:
+                if client.is_closed:
+                    raise _closed_error(call) from None
+                raise
             headers = dict(resp.headers.items())
             try:
                 body = _Body(headers, call)
@@ -332,7 +345,7 @@ class SyncIO:
                 started += 1
             with wake:
                 now = time.monotonic()
-                if st.settled() or now >= end or started == 0:
+                if st.settled() or now >= end or started == 0 or bg.closed:
                     break
                 if want < step.limit and now >= widen_at:
                     want, widen_at = min(step.limit, st.n, want * 2), now + step.widen_after
@@ -467,6 +480,10 @@ class AsyncIO:
         except httpx.HTTPError as exc:
             _log(call, type(exc).__name__, time.perf_counter() - start)
             raise _transport_error(exc, call.url) from None
+        except RuntimeError:
+            if client.is_closed:
+                raise _closed_error(call) from None
+            raise
         headers = dict(resp.headers.items())
         try:
             body = _Body(headers, call)
@@ -596,13 +613,13 @@ class AsyncIO:
             while started < want and bg.spawn(functools.partial(guarded, started)):
                 started += 1
             now = time.monotonic()
-            if st.settled() or now >= end or started == 0:
+            if st.settled() or now >= end or started == 0 or bg.closed:
                 break
             if want < step.limit and now >= widen_at:
                 want, widen_at = min(step.limit, st.n, want * 2), now + step.widen_after
                 continue
             holder[0] = anyio.Event()
-            if st.settled():
+            if st.settled() or bg.closed:
                 break
             with anyio.move_on_after(min(end, widen_at if want < step.limit else end) - now):
                 await holder[0].wait()
