@@ -99,6 +99,29 @@ def test_a_service_addr_on_another_host_is_refused_before_any_job(hostile: Any) 
     assert count(orch, "POST", "/process/request/") == 0
 
 
+@pytest.mark.parametrize(
+    "addr", ["https://[", "http://[::1", "https://127.0.0.1:99999", "https://127.0.0.1:port/"]
+)
+def test_a_malformed_service_addr_is_a_rejection(hostile: Any, addr: str) -> None:
+    # A JobToken's service_addr that Python cannot parse: the probe is refused with a reason, the call
+    # moves on; it used to escape run() as a ValueError (or httpx.InvalidURL at send time).
+    from .server import json_reply, token
+
+    bad, worse, good = hostile(), hostile(), hostile()
+    for orch in (bad, worse):
+        orch.routes[("GET", "/process/token")] = lambda req: json_reply(token(service_addr=addr))
+        orch.routes[("POST", "/process/request/")] = lambda req: json_reply({"served_by": "bad"})
+    good.routes[("POST", "/process/request/")] = lambda req: json_reply({"served_by": "good"})
+    with Gateway(orch_url=[bad.url, good.url], max_retries=0) as gw:
+        assert gw.run("echo", input={}) == {"served_by": "good"}
+    with (
+        Gateway(orch_url=[bad.url, worse.url], max_retries=0) as gw,
+        pytest.raises(NoOrchestratorError, match="malformed URL"),
+    ):
+        gw.run("echo", input={})
+    assert count(bad, "POST", "/process/request/") == count(worse, "POST", "/process/request/") == 0
+
+
 def test_a_file_object_is_sent_whole_to_the_orchestrator_a_failover_reaches(hostile: Any) -> None:
     # Each attempt builds its body anew; a file object read by the first one left the failover an empty part.
     import io

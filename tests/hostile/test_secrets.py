@@ -148,3 +148,5 @@ def test_error_messages_show_orchestrator_urls_without_credentials() -> None:
         text = str(err) + repr(err)
         assert _leaks(text, [PASSWORD, QUERY]) == [], text
         assert "https://orch.example:8935/base" in text
+        # Redacted once: scrub (every error's str) leaves redact_url's "?<redacted>" as it is.
+        assert "<redacted><redacted>" not in text

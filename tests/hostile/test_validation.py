@@ -92,6 +92,11 @@ def test_malformed_discovery_entries_are_skipped(devnet: Any) -> None:
         {"address": 5},
         "junk",
         {"address": "ftp://nowhere"},
+        # Addresses Python cannot parse (an on-chain service URI is anyone's to set): skipped, not a
+        # ValueError out of discovery.
+        {"address": "https://["},
+        {"address": "https://orch.example:99999"},
+        {"address": "orch.example:port"},
         {"address": devnet.orchestrators[0], "capabilities": "x", "runners": [1, {"app": 3}]},
     ]
     with HostileOrch(tls=False) as disco:

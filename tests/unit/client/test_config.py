@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from livepeer.client import ConfigError, Gateway
@@ -145,8 +147,22 @@ _fields = st.dictionaries(
 )
 
 
+@pytest.mark.parametrize(
+    "url", ["[", "https://[", "http://[::1", "https://h:99999", "https://h:port", "h:-1"]
+)
+def test_an_orchestrator_url_python_cannot_parse_is_a_config_error(url: str) -> None:
+    # urlsplit raises ValueError for these (an unclosed IPv6 bracket; a port that is not 0-65535), at
+    # the door or, for the port, only at the first request: both escaped as a bare ValueError.
+    with pytest.raises(ConfigError, match="not an http"):
+        Gateway(orch_url=url)
+    token = base64.b64encode(json.dumps({"orchestrators": [url]}).encode()).decode()
+    with pytest.raises(ConfigError, match="orchestrators"):
+        parse_token(token)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_fields)
+@example({"orchestrators": "["})  # found by this test under load: a ValueError, not a ConfigError
 def test_any_token_parses_or_names_a_problem(fields: dict[str, object]) -> None:
     import base64
     import json

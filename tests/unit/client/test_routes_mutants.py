@@ -74,6 +74,23 @@ def test_safe_url() -> None:
     ):
         with pytest.raises(ConnectionError, match="another host"):
             safe_url(bad, "https://o.example")
+    # URLs Python cannot parse: refused as malformed (they used to escape as ValueError), and the
+    # orchestrator's own credentials stay out of the message.
+    for bad in (
+        "https://[",
+        "http://[::1",
+        "https://o.example:99999/x",
+        "https://o.example:p/x",
+    ):
+        with pytest.raises(ConnectionError, match="malformed URL") as info:
+            safe_url(bad, "https://user:pw@o.example?key=s3cret")
+        assert "pw" not in str(info.value)
+        assert "s3cret" not in str(info.value)
+        assert "https://o.example?<redacted> handed back" in str(info.value)
+    assert not same_host("https://o.example:99999/x", "https://o.example")
+    assert not same_host("https://o.example/x", "https://o.example:99999")
+    assert not same_host("https://[/x", "https://o.example")
+    assert same_host("https://o.example:65535/x", "https://o.example:0")
 
 
 def test_body_fields() -> None:

@@ -96,7 +96,13 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except (
+        ValueError
+    ):  # e.g. an unclosed "[" (IPv6 literal): urlsplit raises, httpx would later too
+        raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}")
     return url.rstrip("/")

@@ -64,7 +64,9 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 # Query strings and user info of any http(s) URL in a log line.
-_URL_QUERY = re.compile(r"(https?://[^\s\"'<>?#]*)\?[^\s\"'<>#]*")
+# A query already shown as "?<redacted>" (redact_url's output in a message) is left as it is: scrub runs on
+# every error's text, and it used to turn that into "?<redacted><redacted>".
+_URL_QUERY = re.compile(r"(https?://[^\s\"'<>?#]*)\?(?!<redacted>)[^\s\"'<>#]*")
 _URL_USERINFO = re.compile(r"(https?://)[^\s\"'<>/@]+@")
 _COOKIE = re.compile(r"((?:set-)?cookie['\"]?\s*[:,=]\s*b?['\"]?)[^'\"\r\n)]+", re.IGNORECASE)
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from livepeer.client._errors import (
     APIStatusError,
@@ -20,6 +20,7 @@ from livepeer.client._errors import (
 )
 from livepeer.client._files import has_files, multipart_body
 from livepeer.client._ops import Call, Deadline, InfoCall, Op, Reply, is_retryable_status, request
+from livepeer.client._redact import redact_url
 
 if TYPE_CHECKING:
     from livepeer.client._files import FileOutput
@@ -314,10 +315,23 @@ def body_fields(payload: Mapping[str, object] | None) -> dict[str, Any]:
     return {"json": dict(payload) if payload is not None else {}}
 
 
+def _split(url: str) -> SplitResult | None:
+    """``urlsplit(url)``, or None when Python or httpx could not use it (a hostile reply's URL)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError:  # an unclosed "[" or a bad port: urlsplit raises, and httpx would too
+        return None
+    return parts
+
+
 def same_host(url: str, orchestrator: str) -> bool:
-    """True when ``url`` is on the orchestrator's host or a subdomain of it."""
-    host = (urlsplit(url).hostname or "").lower()
-    base = (urlsplit(orchestrator).hostname or "").lower()
+    """True when ``url`` is a usable URL on the orchestrator's host or a subdomain of it."""
+    parts, orch = _split(url), _split(orchestrator)
+    if parts is None or orch is None:
+        return False
+    host = (parts.hostname or "").lower()
+    base = (orch.hostname or "").lower()
     return bool(host) and (host == base or host.endswith("." + base))
 
 
@@ -328,13 +342,20 @@ def downgrades(url: str, orchestrator: str) -> bool:
 
 def safe_url(url: str, orchestrator: str) -> str:
     """Resolve ``url`` against the orchestrator; refuse URLs pointing anywhere else (docs/reliability.md)."""
-    full = urljoin(orchestrator + "/", url)
+    where = redact_url(orchestrator)
+    full: str | None
+    try:
+        full = urljoin(orchestrator + "/", url)
+    except ValueError:  # urljoin splits both: an unclosed "[" raises
+        full = None
+    if full is None or _split(full) is None:
+        raise ConnectionError(f"orchestrator {where} handed back a malformed URL; refusing it")
     if urlsplit(full).scheme not in ("http", "https") or not same_host(full, orchestrator):
         raise ConnectionError(
-            f"orchestrator {orchestrator} handed back a URL on another host; refusing to follow it"
+            f"orchestrator {where} handed back a URL on another host; refusing to follow it"
         )
     if downgrades(full, orchestrator):
         raise ConnectionError(
-            f"orchestrator {orchestrator} handed back a plain-http URL; refusing the downgrade"
+            f"orchestrator {where} handed back a plain-http URL; refusing the downgrade"
         )
     return full
