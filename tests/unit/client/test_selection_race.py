@@ -296,6 +296,62 @@ async def test_the_winning_async_call_goes_before_the_next_background_probe(
     assert seen.count("probe") == n
 
 
+# A one-shot `with Gateway() as gw: gw.run(...)` closes right after its call. A background probe started in
+# between made the close wait out its TLS handshake (devnet, 50 orchestrators, `max_price` set: close 5.8 ->
+# 0.7 ms, cold run + close 50 vs 1 orchestrator 1.66x -> 1.19x, median of 30 interleaved rounds), so the
+# first background probe waits ``Background.AFTER_WIN`` after the winning call, and a close ends that wait.
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_close_right_after_the_winning_call_starts_no_background_probe(
+    fake_orchs: Start, selectors: list[Selector], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setattr(Background, "YIELD_MAX", 600.0)
+    # A close that did not end the wait would hang.
+    monkeypatch.setattr(Background, "AFTER_WIN", 600.0)
+    probe_after_call = threading.Event()
+
+    class Seen(list[str]):
+        def append(self, what: str) -> None:
+            if what == "probe" and "call answered" in self:
+                probe_after_call.set()
+            super().append(what)
+
+    seen = Seen()
+    orchs = _watched_orchs(fake_orchs, _selection.RACE_MIN + 2, seen)
+    urls = [o.url for o in orchs]
+    if mode == "sync":
+        gw = Gateway(orch_url=urls, max_retries=0)
+        assert gw.run(CAP, input={"text": "ab"})["reversed"] == "ba"  # type: ignore[index]
+        bg = _background(gw)
+        # Without the wait, the next probe reached an orchestrator within milliseconds of the call.
+        assert not probe_after_call.wait(1.0)
+        gw.close()
+    else:
+
+        async def main() -> Background:
+            gw = Gateway(orch_url=urls, max_retries=0)
+            out = await gw.run_async(CAP, input={"text": "ab"})
+            assert out["reversed"] == "ba"  # type: ignore[index]
+            bg = background_of(gw._dispatch.async_io().orch)
+            assert bg is not None
+            with anyio.move_on_after(1.0):  # the background tasks run on this loop: yield to them
+                while not probe_after_call.is_set():  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            assert not probe_after_call.is_set()
+            with anyio.fail_after(30):
+                await gw.aclose()
+            return bg
+
+        bg = anyio.run(main)
+    # The race itself may widen to a second probe under load; nothing may be probed after the call.
+    assert seen[-1] == "call answered"
+    assert not probe_after_call.is_set()
+    assert not bg._threads
+    assert not bg._scopes
+    assert not bg._tasks
+
+
 def _all_held(
     fake_orchs: Start, release: threading.Event, arrived: threading.Event
 ) -> list[FakeOrch]:

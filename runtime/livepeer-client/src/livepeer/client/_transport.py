@@ -124,6 +124,10 @@ class Background:
     # Background work yields to the caller's own requests (the call that won the race is usually on
     # its way to the same peers' machines and CPU), but at most this long per background request.
     YIELD_MAX = 0.5
+    # The first background probe after a won race also waits this long after the winning call (a close ends
+    # the wait): a one-shot Gateway closes right after its call, and a probe started in between made the
+    # close wait out its TLS handshake (docs/decisions.md D-perf-3: close 5.8 -> 0.7 ms with 50 orchestrators).
+    AFTER_WIN = 0.05
 
     def __init__(self) -> None:
         self.closed = False
@@ -158,13 +162,19 @@ class Background:
         return bool(self._foreground) or (since is not None and self.finished == since)
 
     def quiet(self, since: int | None = None) -> None:
-        """Block (at most ``YIELD_MAX``) while the foreground is busy (``_busy``), or until closed."""
+        """Block (at most ``YIELD_MAX``) while the foreground is busy (``_busy``), then, after a won race
+        (``since``), ``AFTER_WIN`` more; a close ends the wait."""
         end = time.monotonic() + self.YIELD_MAX
         with self._lock:
             while self._busy(since) and not self.closed:
                 left = end - time.monotonic()
                 if left <= 0:
                     return
+                self._quiet.wait(left)
+            if since is None:
+                return
+            grace = min(end, time.monotonic() + self.AFTER_WIN)
+            while not self.closed and (left := grace - time.monotonic()) > 0:
                 self._quiet.wait(left)
 
     async def aquiet(self, since: int | None = None) -> None:
@@ -174,6 +184,10 @@ class Background:
         end = time.monotonic() + self.YIELD_MAX
         while self._busy(since) and not self.closed and time.monotonic() < end:  # noqa: ASYNC110 - counted across threads and loops
             await anyio.sleep(0.005)
+        if since is not None:
+            grace = min(end, time.monotonic() + self.AFTER_WIN)
+            while not self.closed and time.monotonic() < grace:  # noqa: ASYNC110 - as above
+                await anyio.sleep(0.005)
 
     def thread(self, target: Callable[[], None]) -> bool:
         """Start ``target`` in a registered worker thread; False once closed."""
