@@ -57,6 +57,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/unit/trickle/test_faults.py",
             "tests/unit/trickle/test_json.py",
             "tests/unit/trickle/test_subscriber_recovery.py",
+            "tests/unit/trickle/test_subscriber_mutants.py",
         ],
     ),
     "publisher": (

@@ -393,7 +393,7 @@ class TrickleSubscriber:
             return seq
         if seq == -1:
             return latest
-        return latest - 1 if latest > 0 else 0
+        return max(latest - 1, 0)  # -2: the segment before the next write, 0 before any write
 
     async def _handle(
         self, response: httpx.Response, seq: int, url: str
