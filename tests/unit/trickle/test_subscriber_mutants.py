@@ -414,6 +414,42 @@ class TestVirtualTime:
             assert (await next_segment(sub)).seq == 3
         assert server.paths[:4] == ["5", "5", "3", "3"]
 
+    # A hostile or broken server's 470s must not turn the reader into a request loop: each one ran until
+    # segment_timeout (360 s) without a pause. Over 100 requests in 5 virtual seconds fails the test.
+
+    @staticmethod
+    def _looping(latest: Callable[[int], int]) -> Server:
+        server = Server()
+
+        async def reply(request: httpx.Request) -> httpx.Response:
+            if len(server.paths) > 100:
+                raise AssertionError("the reader is in a request loop")
+            seq = int(request.url.path.rsplit("/", 1)[-1])
+            return answer(470, Lp_Trickle_Latest=str(latest(seq)))
+
+        server.default = reply
+        return server
+
+    @pytest.mark.parametrize("start", [0, 5])
+    async def test_a_470_naming_the_seq_asked_for_waits_before_asking_again(
+        self, start: int
+    ) -> None:
+        server = self._looping(lambda seq: seq)
+        async with subscribed(server, start_seq=start, segment_timeout=5.0) as sub:
+            with pytest.raises(TrickleTimeout):
+                await sub.next()
+        assert set(server.paths) == {str(start)}
+        assert server.elapsed()[:3] == pytest.approx([0, 0.25, 0.5])
+
+    async def test_a_470_that_names_a_new_seq_every_time_is_followed_at_ahead_wait(self) -> None:
+        server = self._looping(lambda seq: seq + 1)
+        async with subscribed(server, start_seq=5, segment_timeout=5.0) as sub:
+            with pytest.raises(TrickleTimeout):
+                await sub.next()
+        # The first max_retries (5) jumps are followed at once (a reader catching up), then 0.25 s apart.
+        assert server.paths[:8] == ["5", "6", "7", "8", "9", "10", "11", "12"]
+        assert server.elapsed()[:8] == pytest.approx([0, 0, 0, 0, 0, 0, 0.25, 0.5])
+
     async def test_an_error_body_that_never_ends_is_given_up_after_2_seconds(self) -> None:
         server = Server()
         body = Body(b"partial", anyio.Event())

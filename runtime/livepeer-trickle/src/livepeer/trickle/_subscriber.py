@@ -320,7 +320,7 @@ class TrickleSubscriber:
         """GET ``{url}/{seq}`` until it yields a non-empty segment or the stream ends."""
         client = self._ensure_client()
         failures = 0
-        ahead = 0
+        ahead = jumps = 0
         while True:
             url = f"{self.url}/{seq}"
             request = client.build_request(
@@ -357,6 +357,11 @@ class TrickleSubscriber:
                     self.skipped += value - seq
                 seq = value
                 ahead = 0
+                jumps += 1
+                if jumps > self.max_retries:
+                    # A conforming server serves (or holds) the seq its 470 named; one that names a new
+                    # seq every time is followed at ahead_wait intervals, not in a request loop.
+                    await anyio.sleep(self.ahead_wait)
             elif action == "ahead":
                 ahead += 1
                 if ahead > self.max_retries:
@@ -413,7 +418,10 @@ class TrickleSubscriber:
                     raise TrickleProtocolError(
                         "470 without Lp-Trickle-Latest", url=url, status_code=470
                     )
-                if seq >= 0 and latest < seq:
+                if seq >= 0 and latest <= seq:
+                    # latest == seq: a conforming server holds a GET for the next write instead. Read as
+                    # "ahead" (wait ahead_wait), not as a jump to the same seq at once, which a server
+                    # answering so every time turned into a request loop until segment_timeout.
                     return ("ahead", latest)
                 return ("jump", latest)
             if status in _RETRY_STATUSES:
