@@ -170,3 +170,36 @@ def test_request_url_keeps_segment_safe_characters() -> None:
     from livepeer.client._route import request_url
 
     assert request_url("https://o:1", "a:b@c/x y") == "https://o:1/process/request/a:b@c/x%20y"
+
+
+def test_post_tickets_sends_both_headers_and_refuses_anything_but_200() -> None:
+    from livepeer.client import PaymentError
+    from livepeer.client._ops import Call, Reply
+    from livepeer.client._route import post_tickets
+    from livepeer.client._signer import PaymentTokens
+
+    url = "https://o.example/live/payment"
+    tokens = PaymentTokens("PAYMENT", "SEGMENT")
+
+    def start() -> tuple[object, Call]:
+        op = post_tickets(
+            url, tokens, orchestrator="https://o.example", what="LV2V tickets", timeout=7.5
+        )
+        call = next(op)
+        assert isinstance(call, Call)
+        return op, call
+
+    op, call = start()
+    assert (call.method, call.url, call.timeout, call.limit) == ("POST", url, 7.5, 1 << 20)
+    assert call.headers == {"Livepeer-Payment": "PAYMENT", "Livepeer-Segment": "SEGMENT"}
+    ok = Reply(200, {}, b"", url, 0.0)
+    with pytest.raises(StopIteration) as done:
+        op.send(ok)  # type: ignore[attr-defined]
+    assert done.value.value is ok
+    for status in (201, 402, 500):
+        op, _ = start()
+        with pytest.raises(PaymentError) as refused:
+            op.send(Reply(status, {}, b" insufficient balance \n", url, 0.0))  # type: ignore[attr-defined]
+        assert str(refused.value) == (
+            f"https://o.example refused LV2V tickets ({status}): insufficient balance"
+        )
