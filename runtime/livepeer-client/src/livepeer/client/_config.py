@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ._errors import ConfigError
 from ._redact import redact_url
@@ -34,6 +34,7 @@ __all__ = [
     "normalize_url",
     "parse_token",
     "resolve",
+    "split_url",
 ]
 
 DEFAULT_TIMEOUT = 60.0
@@ -96,16 +97,22 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     if "://" not in url:
         url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
-    except (
-        ValueError
-    ):  # e.g. an unclosed "[" (IPv6 literal): urlsplit raises, httpx would later too
-        raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = split_url(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}")
     return url.rstrip("/")
+
+
+def split_url(url: str) -> SplitResult | None:
+    """``urlsplit(url)``, or None for a URL Python (and so httpx) cannot use: an unclosed "[" makes
+    urlsplit raise, and a port that is not a number in 0-65535 raises only when ``.port`` is read, which
+    for a configured URL used to be the first request."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its ValueError
+    except ValueError:
+        return None
+    return parts
 
 
 def join_path(base: str, path: str) -> str:

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
-from urllib.parse import SplitResult, quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+from livepeer.client._config import split_url
 from livepeer.client._errors import (
     APIStatusError,
     ConfigError,
@@ -315,19 +316,9 @@ def body_fields(payload: Mapping[str, object] | None) -> dict[str, Any]:
     return {"json": dict(payload) if payload is not None else {}}
 
 
-def _split(url: str) -> SplitResult | None:
-    """``urlsplit(url)``, or None when Python or httpx could not use it (a hostile reply's URL)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
-    except ValueError:  # an unclosed "[" or a bad port: urlsplit raises, and httpx would too
-        return None
-    return parts
-
-
 def same_host(url: str, orchestrator: str) -> bool:
     """True when ``url`` is a usable URL on the orchestrator's host or a subdomain of it."""
-    parts, orch = _split(url), _split(orchestrator)
+    parts, orch = split_url(url), split_url(orchestrator)
     if parts is None or orch is None:
         return False
     host = (parts.hostname or "").lower()
@@ -348,9 +339,10 @@ def safe_url(url: str, orchestrator: str) -> str:
         full = urljoin(orchestrator + "/", url)
     except ValueError:  # urljoin splits both: an unclosed "[" raises
         full = None
-    if full is None or _split(full) is None:
+    parts = None if full is None else split_url(full)
+    if full is None or parts is None:
         raise ConnectionError(f"orchestrator {where} handed back a malformed URL; refusing it")
-    if urlsplit(full).scheme not in ("http", "https") or not same_host(full, orchestrator):
+    if parts.scheme not in ("http", "https") or not same_host(full, orchestrator):
         raise ConnectionError(
             f"orchestrator {where} handed back a URL on another host; refusing to follow it"
         )
