@@ -551,7 +551,6 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
     from livepeer.client import _selection
 
     counts = (1, 10, 50)
-    kinds = ("cold", "race", "probed", "warm")
 
     def cold(tok: str, first_wins: bool = False, max_price: float | None = None) -> None:
         _selection.FIRST_WINS = first_wins  # read when the Gateway builds its Selector
@@ -568,18 +567,13 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
             token = str(info["token"])
             gw = stack.enter_context(Gateway(token=token))
             gw.run(CAP, input=BODY)
-            arms[f"cold{count}"] = functools.partial(
-                settled_median_ms, pid, functools.partial(cold, token), 3
-            )
-            arms[f"race{count}"] = functools.partial(
-                settled_median_ms, pid, functools.partial(cold, token, True), 3
-            )
-            arms[f"probed{count}"] = functools.partial(
-                settled_median_ms, pid, functools.partial(cold, token, True, 1e18), 3
-            )
-            arms[f"warm{count}"] = functools.partial(
-                settled_median_ms, pid, functools.partial(gw.run, CAP, input=BODY), 10
-            )
+            for kind, fn, calls in (
+                ("cold", functools.partial(cold, token), 3),
+                ("race", functools.partial(cold, token, True), 3),
+                ("probed", functools.partial(cold, token, True, 1e18), 3),
+                ("warm", functools.partial(gw.run, CAP, input=BODY), 10),
+            ):
+                arms[f"{kind}{count}"] = functools.partial(settled_median_ms, pid, fn, calls)
         got = interleave(arms, rounds)
     stat = {name: Stat.of(values, "ms") for name, values in got.items()}
 
@@ -613,7 +607,7 @@ def orchestrator_scaling(res: Results, rounds: int) -> None:
         ],
         f"Cold = a fresh `Gateway` per call: discovery, probes, the call and `close` (which ends background "
         f"probes). The three devnets ({', '.join(map(str, counts))} orchestrators, each its own process) run side "
-        f"by side and all {len(counts) * len(kinds)} arms are interleaved in {rounds} rounds; an arm's round is "
+        f"by side and all {len(arms)} arms are interleaved in {rounds} rounds; an arm's round is "
         "the median of 3 calls (warm: 10); a ratio is the median of per-round ratios [min-max]. Before every "
         "timed call the bench waits until that devnet process uses no CPU for 50 ms (at most 3 s), so no arm is "
         "timed against the previous call's connection teardown. Budget: cold with 50 <= 1.5x cold with 1. "

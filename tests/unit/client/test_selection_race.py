@@ -99,9 +99,14 @@ def _wrapped_orchs(
 
 
 def _served(
-    fake_orchs: Start, release: threading.Event, n: int, slow_at: set[int]
+    fake_orchs: Start,
+    release: threading.Event,
+    n: int,
+    slow_at: set[int],
+    arrived: threading.Event | None = None,
 ) -> list[FakeOrch]:
-    """``n`` fake orchestrators, those at ``slow_at`` holding their probe answers until ``release``."""
+    """``n`` fake orchestrators, those at ``slow_at`` holding their probe answers until ``release``
+    (``arrived`` is set when a held probe comes in)."""
 
     def wrap(i: int, wrapped: Starlette) -> Starlette:
         if i not in slow_at:
@@ -109,6 +114,8 @@ def _served(
 
         async def held(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and scope["path"] == "/process/token":
+                if arrived is not None:
+                    arrived.set()
                 await anyio.to_thread.run_sync(release.wait, 30.0)
             await wrapped(scope, receive, send)
 
@@ -355,18 +362,9 @@ def test_a_close_right_after_the_winning_call_starts_no_background_probe(
 def _all_held(
     fake_orchs: Start, release: threading.Event, arrived: threading.Event
 ) -> list[FakeOrch]:
-    """Orchestrators that all hold their probe answers until ``release`` (``arrived``: one was asked)."""
-
-    def wrap(i: int, wrapped: Starlette) -> Starlette:
-        async def held(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"] == "/process/token":
-                arrived.set()
-                await anyio.to_thread.run_sync(release.wait, 30.0)
-            await wrapped(scope, receive, send)
-
-        return held  # type: ignore[return-value]
-
-    return _wrapped_orchs(fake_orchs, _selection.RACE_MIN + 2, wrap)
+    """Orchestrators that all hold their probe answers until ``release``."""
+    n = _selection.RACE_MIN + 2
+    return _served(fake_orchs, release, n, slow_at=set(range(n)), arrived=arrived)
 
 
 def test_close_from_another_thread_ends_a_call_still_racing(
