@@ -110,13 +110,20 @@ async def test_onchain_payments_cycle_and_signer_skips_are_honoured(
     net = paid_net
     async with Gateway(token=net.token) as gw:
         with anyio.fail_after(60):
-            async with gw.live("live-video-to-video", model="noop") as session:
+            async with gw.live("live-video-to-video", model="noop", stream_id="st-1") as session:
                 out = await round_trip(session, frames_in=15, want=5)
                 job = session._job
                 assert isinstance(job, lv2v.Lv2vJob)
                 await eventually(lambda: job.payment_cycles >= 3)
                 assert not session.closed
+                mid = session.manifest_id
     assert len(out) >= 5
+    # The cycles' tickets reach the account the session debits, (sender, its manifest_id): /payment
+    # credits the segment credentials' ManifestID (segment_rpc.go:260). Credited to the stream id they
+    # would be lost, and the session closed once the 60 s prepayment ran out (ai_http.go:1097-1111).
+    accounts = {m for _, m in net.net.orchestrators[0].orch.balances.accounts()}
+    assert mid in accounts
+    assert "st-1" not in accounts
     # The signer keeps its balance at one ticket's EV (go-livepeer server/segment_rpc.go:779-786): the
     # first cycle after the 60 s prepayment tops up with one ticket, then the credit covers the fee and
     # the signer answers 482 (skipped cycles, nothing posted).

@@ -346,7 +346,10 @@ async def test_payment_cycle_posts_tickets_and_uses_fresh_ticket_params(
                 assert not session.closed
     assert len(signer.bodies) == 3  # start + two cycles
     first = signer.bodies[1]
-    assert first["ManifestID"] == "st-p"  # the signer state chain keeps the id it started with
+    # The start is paid under the stream id; every cycle under the orchestrator's manifest_id, the account
+    # its session debits (go-livepeer ai_live_video.go:90-96 after ai_mediaserver.go:815-818).
+    assert signer.bodies[0]["ManifestID"] == "st-p"
+    assert first["ManifestID"] == signer.bodies[2]["ManifestID"] == "mid-1"
     assert first["type"] == "lv2v"
     assert first["state"] == {"State": base64.b64encode(b"s1").decode(), "Sig": "c2ln"}
     assert signer.infos()[1] == orch.info(1)

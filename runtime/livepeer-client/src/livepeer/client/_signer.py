@@ -373,6 +373,13 @@ class Signer:
             st = self.states.get(key)
             if st is None:
                 st = self.states[key] = PaymentState(manifest_id or f"{key[1]}-{id(self):x}")
+            elif manifest_id:
+                # The id is the orchestrator's account for these tickets (its /payment credits the segment
+                # credentials' ManifestID, segment_rpc.go:260) and may change within a chain, whose signed
+                # state holds no id (remote_signer.go:148-162): an LV2V session is started under the
+                # gateway's stream id and then paid under the orchestrator's manifest_id, the account the
+                # session debits (ai_http.go:1043, 1097-1111; the Go gateway, ai_mediaserver.go:815-818).
+                st.manifest_id = manifest_id
         body: dict[str, Any] = {
             "orchestrator": base64.b64encode(orchestrator_info).decode(),
             "ManifestID": st.manifest_id,

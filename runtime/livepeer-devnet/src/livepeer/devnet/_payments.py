@@ -259,6 +259,10 @@ class Balances:
     def known(self, key: tuple[str, str]) -> bool:
         return key in self._credit
 
+    def accounts(self) -> list[tuple[str, str]]:
+        """Every key ever credited or debited (tests check which accounts a client's payments reached)."""
+        return list(self._credit)
+
     def credit(self, key: tuple[str, str], amount: Fraction) -> Fraction:
         self._credit[key] = self.get(key) + amount
         return self._credit[key]
