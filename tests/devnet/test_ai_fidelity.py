@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from livepeer.client import APIStatusError, ConfigError, Gateway
 from livepeer.client._proto import lp_rpc_pb2 as pb
 from livepeer.devnet import DevnetOptions
-from livepeer.devnet._ai import REQUIRED_EV
+from livepeer.devnet._ai import REQUIRED_EV, out_pixels
 from livepeer.devnet.pytest_plugin import RunningDevnet, run_devnet
 
 T2I_MODEL = "stabilityai/sdxl-turbo"
@@ -239,6 +239,23 @@ def test_multipart_pipelines_decode_the_image_before_capacity(offchain: RunningD
         headers=seg,
     )
     assert (r.status_code, r.text) == (503, "insufficient capacity\n")
+
+
+def test_audio_is_timed_as_lpms_times_it_before_capacity(
+    offchain: RunningDevnet, encode_audio: Callable[[str, str, float], bytes]
+) -> None:
+    """ai_http.go:1500-1505: CalculateAudioDuration (common/util.go:467-487, lpms GetCodecInfoBytes) or 400
+    "Unable to calculate duration"; MP3 is timed (then: no runner here, 503), Ogg through a pipe is not."""
+    seg = {"Livepeer-Segment": _segment(offchain)}
+    form = {"model_id": "openai/whisper-large-v3", "metadata": '{"duration":"2"}'}
+    for audio, expected in (
+        (encode_audio("ogg", "libopus", 3.0), (400, "Unable to calculate duration\n")),
+        (b"RIFF not audio", (400, "Unable to calculate duration\n")),
+        (encode_audio("mp3", "libmp3lame", 2.5), (503, "insufficient capacity\n")),
+    ):
+        r = _post(offchain, "/audio-to-text", data=form, files={"audio": ("a", audio)}, headers=seg)
+        assert (r.status_code, r.text) == expected
+    assert out_pixels("audio-to-text", {"audio": encode_audio("flac", "flac", 3.5)}) == 3000
 
 
 def test_llm_stream_is_re_encoded_and_stops_at_the_finish_reason(offchain: RunningDevnet) -> None:

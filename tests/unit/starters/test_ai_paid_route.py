@@ -6,6 +6,8 @@ carries. Public API only."""
 from __future__ import annotations
 
 import base64
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from .conftest import TEXT_TO_IMAGE_CAP, ScriptedOrch, ScriptedSigner, Servers
 
 LLM_CAP = 33
 IMAGE_TO_IMAGE_CAP = 28
+AUDIO_TO_TEXT_CAP = 31
 
 T2I = "text-to-image"
 INPUT = {"prompt": "a cat", "width": 64, "height": 32}
@@ -297,6 +300,50 @@ def test_a_request_whose_units_are_unknown_buys_one_unit(servers: Servers) -> No
         gw.run("image-to-image", input={"prompt": "p", "image": b"not an image"}, model="m1")
     (body,) = signer.bodies
     assert body["inPixels"] == 1
+
+
+def _audio_orch(servers: Servers) -> ScriptedOrch:
+    orch = servers.orch(price=3, models={AUDIO_TO_TEXT_CAP: {"m1": 4}})
+    orch.routes[("POST", "/audio-to-text")] = lambda req, body: JSONResponse(
+        {"text": "", "chunks": []}
+    )
+    return orch
+
+
+def test_audio_is_paid_for_by_the_second_and_its_duration_is_sent(
+    servers: Servers, encode_audio: Callable[[str, str, float], bytes]
+) -> None:
+    orch = _audio_orch(servers)
+    signer = servers.signer()
+    with _gw(orch, signer) as gw:
+        gw.run("audio-to-text", input={"audio": encode_audio("mp3", "libmp3lame", 2.5)}, model="m1")
+    (body,) = signer.bodies
+    assert body["inPixels"] == 2000  # ai_http.go:1500-1505: whole seconds x 1000
+    assert body["ManifestID"] == f"{AUDIO_TO_TEXT_CAP}_m1"
+    (req,) = orch.requests("POST", "/audio-to-text")
+    assert b'name="metadata"\r\n\r\n{"duration":"2"}\r\n' in req.body
+
+
+def test_paid_audio_whose_duration_is_unknown_here_is_not_sent(
+    servers: Servers,
+    encode_audio: Callable[[str, str, float], bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mp3 = encode_audio("mp3", "libmp3lame", 2.5)
+    monkeypatch.setitem(sys.modules, "av", None)  # no PyAV: an MP3 cannot be timed
+    orch = _audio_orch(servers)
+    signer = servers.signer()
+    with _gw(orch, signer) as gw, pytest.raises(PaymentError, match="install PyAV"):
+        gw.run("audio-to-text", input={"audio": mp3}, model="m1")
+    assert signer.bodies == []
+    assert orch.requests("POST", "/audio-to-text") == []
+    # Free, it goes: the orchestrator and its runner time it themselves.
+    free = servers.orch(price=0, models={AUDIO_TO_TEXT_CAP: {"m1": 4}})
+    free.routes[("POST", "/audio-to-text")] = lambda req, body: JSONResponse({"text": ""})
+    with _gw(free, None) as gw:
+        gw.run("audio-to-text", input={"audio": mp3}, model="m1")
+    (req,) = free.requests("POST", "/audio-to-text")
+    assert b'name="metadata"' not in req.body
 
 
 def test_only_streamed_llm_requests_ask_for_a_stream(servers: Servers) -> None:

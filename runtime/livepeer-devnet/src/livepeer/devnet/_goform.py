@@ -8,7 +8,6 @@ Struct and field tables come from ``ai/worker/runner.gen.go`` (at 176aa415).
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from dataclasses import dataclass, field
@@ -379,15 +378,16 @@ def _jpeg_config(data: bytes) -> tuple[int, int]:
 
 
 def audio_seconds(data: bytes) -> int:
-    """Whole seconds of audio (``common/util.go:468-487`` truncates ffmpeg's duration); WAV only here."""
-    import wave
+    """Whole seconds of audio, ``CalculateAudioDuration`` (``common/util.go:467-487``): lpms's
+    ``GetCodecInfoBytes`` with libavformat reading a pipe (PyAV here, the same library).
 
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            rate = w.getframerate()
-            seconds = int(w.getnframes() / rate) if rate else 0
-    except (wave.Error, EOFError, struct.error):
-        raise DecodeError("Error getting codec info") from None
-    if seconds <= 0:
+    The client bills by the same measure (``livepeer.client._routes.ai_request.audio_seconds``), so this is
+    that function: the devnet's own WAV-only reading refused the MP3, FLAC, M4A and WebM audio the real
+    orchestrator times. tests/unit/client/test_audio_timing.py pins it against lpms's arithmetic.
+    """
+    from livepeer.client._routes.ai_request import audio_seconds as lpms_seconds
+
+    seconds = lpms_seconds(data)
+    if not seconds:
         raise DecodeError("audio duration calculation failed")
     return seconds

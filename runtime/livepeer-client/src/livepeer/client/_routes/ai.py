@@ -261,7 +261,15 @@ def attempt(
         raise PaymentError(
             f"{probe.url} charges for {req.capability}: a signer_url is needed to pay for it"
         )
-    units = billed_units(req.capability, payload) or 1
+    units = billed_units(req.capability, payload)
+    if units is None and paid and req.capability == "audio-to-text":
+        # One unit for what the orchestrator bills by the millisecond would overdraw this sender's credit
+        # there (DebitFees, ai_http.go:1661), and the next request would be refused "Insufficient balance".
+        raise PaymentError(
+            f"{probe.url} charges for audio-to-text by its duration, which cannot be measured here for "
+            "this audio: install PyAV (pip install 'livepeer-client[live]') or send WAV"
+        )
+    units = units or 1
     for repay in (False, True):
         headers = {"X-Request-Id": req.request_id}
         if paid:

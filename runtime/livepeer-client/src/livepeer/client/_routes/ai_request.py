@@ -9,13 +9,21 @@ balance for a state chain tracks what the orchestrator debits.
 from __future__ import annotations
 
 import io
+import json
 import struct
 from collections.abc import Mapping
 from pathlib import Path
 
-from livepeer.client._errors import ConfigError
+from livepeer.client._errors import ConfigError, ValidationError
 
-__all__ = ["DEFAULT_MODELS", "billed_units", "image_size", "model_field", "prepare"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "audio_seconds",
+    "billed_units",
+    "image_size",
+    "model_field",
+    "prepare",
+]
 
 # server/ai_process.go:32-41 (default*ModelID); the gateway routes a request without a model to these.
 DEFAULT_MODELS: Mapping[str, str] = {
@@ -34,6 +42,19 @@ DEFAULT_MAX_TOKENS = 256
 # ai_http.go:1488-1489: frames of stable-video-diffusion-img2vid-xt, the image-to-video billing unit.
 IMAGE_TO_VIDEO_FRAMES = 25
 _IMAGE_PIPELINES = ("image-to-image", "upscale", "segment-anything-2", "image-to-text")
+# The *int fields each bill is made of (runner.gen.go): the Go gateway decodes the caller's body into its
+# struct before it pays (ai_mediaserver.go:160-164), so any other value is its 400; sent on, it would be the
+# orchestrator's 400 after the tickets were made, and a float here used to be replaced by the default.
+_BILLED_INTS: Mapping[str, tuple[str, ...]] = {
+    "text-to-image": ("height", "width", "num_images_per_prompt"),
+    "image-to-image": ("num_images_per_prompt",),
+    "image-to-video": ("height", "width"),
+    "llm": ("max_tokens",),
+}
+# lpms ffmpeg/ffmpeg.go:325-327 (c44af725, go-livepeer's go.mod): formats whose duration lpms estimates from
+# the audio bitrate when ffmpeg reports none, which through a pipe is every WAV and most MP3 and ADTS AAC.
+_BITRATE_TIMED = ("mp3", "wav", "aac")
+_AV_TIME_BASE = 1_000_000  # libavutil/avutil.h: AVFormatContext.duration is in microseconds
 
 
 def model_field(pipeline: str) -> str:
@@ -66,6 +87,10 @@ def prepare(
     chosen = model or named or DEFAULT_MODELS.get(pipeline, "")
     if chosen:
         body[key] = chosen
+    for name in _BILLED_INTS.get(pipeline, ()):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValidationError(f"input[{name!r}] must be an integer, not {type(value).__name__}")
     if pipeline == "text-to-image":
         # ai_process.go:213-229
         if not _set(body, "height"):
@@ -75,11 +100,6 @@ def prepare(
         _clamp_images(body)
     elif pipeline == "image-to-image":
         _clamp_images(body)  # ai_process.go:346-351
-    elif pipeline == "image-to-video":
-        if not _set(body, "height"):
-            body["height"] = 576  # ai_process.go:505-512
-        if not _set(body, "width"):
-            body["width"] = 1024
     elif pipeline == "llm":
         messages = body.get("messages")
         # The Go gateway refuses these (ai_mediaserver.go:315-319); the orchestrator would run them.
@@ -90,11 +110,32 @@ def prepare(
     elif pipeline == "text-to-speech" and not isinstance(body.get("text"), str):
         # *v.Text is dereferenced unchecked (ai_http.go:1569): a missing text drops the connection.
         raise ConfigError("text-to-speech needs input['text'], a string")
+    elif pipeline == "audio-to-text":
+        _time_audio(body)
     return body, chosen
 
 
+def _time_audio(body: dict[str, object]) -> None:
+    """The Go gateway times the audio before it selects orchestrators and refuses what it cannot time
+    (``submitAudioToText``, ai_process.go:952-959); the orchestrator does the same to bill it (ai_http.go:1500-1505),
+    and the runner is told the duration (ai_process.go:961-966) instead of running ffprobe again."""
+    audio = body.get("audio")
+    if audio is None:
+        raise ValidationError("audio-to-text needs input['audio'], an audio file")
+    seconds = audio_seconds(_file_bytes(audio))
+    if seconds == 0:
+        raise ValidationError(
+            "input['audio']: go-livepeer cannot time this audio and refuses it: it bills whole seconds as "
+            "ffmpeg measures them through a pipe, and this is shorter than a second, not audio ffmpeg "
+            "reads, or a format it cannot time without seeking (such as Ogg)"
+        )
+    if seconds is not None:
+        # encodeReqMetadata (ai_process.go:1695-1698): json.Marshal of map[string]string, no spaces.
+        body["metadata"] = json.dumps({"duration": str(seconds)}, separators=(",", ":"))
+
+
 def _clamp_images(body: dict[str, object]) -> None:
-    n = body.get("num_images_per_prompt")
+    n = body.get("num_images_per_prompt")  # None or an int (_BILLED_INTS)
     body["num_images_per_prompt"] = max(1, n) if isinstance(n, int) else 1
 
 
@@ -108,6 +149,8 @@ def billed_units(pipeline: str, body: Mapping[str, object]) -> int | None:
     if pipeline == "text-to-image":
         return num("height", 512) * num("width", 512) * num("num_images_per_prompt", 1)
     if pipeline == "image-to-video":
+        # The Go gateway writes the body first and fills these only to size the payment (ai_process.go:
+        # 488-516), as the orchestrator does to bill it (ai_http.go:1479-1491): they are not sent.
         return num("height", 576) * num("width", 1024) * IMAGE_TO_VIDEO_FRAMES
     if pipeline == "llm":
         return num("max_tokens", DEFAULT_MAX_TOKENS)
@@ -121,7 +164,7 @@ def billed_units(pipeline: str, body: Mapping[str, object]) -> int | None:
         pixels = size[0] * size[1]
         return pixels * num("num_images_per_prompt", 1) if pipeline == "image-to-image" else pixels
     if pipeline == "audio-to-text":
-        seconds = _wav_seconds(_file_bytes(body.get("audio")))
+        seconds = audio_seconds(_file_bytes(body.get("audio")))
         return seconds * 1000 if seconds else None
     return None
 
@@ -161,25 +204,66 @@ def image_size(data: bytes | None) -> tuple[int, int] | None:
     return None
 
 
-def _wav_seconds(data: bytes | None) -> int | None:
-    if not data:
+def audio_seconds(data: bytes | None) -> int | None:
+    """Whole seconds go-livepeer bills ``data`` for; 0 when it cannot time it (it refuses the request);
+    None when this process cannot tell.
+
+    go-livepeer times audio with lpms's ``GetCodecInfoBytes`` (common/util.go:467-487): libavformat reads the
+    bytes from a pipe, so it knows no file size, and a duration it cannot find is estimated from the audio
+    bitrate for MP3, WAV and ADTS AAC only (lpms ffmpeg/ffmpeg.go:301-328, ffmpeg/extras.c:147-170). With
+    PyAV installed (the ``live`` extra) the same libavformat does the same here; without it only WAV is
+    timed (by that bitrate rule), and anything else is unknown.
+    """
+    if data is None:
         return None
+    try:
+        return _ffmpeg_seconds(data)
+    except ImportError:
+        return _wav_seconds(data)
+
+
+class _Pipe:
+    """Bytes that can only be read: what ffmpeg gets from lpms's ``os.Pipe``. Without ``seek`` and ``tell``
+    PyAV gives libavformat a stream with no size, so every duration ffmpeg derives from the file size is
+    missing here as it is in Go."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._buf.read(n)
+
+
+def _ffmpeg_seconds(data: bytes) -> int:
+    import av
+
+    try:
+        with av.open(_Pipe(data), "r") as container:
+            duration = container.duration  # None is AV_NOPTS_VALUE
+            # C's integer division truncates toward zero (extras.c:168); Python's // floors.
+            seconds = int(duration / _AV_TIME_BASE) if duration is not None else 0
+            if seconds == 0 and container.format.name in _BITRATE_TIMED:
+                stream = container.streams.best("audio")
+                bit_rate = stream.codec_context.bit_rate if stream is not None else 0
+                if bit_rate and bit_rate > 0:
+                    seconds = len(data) * 8 // bit_rate
+    except (av.FFmpegError, OSError, ValueError, EOFError):
+        # lpms ignores the open error and reports no duration: "audio duration calculation failed".
+        return 0
+    return max(seconds, 0)
+
+
+def _wav_seconds(data: bytes) -> int | None:
+    """Without PyAV: a PCM WAV as lpms times it. Through a pipe ffmpeg's WAV demuxer never sets a duration
+    (wavdec.c uses the data chunk's size only when it fits in the file's size, which a pipe does not have),
+    so lpms divides the whole input, header included, by the bitrate; the declared sizes do not count."""
     import wave
 
-    buf = io.BytesIO(data)
     try:
-        with wave.open(buf) as w:
-            rate = w.getframerate()
-            # wave.open stops right after the data chunk's header.
-            start = buf.tell()
-            size = struct.unpack("<I", data[start - 4 : start])[0]
-            if size in (0, 0xFFFFFFFF):
-                # A WAV written to a pipe (ffmpeg's wavenc) keeps these placeholders; ffmpeg, which measures
-                # the duration for the orchestrator (wavdec.c), reads them as "up to the end of the file".
-                # Taken literally, 0xFFFFFFFF would buy hours of credit for seconds of audio.
-                size = len(data) - start
-            frames = size // (w.getnchannels() * w.getsampwidth())
-            return int(frames / rate) if rate else None
+        with wave.open(io.BytesIO(data)) as w:
+            byte_rate = w.getframerate() * w.getnchannels() * w.getsampwidth()
     # RuntimeError: a chunk whose length runs past the RIFF chunk (chunk.Chunk.seek).
     except (wave.Error, EOFError, struct.error, RuntimeError):
         return None
+    # A zero sample rate: ffmpeg refuses the file (riffdec.c), so lpms reports no duration.
+    return len(data) // byte_rate if byte_rate else 0
