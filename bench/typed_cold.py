@@ -8,6 +8,8 @@ judged on its own. Arms (each a whole ``python -c`` process, order alternating e
 - ``untyped``: ``gw.run("text-reversal", ...)`` with the last interpreter;
 - ``floor``: the untyped call plus the same two models written by hand with pydantic (import, build, validate
   the input, validate the result): the least a typed call that returns pydantic models can cost;
+- ``plain``: the untyped call plus the same two models as plain classes with hand-written checks (no pydantic):
+  the least a typed call that does not return pydantic models could cost (docs/decisions.md D-perf-4);
 - ``peer``: livepeer-gateway 1.0.0's ``submit_byoc_job`` (bench/run.py's venv).
 
 Build one clean Python 3.12 venv per checkout to compare, as bench/run.py's ``ours_python`` does (``uv build
@@ -46,6 +48,27 @@ FLOOR = textwrap.dedent(
         assert Out.model_validate(gw.run("text-reversal", input=payload)).reversed == "olleh"
     """
 )
+PLAIN = textwrap.dedent(
+    """
+    import sys
+    from livepeer.client import Gateway
+    class In:
+        __slots__ = ("text",)
+        def __init__(self, text):
+            if not isinstance(text, str) or len(text) > 100000:
+                raise ValueError("text: a string of at most 100000 characters")
+            self.text = text
+    class Out:
+        __slots__ = ("original", "reversed")
+        def __init__(self, original, reversed, **extra):
+            if not isinstance(original, str) or not isinstance(reversed, str):
+                raise ValueError("original, reversed: strings")
+            self.original, self.reversed = original, reversed
+    with Gateway(orch_url=sys.argv[1]) as gw:
+        payload = {"text": In("hello").text}
+        assert Out(**gw.run("text-reversal", input=payload)).reversed == "olleh"
+    """
+)
 
 
 def main() -> None:
@@ -64,6 +87,7 @@ def main() -> None:
         arms = {f"typed[{n}]": arm(py, bench.COLD_TYPED) for n, py in pythons.items()}
         arms["untyped"] = arm(last, bench.COLD_UNTYPED)
         arms["floor"] = arm(last, FLOOR)
+        arms["plain"] = arm(last, PLAIN)
         if peer is not None:
             arms["peer"] = arm(peer, bench.COLD_PEER)
         got = interleave(arms, rounds)
