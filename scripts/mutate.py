@@ -167,6 +167,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         f"{CLIENT}/_routes/ai_request.py",
         [
             "tests/unit/client/test_ai_request.py",
+            "tests/unit/client/test_audio_timing.py",
             "tests/unit/client/test_routes.py",
             "tests/fidelity/test_ai_vectors.py",
             "tests/unit/starters/test_ai_paid_route.py",

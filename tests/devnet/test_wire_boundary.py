@@ -40,4 +40,5 @@ def test_wire_gives_the_clients_own_definitions() -> None:
     assert _wire.pb is lp_rpc_pb2
     assert _wire.BUILTIN_PIPELINES is _routes.BUILTIN_PIPELINES
     assert _wire.ticket_hash is _tickets.ticket_hash
+    assert _wire.audio_seconds is _routes.ai_request.audio_seconds
     assert _wire.LV2V_CAPABILITY_ID == 35  # core/capabilities.go Capability_LiveVideoToVideo

@@ -289,6 +289,18 @@ def test_pay_refreshing_passes_every_payment_field(srv: Loopback) -> None:
     }
 
 
+def test_a_chain_is_paid_under_the_manifest_id_each_payment_names(srv: Loopback) -> None:
+    # An LV2V chain starts under the stream id, then pays under the orchestrator's manifest_id, the
+    # account its /payment credits (segment_rpc.go:260); a payment naming none keeps the last one.
+    for _ in range(3):
+        srv.queue("/generate-live-payment", (200, b'{"payment": "p", "state": {"State": "s"}}'))
+    s = Signer(srv.url, {})
+    with Gateway(orch_url=srv.url) as gw:
+        for manifest in ("stream", "orch-mid", None):
+            run(s.payment(("o", "c"), b"\x01", billing="lv2v", manifest_id=manifest), gw)
+    assert [seen.json()["ManifestID"] for seen in srv.seen] == ["stream", "orch-mid", "orch-mid"]
+
+
 def test_a_failed_identity_fetch_leaves_no_flight_behind(srv: Loopback) -> None:
     """Ops stepped by hand: after the leader failed, the next caller leads (a Call), it does not wait."""
     srv.queue("/sign-orchestrator-info", (500, b"down"))

@@ -381,11 +381,11 @@ def audio_seconds(data: bytes) -> int:
     """Whole seconds of audio, ``CalculateAudioDuration`` (``common/util.go:467-487``): lpms's
     ``GetCodecInfoBytes`` with libavformat reading a pipe (PyAV here, the same library).
 
-    The client bills by the same measure (``livepeer.client._routes.ai_request.audio_seconds``), so this is
-    that function: the devnet's own WAV-only reading refused the MP3, FLAC, M4A and WebM audio the real
-    orchestrator times. tests/unit/client/test_audio_timing.py pins it against lpms's arithmetic.
+    The client pays by the same measure, so this is that function (``_wire.audio_seconds``): the devnet's own
+    WAV-only reading refused the MP3, FLAC, M4A and WebM audio the real orchestrator times.
+    tests/unit/client/test_audio_timing.py pins it against lpms's arithmetic.
     """
-    from livepeer.client._routes.ai_request import audio_seconds as lpms_seconds
+    from livepeer.devnet._wire import audio_seconds as lpms_seconds
 
     seconds = lpms_seconds(data)
     if not seconds:

@@ -15,6 +15,9 @@ devnet edit. What is shared:
   ``TYPE_CHECKING``.
 - ``BUILTIN_PIPELINES`` (pipeline name -> capability id), ``BYOC_CAPABILITY_ID``, ``LV2V_CAPABILITY_ID``.
 - The ticket helpers of ``livepeer.client._tickets``: hashing, EV, aux data, payments, the 600-nonce limit.
+- ``audio_seconds``: audio timed as go-livepeer's ``CalculateAudioDuration`` times it (lpms
+  ``GetCodecInfoBytes``: libavformat reading a pipe, then a bitrate estimate). The client pays by it and the
+  orchestrator bills by it; ``tests/unit/client/test_audio_timing.py`` checks it against lpms's arithmetic.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from livepeer.client._routes import BUILTIN_PIPELINES, BYOC_CAPABILITY_ID
+from livepeer.client._routes.ai_request import audio_seconds
 from livepeer.client._tickets import (
     MAX_SENDER_NONCES,
     MAX_WIN_PROB,
@@ -53,6 +57,7 @@ __all__ = [
     "MAX_SENDER_NONCES",
     "MAX_WIN_PROB",
     "Ticket",
+    "audio_seconds",
     "aux_data",
     "make_payment",
     "params_ev",
