@@ -250,6 +250,16 @@ def test_llm_gets_the_gateways_max_tokens() -> None:
     assert prepare("llm", {"messages": MESSAGES, "max_tokens": None}, "m")[0]["max_tokens"] == 256
 
 
+@pytest.mark.parametrize(("stream", "wanted"), [(False, True), (True, False), (False, "true")])
+def test_an_llm_stream_flag_the_verb_contradicts_is_refused(stream: bool, wanted: object) -> None:
+    payload = {"messages": MESSAGES, "stream": wanted}
+    with pytest.raises(ValidationError, match=r"input\['stream'\].* the verb decides"):
+        prepare("llm", payload, "m", stream=stream)
+    # Agreeing with the verb, or left out, it is sent as given.
+    assert prepare("llm", {**payload, "stream": stream}, "m", stream=stream)[0]["stream"] is stream
+    assert "stream" not in prepare("llm", {"messages": MESSAGES}, "m", stream=stream)[0]
+
+
 @pytest.mark.parametrize("messages", [None, [], "hi", {"role": "user"}])
 def test_llm_without_messages_is_refused(messages: object) -> None:
     payload = {} if messages is None else {"messages": messages}

@@ -446,7 +446,7 @@ class Dispatcher:
         payload = read_file_objects(payload)  # once: every attempt sends the same bytes
         if capability in BUILTIN_PIPELINES:
             # The Go gateway's defaults (model id included) apply before orchestrators are selected.
-            payload, model = ai_route.prepare(capability, payload, model)
+            payload, model = ai_route.prepare(capability, payload, model, stream=stream)
         req = Request(
             capability,
             model,

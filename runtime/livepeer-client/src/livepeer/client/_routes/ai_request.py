@@ -67,7 +67,7 @@ def _set(payload: Mapping[str, object], name: str) -> bool:
 
 
 def prepare(
-    pipeline: str, payload: Mapping[str, object] | None, model: str | None
+    pipeline: str, payload: Mapping[str, object] | None, model: str | None, *, stream: bool = False
 ) -> tuple[dict[str, object], str]:
     """The body to send and the model to select orchestrators by.
 
@@ -107,6 +107,15 @@ def prepare(
             raise ConfigError("llm needs input['messages'], a non-empty list")
         if not _set(body, "max_tokens"):
             body["max_tokens"] = DEFAULT_MAX_TOKENS
+        wanted = body.get("stream")
+        if wanted is not None and wanted is not stream:
+            # The body's `stream` decides the orchestrator's answer (ai_http.go:1696-1726): one that
+            # disagreed with the verb got an event stream parsed as one reply, or the reverse.
+            verb = "gw.stream()" if stream else "gw.run()"
+            raise ValidationError(
+                f"input['stream']={wanted!r} in {verb}: the verb decides, gw.stream() for a streamed "
+                "reply and gw.run() for one reply; leave 'stream' out of the input"
+            )
     elif pipeline == "text-to-speech" and not isinstance(body.get("text"), str):
         # *v.Text is dereferenced unchecked (ai_http.go:1569): a missing text drops the connection.
         raise ConfigError("text-to-speech needs input['text'], a string")
