@@ -4,15 +4,13 @@
 ``outPixels`` go-livepeer's orchestrator debits (``server/ai_http.go:1402-1574``), else a request buys too
 little credit (refused as "Insufficient balance") or too much. So every pipeline's count is pinned exactly,
 from real media bytes built here: PNG (zlib scanlines, CRC'd chunks), GIF, JPEG segment streams and WAV
-files written by the stdlib ``wave`` module. ``prepare`` is pinned body by body against the Go gateway's
+files written by the stdlib ``wave`` module (audio timing: test_audio_timing.py). ``prepare`` is pinned body by body against the Go gateway's
 defaults and clamps (``server/ai_process.go``).
 """
 
 from __future__ import annotations
 
-import io
 import struct
-import wave
 import zlib
 from pathlib import Path
 
@@ -21,6 +19,8 @@ import pytest
 from livepeer.client import ConfigError, ValidationError
 from livepeer.client._routes import ai_request
 from livepeer.client._routes.ai_request import billed_units, image_size, prepare
+
+from .test_audio_timing import wav
 
 # --- media built in the test ------------------------------------------------------------------------
 
@@ -65,16 +65,6 @@ def jpeg(width: int, height: int, marker: int = 0xC0, before: bytes = APP0 + DQT
     """SOI, the segments before the frame header, SOF, a scan header and EOI."""
     sos = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
     return b"\xff\xd8" + before + sof(width, height, marker) + sos + b"\x00\x00\xff\xd9"
-
-
-def wav(frames: int, rate: int, channels: int = 1, sampwidth: int = 2) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(sampwidth)
-        w.setframerate(rate)
-        w.writeframes(bytes(frames * channels * sampwidth))
-    return buf.getvalue()
 
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -255,7 +245,8 @@ def test_an_llm_stream_flag_the_verb_contradicts_is_refused(stream: bool, wanted
     payload = {"messages": MESSAGES, "stream": wanted}
     with pytest.raises(ValidationError, match=r"input\['stream'\].* the verb decides"):
         prepare("llm", payload, "m", stream=stream)
-    # Agreeing with the verb, or left out, it is sent as given.
+    # Agreeing with the verb, or left out, it is sent as given; without a verb, `run`'s.
+    assert prepare("llm", {"messages": MESSAGES, "stream": False}, "m")[0]["stream"] is False
     assert prepare("llm", {**payload, "stream": stream}, "m", stream=stream)[0]["stream"] is stream
     assert "stream" not in prepare("llm", {"messages": MESSAGES}, "m", stream=stream)[0]
 

@@ -111,6 +111,17 @@ def test_compressed_audio_is_timed_in_whole_seconds(
         assert billed_units("audio-to-text", {"audio": data}) == whole * 1000
 
 
+def test_a_whole_number_of_seconds_is_not_cut_short(encode_audio: Encoder) -> None:
+    # FLAC's STREAMINFO holds the sample count: 48000 samples at 16 kHz are 3000000 us, exactly 3 s.
+    assert audio_seconds(encode_audio("flac", "flac", 3.0)) == 3
+
+
+def test_only_mp3_wav_and_aac_are_timed_from_the_bitrate(encode_audio: Encoder) -> None:
+    # Half a second of M4A has a duration (0 whole seconds) and a bitrate; lpms estimates only for the
+    # three formats (ffmpeg.go:325), so it stays 0 and is refused.
+    assert audio_seconds(encode_audio("ipod", "aac", 0.5)) == 0
+
+
 def test_adts_aac_is_timed_from_its_bitrate(encode_audio: Encoder) -> None:
     # ADTS has no duration field: ffmpeg through a pipe finds none and lpms divides by the bitrate, an
     # estimate (this encoder's silence runs at ~1.4 kbit/s); what matters is that it is timed, not refused.

@@ -253,9 +253,9 @@ def _ffmpeg_seconds(data: bytes) -> int:
             seconds = int(duration / _AV_TIME_BASE) if duration is not None else 0
             if seconds == 0 and container.format.name in _BITRATE_TIMED:
                 stream = container.streams.best("audio")
-                bit_rate = stream.codec_context.bit_rate if stream is not None else 0
-                if bit_rate and bit_rate > 0:
-                    seconds = len(data) * 8 // bit_rate
+                # PyAV reads an unset bit_rate as None; a negative one gives a negative count, clamped below.
+                if stream is not None and stream.codec_context.bit_rate:
+                    seconds = len(data) * 8 // stream.codec_context.bit_rate
     except (av.FFmpegError, OSError, ValueError, EOFError):
         # lpms ignores the open error and reports no duration: "audio duration calculation failed".
         return 0
