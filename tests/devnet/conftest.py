@@ -54,3 +54,13 @@ def eth_address_header() -> Any:
         return b64json({"addr": key.address, "sig": "0x" + key.sign_hash_of(key.address).hex()})
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signer_identities() -> None:
+    """Each devnet has its own signer key, and a later devnet may get an earlier one's port: a process-wide
+    identity cached for that URL would be another key's (the client recovers in a retry round, docs/client.md, but a
+    test that allows no retry or counts signer calls would see it)."""
+    from livepeer.client import _signer
+
+    _signer._identity_cache.clear()

@@ -48,6 +48,19 @@ def test_signer_500_surfaces_as_signer_error(devnet_factory: Factory) -> None:
     assert info.value.status_code == 500
 
 
+def test_a_signer_identity_refused_as_stale_is_fetched_again(devnet_factory: Factory) -> None:
+    """A signer restarted with another key at the same URL: the process's cached identity is refused by
+    GetOrchestrator (server/rpc.go:679-683); the next retry round asks the signer again."""
+    from livepeer.client import _signer
+
+    net = devnet_factory(DevnetOptions(onchain=True, orchestrators=1))
+    stale = _signer.Identity("0x" + "11" * 20, "0x" + "22" * 65)
+    _signer._identity_cache[(net.signer, ())] = stale
+    with _onchain(net) as gw:
+        gw.run("text-to-image", input={"prompt": "p", "width": 64, "height": 64})
+    assert _signer._identity_cache[(net.signer, ())].address == net.net.signer.key.address
+
+
 def test_dead_worker_fails_over(devnet_factory: Factory) -> None:
     net = devnet_factory(DevnetOptions(orchestrators=2))
     with Gateway(token=net.token) as gw:

@@ -68,18 +68,19 @@ def jpeg(width: int, height: int, marker: int = 0xC0, before: bytes = APP0 + DQT
 
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+IMG = b"an image"  # any file will do where only its presence matters
 
 # --- prepare: the model -----------------------------------------------------------------------------
 
 MINIMAL: dict[str, dict[str, object]] = {
     "text-to-image": {"prompt": "p"},
-    "image-to-image": {"prompt": "p"},
-    "image-to-video": {},
-    "upscale": {"prompt": "p"},
+    "image-to-image": {"prompt": "p", "image": IMG},
+    "image-to-video": {"image": IMG},
+    "upscale": {"prompt": "p", "image": IMG},
     "audio-to-text": {"audio": wav(8000 * 2, 8000)},
     "llm": {"messages": MESSAGES},
-    "segment-anything-2": {},
-    "image-to-text": {},
+    "segment-anything-2": {"image": IMG},
+    "image-to-text": {"image": IMG},
     "text-to-speech": {"text": "t"},
 }
 
@@ -111,12 +112,13 @@ def test_a_request_without_a_model_gets_the_gateways_default(pipeline: str, defa
 
 
 def test_the_model_argument_or_the_body_names_the_model() -> None:
-    body, chosen = prepare("upscale", {"prompt": "p"}, "m/1")
-    assert (body, chosen) == ({"prompt": "p", "model_id": "m/1"}, "m/1")
-    body, chosen = prepare("upscale", {"prompt": "p", "model_id": "m/2"}, None)
-    assert (body, chosen) == ({"prompt": "p", "model_id": "m/2"}, "m/2")
+    body, chosen = prepare("upscale", {"prompt": "p", "image": IMG}, "m/1")
+    assert (body, chosen) == ({"prompt": "p", "image": IMG, "model_id": "m/1"}, "m/1")
+    body, chosen = prepare("upscale", {"prompt": "p", "image": IMG, "model_id": "m/2"}, None)
+    assert (body, chosen) == ({"prompt": "p", "image": IMG, "model_id": "m/2"}, "m/2")
     # Both naming the same model is not a conflict.
-    assert prepare("upscale", {"model_id": "m/2"}, "m/2") == ({"model_id": "m/2"}, "m/2")
+    both = {"image": IMG, "model_id": "m/2"}
+    assert prepare("upscale", both, "m/2") == (both, "m/2")
     body, chosen = prepare("llm", {"messages": MESSAGES, "model": "m/3"}, None)
     assert chosen == "m/3"
     assert body["model"] == "m/3"
@@ -136,9 +138,7 @@ def test_prepare_copies_the_input() -> None:
     body, _ = prepare("text-to-image", payload, None)
     assert payload == {"prompt": "p"}
     assert body is not payload
-    assert prepare("image-to-video", None, None)[0] == {
-        "model_id": "stabilityai/stable-video-diffusion-img2vid-xt",
-    }
+    assert prepare("text-to-image", None, None)[0]["model_id"] == "stabilityai/sdxl-turbo"
 
 
 def test_conflicting_or_misplaced_models_are_refused_with_what_was_wrong() -> None:
@@ -184,7 +184,7 @@ def test_the_image_count_is_clamped_to_at_least_one(
     pipeline: str, given: int | None, sent: int
 ) -> None:
     # ai_process.go:225-229 and :347-351: math.Max(1, n).
-    body, _ = prepare(pipeline, {"num_images_per_prompt": given}, "m")
+    body, _ = prepare(pipeline, {"num_images_per_prompt": given, "image": IMG}, "m")
     assert body["num_images_per_prompt"] == sent
 
 
@@ -205,7 +205,7 @@ def test_a_billed_count_that_is_not_an_integer_is_refused_before_any_request(
     pipeline: str, name: str, value: object
 ) -> None:
     # The Go gateway decodes the body into *int fields before it pays (ai_mediaserver.go:160-164).
-    payload: dict[str, object] = {name: value, "messages": MESSAGES}
+    payload: dict[str, object] = {name: value, "messages": MESSAGES, "image": IMG}
     with pytest.raises(ValidationError, match=rf"input\['{name}'\] must be an integer, not "):
         prepare(pipeline, payload, "m")
 
@@ -222,14 +222,29 @@ def test_image_to_video_is_sent_without_the_gateways_size() -> None:
     body, _ = prepare("image-to-video", {"image": b"i"}, "m")
     assert body == {"image": b"i", "model_id": "m"}
     assert billed_units("image-to-video", body) == 576 * 1024 * 25
-    body, _ = prepare("image-to-video", {"height": 0, "width": 8}, "m")
+    body, _ = prepare("image-to-video", {"height": 0, "width": 8, "image": IMG}, "m")
     assert (body["height"], body["width"]) == (0, 8)
 
 
 @pytest.mark.parametrize("pipeline", ["upscale", "segment-anything-2", "image-to-text"])
 def test_the_media_pipelines_only_get_a_model(pipeline: str) -> None:
-    body, _ = prepare(pipeline, {"prompt": "p"}, "m")
-    assert body == {"prompt": "p", "model_id": "m"}
+    body, _ = prepare(pipeline, {"prompt": "p", "image": IMG}, "m")
+    assert body == {"prompt": "p", "image": IMG, "model_id": "m"}
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    ["image-to-image", "image-to-video", "upscale", "segment-anything-2", "image-to-text"],
+)
+@pytest.mark.parametrize("image", [None, "https://example.com/cat.png", 7])
+def test_an_image_pipeline_without_an_image_file_is_refused_before_any_request(
+    pipeline: str, image: object
+) -> None:
+    # The Go gateway reads the image before it pays (ai_process.go:370-376); strings are never paths.
+    payload = {} if image is None else {"image": image}
+    with pytest.raises(ValidationError, match=rf"{pipeline} needs input\['image'\], an image file"):
+        prepare(pipeline, payload, "m")
+    assert prepare(pipeline, {"image": Path("cat.png")}, "m")[0]["image"] == Path("cat.png")
 
 
 def test_llm_gets_the_gateways_max_tokens() -> None:

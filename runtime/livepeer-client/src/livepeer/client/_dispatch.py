@@ -79,6 +79,8 @@ ORCH_HTTP2 = False
 MAX_SIGNER_REFRESH = 3
 # One size for both pool limits (Dispatcher._limits): every connection the pool may open is kept alive.
 POOL_SIZE = 32
+# What go-livepeer's GetOrchestrator answers a request signed by another key (server/rpc.go:679-683).
+_STALE_IDENTITY = "orchestrator req sig check failed"
 # A route's attempt: (identity, ranked probe, deadline) -> its result, or why this orchestrator was skipped.
 Attempt = Callable[[Identity, Probe, Deadline], Op[T | Rejection]]
 
@@ -322,6 +324,10 @@ class Dispatcher:
                     "; ".join(f"{u}: {r}" for u, r in last.items()) or "no usable orchestrator",
                 )  # fmt: skip
                 yield Sleep(pause)
+                if any(_STALE_IDENTITY in reason for reason in last.values()):
+                    # The signer's identity was refused: it may have restarted with another key.
+                    self.signer.forget_identity()
+                    ident = yield from self.identity()
             # First good answer wins (D-perf-3): the probe round may return while other probes still run
             # (placeholders with `pending`); they are waited for only if every usable answer failed.
             probes = yield from self.selector.probe(

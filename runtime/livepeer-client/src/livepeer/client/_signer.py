@@ -487,6 +487,16 @@ class Signer:
         with self._lock:
             self.states.pop(key, None)
 
+    def forget_identity(self) -> None:
+        """Drop this signer's cached ``/sign-orchestrator-info`` answer; the next ``identity`` asks again.
+
+        The answer is cached per process because go-livepeer computes it once at signer start, but a signer
+        restarted with another key at the same URL makes every cached copy a signature orchestrators refuse
+        ("orchestrator req sig check failed", server/rpc.go:679-683)."""
+        if self.url is not None:
+            with _identity_lock:
+                _identity_cache.pop((self.url, tuple(sorted(self.headers.items()))), None)
+
 
 def missing_byoc_key(capability: str) -> ConfigError:
     what = f"{capability!r}" if capability else "this capability"

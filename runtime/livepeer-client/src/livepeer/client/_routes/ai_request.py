@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from livepeer.client._errors import ConfigError, ValidationError
+from livepeer.client._files import is_file
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -87,6 +88,12 @@ def prepare(
     chosen = model or named or DEFAULT_MODELS.get(pipeline, "")
     if chosen:
         body[key] = chosen
+    if pipeline in (*_IMAGE_PIPELINES, "image-to-video") and not is_file(body.get("image")):
+        # The Go gateway reads the image before it pays (ai_process.go:370-376 and the other submit*
+        # functions); sent on, a missing image is the orchestrator's 400 "image: unknown format".
+        raise ValidationError(
+            f"{pipeline} needs input['image'], an image file (bytes, a path or a binary file object)"
+        )
     for name in _BILLED_INTS.get(pipeline, ()):
         value = body.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
