@@ -811,6 +811,52 @@ def test_run_selects_by_the_pipelines_default_model() -> None:
     ]
 
 
+def test_run_tells_the_llm_request_which_verb_it_is() -> None:
+    """stream=True reaches prepare: a streamed llm request whose input asks for a stream is not refused."""
+    sel = ScriptedSelector([bad(A, "gone", reachable=False)])
+    disp = dispatcher(A, selector=sel, max_retries=0)
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    drive_raises(disp.execute("llm", body, None, None, True), NoOrchestratorError)
+    assert asked(sel, "capability") == [("llm",)]
+
+
+def test_an_identity_refused_as_another_keys_is_fetched_again_before_the_next_round(
+    pauses: list[int],
+) -> None:
+    from livepeer.client import _signer
+
+    stale = _signer.Identity("0x" + "11" * 20, "0x" + "22" * 65)
+    fresh = {"address": "0x" + "33" * 20, "signature": "0x" + "44" * 65}
+    _signer._identity_cache[(SIGNER, ())] = stale
+    refused = (
+        "GetOrchestrator failed: Invalid orchestrator request: orchestrator req sig check failed"
+    )
+    sel = ScriptedSelector([bad(A, refused)], [ok(A)], [bad(A, "HTTP 503: busy")], [ok(A)])
+    used: list[object] = []
+
+    def attempt(ident: object, probe: Probe, deadline: Deadline) -> Generator[Any, Any, Any]:
+        used.append(ident)
+        yield from ()
+        return "done"
+
+    disp = dispatcher(A, selector=sel, max_retries=1, signer_url=SIGNER, max_price=10.0)
+    asks: list[str] = []
+
+    def signer(step: Any) -> Reply:
+        asks.append(step.url)
+        return reply(200, fresh)
+
+    (out, _), _ = drive(disp.select(CAP, None, attempt, Deadline(30.0)), signer)
+    assert out == "done"
+    assert asks == [f"{SIGNER}/sign-orchestrator-info"]
+    assert [getattr(i, "address", None) for i in used] == [fresh["address"]]
+    # Any other refusal keeps the identity: no signer call.
+    asks.clear()
+    used.clear()
+    (out, _), _ = drive(disp.select(CAP, None, attempt, Deadline(30.0)), signer)
+    assert (out, asks) == ("done", [])
+
+
 def test_run_tries_one_free_orchestrator_before_probing() -> None:
     sel = ScriptedSelector([bad(A, "gone", reachable=False)])
     disp = dispatcher(A, selector=sel, max_retries=0)
