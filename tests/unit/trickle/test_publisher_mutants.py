@@ -191,9 +191,9 @@ async def test_a_memoryview_is_copied_before_write_returns() -> None:
     buf = bytearray(b"abc" * 100_000)  # more than one chunk
     async with _publisher(Server(handler)) as pub:
         async with pub.segment() as seg:
-            await seg.write(memoryview(buf))  # type: ignore[arg-type]  # accepted at run time
+            await seg.write(memoryview(buf))
             buf[:] = b"z" * len(buf)  # the caller reuses its buffer
-            await seg.write(bytearray(b"tail"))  # type: ignore[arg-type]
+            await seg.write(bytearray(b"tail"))
         await seg.wait()
     assert bodies == [b"abc" * 100_000 + b"tail"]
 

@@ -152,8 +152,9 @@ class SegmentWriter:
         """True if the drop policy discarded this segment (see the module docstring)."""
         return self._post.dropped
 
-    async def write(self, data: bytes) -> None:
-        """Append ``data`` to the segment; subscribers see it as soon as the server has it."""
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data`` (any bytes-like; a mutable one is copied) to the segment; subscribers see it as
+        soon as the server has it."""
         if self._closed:
             raise TrickleClosed(f"segment {self.seq} is closed", url=self._pub.url)
         self._pub._raise_if_terminal()
@@ -325,7 +326,7 @@ class TricklePublisher:
         """``async with pub.segment() as seg: await seg.write(b"...")`` — one streamed segment."""
         return _SegmentContext(self)
 
-    async def write(self, data: bytes, *, wait: bool = False) -> int:
+    async def write(self, data: bytes | bytearray | memoryview, *, wait: bool = False) -> int:
         """Publish ``data`` as one whole segment and return its seq; ``wait=True`` awaits the server's ack."""
         async with self.segment() as seg:
             await seg.write(data)
