@@ -336,6 +336,27 @@ def test_a_streamed_single_shot_call_asks_for_sse() -> None:
     assert call.headers == {"X-Request-Id": "rid-1", "Accept": "text/event-stream"}
 
 
+def test_each_challenged_session_pays_on_its_own_signer_chain() -> None:
+    """Two calls on one app and orchestrator, each with its challenge (manifest m-1, then m-2): the second
+    starts its own chain instead of replacing the first's (whose session would then reuse nonces or be
+    skipped on the other session's credit)."""
+    signer = Signer(SIGNER, {})
+    pay, bodies = signer_answer()
+    orch_replies = [challenge(1), reply(200, {"ok": 1}), challenge(2), reply(200, {"ok": 1})]
+
+    def answer(call: Call) -> Reply:
+        return pay(call) if call.url.startswith(SIGNER) else orch_replies.pop(0)
+
+    for _ in range(2):
+        run_op(apps.attempt(signer, ME, probe_of(runner()), req(), force_payment=False), answer, [])
+    assert [b["ManifestID"] for b in bodies] == ["m-1", "m-2"]
+    assert "state" not in bodies[1]  # a new chain, not the first one's state
+    assert {k: st.state for k, st in signer.states.items()} == {
+        (ORCH, "my-app:m-1"): {"State": "s1"},
+        (ORCH, "my-app:m-2"): {"State": "s2"},
+    }
+
+
 def test_the_402_challenge_is_paid_once_with_the_runners_terms() -> None:
     r = runner(price_info={"price": 4, "unit": "720p-pixel-seconds"})
     signer = Signer(SIGNER, {})

@@ -276,6 +276,7 @@ def test_pay_refreshing_passes_every_payment_field(srv: Loopback) -> None:
                 app="a",
                 in_pixels=9,
                 max_price={"pricePerUnit": 1},
+                capabilities=b"\x02",
             ),
             gw,
         )
@@ -286,6 +287,7 @@ def test_pay_refreshing_passes_every_payment_field(srv: Loopback) -> None:
         "app": "a",
         "inPixels": 9,
         "maxPrice": {"pricePerUnit": 1},
+        "capabilities": "Ag==",
     }
 
 

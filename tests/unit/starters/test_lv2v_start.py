@@ -350,6 +350,12 @@ async def test_payment_cycle_posts_tickets_and_uses_fresh_ticket_params(
     # its session debits (go-livepeer ai_live_video.go:90-96 after ai_mediaserver.go:815-818).
     assert signer.bodies[0]["ManifestID"] == "st-p"
     assert first["ManifestID"] == signer.bodies[2]["ManifestID"] == "mid-1"
+    # Every payment names the session's capabilities (live_payment.go:222-241), which /payment prices its
+    # answer by; without them the orchestrator answers its transcoding price.
+    for body in signer.bodies:
+        caps = pb.Capabilities.FromString(base64.b64decode(body["capabilities"]))
+        assert dict(caps.capacities) == {35: 1}
+        assert list(caps.constraints.PerCapability[35].models) == ["noop"]
     assert first["type"] == "lv2v"
     assert first["state"] == {"State": base64.b64encode(b"s1").decode(), "Sig": "c2ln"}
     assert signer.infos()[1] == orch.info(1)

@@ -361,6 +361,7 @@ class Signer:
         app: str | None = None,
         in_pixels: int | None = None,
         max_price: Mapping[str, object] | None = None,
+        capabilities: bytes | None = None,
     ) -> Op[PaymentTokens | None]:
         """``/generate-live-payment`` carrying the state chain of ``key``; None when the signer says skip (482).
 
@@ -394,6 +395,9 @@ class Signer:
             body["inPixels"] = in_pixels
         if max_price is not None:
             body["maxPrice"] = dict(max_price)
+        if capabilities:
+            # []byte in RemotePaymentRequest: base64 in JSON (remote_signer.go:193-194)
+            body["capabilities"] = base64.b64encode(capabilities).decode()
         reply = yield from request(self._call("/generate-live-payment", body))
         if reply.status == 482:
             return None
@@ -422,6 +426,7 @@ class Signer:
         app: str | None = None,
         in_pixels: int | None = None,
         max_price: Mapping[str, object] | None = None,
+        capabilities: bytes | None = None,
     ) -> Op[tuple[PaymentTokens | None, bytes]]:
         """``payment``, refreshed on 480 (stale ticket parameters or auth token): ``refresh`` fetches a new
         ``OrchestratorInfo`` the route's way and the same state pays again, at most ``MAX_REFRESH`` times.
@@ -432,7 +437,7 @@ class Signer:
             try:
                 tokens = yield from self.payment(
                     key, orchestrator_info, billing=billing, manifest_id=manifest_id, app=app,
-                    in_pixels=in_pixels, max_price=max_price,
+                    in_pixels=in_pixels, max_price=max_price, capabilities=capabilities,
                 )  # fmt: skip
             except SignerRefreshError:
                 if refreshes == MAX_REFRESH:

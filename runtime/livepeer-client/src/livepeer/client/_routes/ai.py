@@ -370,7 +370,10 @@ def _start(
     base = base_url(probe)
     headers = {"X-Request-Id": live.request_id}
     if signer.url is not None and probe.price > 0:
-        tokens = yield from signer.payment(key, info, billing=BILLING, manifest_id=live.stream_id)
+        tokens = yield from signer.payment(
+            key, info, billing=BILLING, manifest_id=live.stream_id,
+            capabilities=capabilities_message(LV2V, live.model),
+        )  # fmt: skip
         if tokens is not None:
             headers["Livepeer-Payment"] = tokens.payment
             headers["Livepeer-Segment"] = tokens.seg_creds
@@ -480,9 +483,15 @@ class Lv2vJob:
             return bytes(reply.body)
 
         try:
+            # The session's capabilities, as the Go gateway sends them on every payment
+            # (live_payment.go:222-241): the signer puts them in the segment credentials, and /payment
+            # prices the OrchestratorInfo it answers from them (segment_rpc.go:247-258, rpc.go:596-614).
+            # Without them it is priced as transcoding (core/orchestrator.go:391-437), which the next
+            # payment then refuses: 481 (price above the session's) or 400 (zero price).
             tokens, self._info = yield from signer.pay_refreshing(
-                st.session_key, self._info, fresh, billing=BILLING, manifest_id=st.manifest_id
-            )
+                st.session_key, self._info, fresh, billing=BILLING, manifest_id=st.manifest_id,
+                capabilities=capabilities_message(LV2V, st.model),
+            )  # fmt: skip
         except SignerPriceError:
             raise PaymentError(
                 f"{st.probe.url} raised its price above this session's ceiling (481)"

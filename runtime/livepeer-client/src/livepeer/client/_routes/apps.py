@@ -177,6 +177,14 @@ def payment_terms(runner: Mapping[str, Any], capability: str) -> PaymentTerms:
     return PaymentTerms(_BILLING.get(unit, "live"), max_price, str(runner.get("app") or capability))
 
 
+def chain_key(url: str, capability: str, manifest: str) -> tuple[str, str]:
+    """The signer state chain of one challenge's session. Per (orchestrator, app) it was shared: a second
+    session or call on the same app started a new chain over the first's, whose next payment then reused
+    nonces on its ticket parameters (refused as replays) or was skipped (482) on credit held in the other
+    session's account, which the orchestrator debits per manifest (sender, manifest_id)."""
+    return (url, f"{capability}:{manifest}")
+
+
 def _pay_challenge(
     signer: Signer, probe: Probe, req: Request, challenge: Mapping[str, Any]
 ) -> Op[PaymentTokens]:
@@ -188,7 +196,7 @@ def _pay_challenge(
     except (KeyError, ValueError):
         raise PaymentError(f"{probe.url} sent a malformed 402 payment challenge") from None
     terms = payment_terms(probe.runner or {}, req.capability)
-    key = (probe.url, req.capability)
+    key = chain_key(probe.url, req.capability, manifest)
     signer.forget(key)
     try:
         tokens = yield from signer.payment(
@@ -365,6 +373,12 @@ class AppJob:
         self._io = io
         self._s = started
         self._challenge = started.challenge
+        # The chain the start paid on, kept for the session even if a refreshed challenge names another id.
+        self._chain = (
+            chain_key(started.probe.url, started.request.capability, started.challenge.manifest_id)
+            if started.challenge is not None
+            else None
+        )
         price_info = (started.probe.runner or {}).get("price_info") or {}
         # Fixed-price runners are paid once, by the challenge; only metered units are paid as time passes
         # (the orchestrator answers 409 to session payments for fixed-price runners).
@@ -379,6 +393,7 @@ class AppJob:
 
     def _pay_op(self) -> Op[None]:
         assert self._challenge is not None
+        assert self._chain is not None
         s, signer = self._s, self._io.signer
         terms = payment_terms(s.probe.runner or {}, s.request.capability)
 
@@ -401,7 +416,7 @@ class AppJob:
 
         try:
             tokens, _ = yield from signer.pay_refreshing(
-                (s.probe.url, s.request.capability), self._challenge.info, fresh,
+                self._chain, self._challenge.info, fresh,
                 billing=terms.billing, manifest_id=self._challenge.manifest_id,
                 app=terms.app, max_price=terms.max_price,
             )  # fmt: skip
@@ -431,6 +446,8 @@ class AppJob:
     async def stop(self) -> None:
         s = self._s
         call = Call("POST", f"{s.session_url}/{s.session_id}/stop", timeout=10.0)
+        if self._chain is not None:
+            self._io.signer.forget(self._chain)  # one chain per session: nothing pays on it again
         with contextlib.suppress(LivepeerError):  # the session expires on the orchestrator anyway
             await self._io.arun(_one(call))
 
