@@ -355,6 +355,10 @@ def test_each_challenged_session_pays_on_its_own_signer_chain() -> None:
         (ORCH, "my-app:m-1"): {"State": "s1"},
         (ORCH, "my-app:m-2"): {"State": "s2"},
     }
+    # A challenge brings fresh ticket parameters: even for a manifest seen before, a new chain pays it.
+    orch_replies += [challenge(1), reply(200, {"ok": 1})]
+    run_op(apps.attempt(signer, ME, probe_of(runner()), req(), force_payment=False), answer, [])
+    assert (bodies[2]["ManifestID"], "state" in bodies[2]) == ("m-1", False)
 
 
 def test_the_402_challenge_is_paid_once_with_the_runners_terms() -> None:
@@ -627,6 +631,10 @@ async def test_a_payment_cycle_pays_the_challenge_manifest_and_counts() -> None:
     }
     await job.pay()
     assert (job.payments, job.payment_cycles) == (2, 2)
+    # The session's own chain (the start's manifest, A12), dropped when the session stops.
+    assert list(signer.states) == [(ORCH, "my-app:m-1")]
+    await job.stop()
+    assert signer.states == {}
 
 
 @pytest.mark.anyio
