@@ -303,6 +303,20 @@ def test_a_chain_is_paid_under_the_manifest_id_each_payment_names(srv: Loopback)
     assert [seen.json()["ManifestID"] for seen in srv.seen] == ["stream", "orch-mid", "orch-mid"]
 
 
+def test_forget_identity_drops_only_this_signers_cached_answer() -> None:
+    from livepeer.client import _signer
+
+    mine = Identity("0x" + "11" * 20, "0x" + "22" * 65)
+    other = Identity("0x" + "33" * 20, "0x" + "44" * 65)
+    _signer._identity_cache.update(
+        {("https://s", (("a", "1"),)): mine, ("https://s", ()): other, ("https://t", ()): other}
+    )
+    Signer(None, {}).forget_identity()  # no remote signer: nothing to drop
+    assert len(_signer._identity_cache) == 3
+    Signer("https://s", {"a": "1"}).forget_identity()
+    assert set(_signer._identity_cache) == {("https://s", ()), ("https://t", ())}
+
+
 def test_a_failed_identity_fetch_leaves_no_flight_behind(srv: Loopback) -> None:
     """Ops stepped by hand: after the leader failed, the next caller leads (a Call), it does not wait."""
     srv.queue("/sign-orchestrator-info", (500, b"down"))
